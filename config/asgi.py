@@ -1,0 +1,28 @@
+"""One ProtocolTypeRouter: HTTP (pages, admin, static files) goes to Django,
+WebSocket goes through the origin check and the session/auth stack to the
+socket routes."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+# Django must be set up before anything imports models (the auth middleware).
+django_asgi_app = get_asgi_application()
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+
+from realtime.routing import websocket_urlpatterns  # noqa: E402
+from realtime.security import AllowedHostsOriginValidator  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        # Daphne serves the static files on the same port as the sockets.
+        "http": ASGIStaticFilesHandler(django_asgi_app),
+        "websocket": AllowedHostsOriginValidator(
+            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        ),
+    }
+)

@@ -1,0 +1,172 @@
+"""Settings for the realtime project.
+
+Every value comes from an environment variable with an embedded default, so
+`make run` works on a fresh machine (SQLite, in-memory channel layer) and
+`docker compose up` switches to PostgreSQL and Redis by setting DATABASE_URL
+and REDIS_URL.
+"""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_bool(name, default):
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name, default):
+    value = os.environ.get(name)
+    return default if value in (None, "") else int(value)
+
+
+def env_float(name, default):
+    value = os.environ.get(name)
+    return default if value in (None, "") else float(value)
+
+
+def env_list(name, default):
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return list(default)
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+DEBUG = env_bool("DJANGO_DEBUG", True)
+
+# A development key is embedded only for DEBUG runs; a production run must say
+# its own, so no secret that matters is ever committed.
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off")
+    SECRET_KEY = "insecure-development-key-only-used-when-DEBUG-is-on"
+
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "realtime",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+    )
+}
+
+# REDIS_URL unset: one process, in-memory layer. Set: channels-redis pub/sub,
+# which fans group messages out to every Daphne process subscribed to Redis.
+REDIS_URL = os.environ.get("REDIS_URL", "")
+CHANNEL_LAYER_PREFIX = os.environ.get("CHANNEL_LAYER_PREFIX", "realtime")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": CHANNEL_LAYER_PREFIX},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            # A process reads its hub channel continuously; the room is for bursts.
+            "CONFIG": {"capacity": 10000},
+        }
+    }
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT", BASE_DIR / "staticfiles"))
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {
+        "realtime": {
+            "handlers": ["console"],
+            "level": os.environ.get("REALTIME_LOG_LEVEL", "INFO"),
+            "propagate": False,
+        },
+    },
+}
+
+# --- WebSocket limits -------------------------------------------------------
+# Largest message an application socket accepts; larger ones close with 1009.
+REALTIME_MAX_MESSAGE_BYTES = env_int("REALTIME_MAX_MESSAGE_BYTES", 64 * 1024)
+# /ws/echo is the protocol-conformance socket, so it takes messages up to the
+# server's own frame limit (Daphne's 1 MiB unless raised).
+REALTIME_ECHO_MAX_MESSAGE_BYTES = env_int("REALTIME_ECHO_MAX_MESSAGE_BYTES", 1024 * 1024)
+# Flood control: a token bucket per socket. A client faster than this is
+# throttled (its messages wait, nothing is dropped); TCP back-pressure then
+# slows the sender. A browser sends at most ~60-120 mouse events a second.
+REALTIME_RATE_PER_SECOND = env_float("REALTIME_RATE_PER_SECOND", 1000.0)
+REALTIME_RATE_BURST = env_int("REALTIME_RATE_BURST", 1000)
+# Messages queued inside the server for one socket before Daphne stops reading
+# from its TCP connection (back-pressure instead of unbounded memory).
+REALTIME_INBOUND_QUEUE = env_int("REALTIME_INBOUND_QUEUE", 64)
+
+# --- Time push --------------------------------------------------------------
+# With Redis, processes elect one tick publisher with a lease in Redis; a
+# process that dies loses its lease after this long and another takes over.
+REALTIME_PUBLISHER_LEASE_SECONDS = env_float("REALTIME_PUBLISHER_LEASE_SECONDS", 2.0)

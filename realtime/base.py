@@ -1,0 +1,145 @@
+"""The base of every socket consumer: one lean receive loop, message size and
+rate limits, error frames, and group membership through the process hub."""
+
+import asyncio
+import logging
+
+from channels.db import aclose_old_connections
+from channels.exceptions import StopConsumer
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from realtime import codecs
+from realtime.hub import get_hub
+from realtime.limits import TokenBucket
+
+logger = logging.getLogger(__name__)
+
+CLOSE_NORMAL = 1000
+CLOSE_POLICY_VIOLATION = 1008
+CLOSE_TOO_BIG = 1009
+
+
+class ClientError(Exception):
+    """Something the client did wrong. It becomes an error frame
+    `{"error": {"code": ..., "message": ...}}` and the socket stays open."""
+
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class SocketConsumer(AsyncWebsocketConsumer):
+    """Subclasses set `codec` (used for error frames) and implement
+    `receive(text_data=None, bytes_data=None)`; they may raise ClientError.
+
+    Differences from AsyncWebsocketConsumer, and why:
+    - No per-socket channel-layer channel: groups go through realtime.hub,
+      one channel per process, so a tick to 10,000 sockets is not 10,000
+      channel-layer sends.
+    - One plain receive loop instead of `await_many_dispatch` (a task and an
+      `asyncio.wait` per message).
+    - `aclose_old_connections()` (a thread hop per message) only for
+      consumers that set `uses_database = True`.
+    """
+
+    codec = codecs.JSON
+    uses_database = False
+    max_message_bytes_setting = "REALTIME_MAX_MESSAGE_BYTES"
+
+    async def __call__(self, scope, receive, send):
+        self.scope = scope
+        self.channel_layer = None
+        self.base_send = send
+        self.closing = False
+        self.hub_groups = set()
+        self.max_message_bytes = getattr(settings, self.max_message_bytes_setting)
+        self.rate_limit = TokenBucket(settings.REALTIME_RATE_PER_SECOND, settings.REALTIME_RATE_BURST)
+        try:
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
+        finally:
+            await self.leave_all_groups()
+
+    async def dispatch(self, message):
+        handler = getattr(self, message["type"].replace(".", "_"), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        if self.uses_database:
+            await aclose_old_connections()
+        await handler(message)
+
+    async def websocket_receive(self, message):
+        if self.closing:
+            return  # we asked to close; the client's late messages are moot
+        text = message.get("text")
+        data = text if text is not None else message.get("bytes")
+        if data is None:
+            return
+        if self.too_big(data):
+            await self.close_with(CLOSE_TOO_BIG, f"message larger than {self.max_message_bytes} bytes")
+            return
+        delay = self.rate_limit.take()
+        if delay:
+            await asyncio.sleep(delay)
+        try:
+            if text is not None:
+                await self.receive(text_data=text)
+            else:
+                await self.receive(bytes_data=data)
+        except ClientError as error:
+            await self.send_error(error.code, error.message)
+        except codecs.DecodeError as error:
+            await self.send_error(error.code, error.message)
+        except Exception:
+            # The client gets a short error frame; the traceback stays in our log.
+            logger.exception("error handling a message on %s", self.scope.get("path"))
+            await self.send_error("internal_error", "the server could not handle this message")
+
+    async def websocket_disconnect(self, message):
+        await self.disconnect(message.get("code"))
+        raise StopConsumer()
+
+    def too_big(self, data):
+        limit = self.max_message_bytes
+        if len(data) > limit:
+            return True
+        # UTF-8 takes at most 4 bytes a character: encode only when it matters.
+        return isinstance(data, str) and len(data) * 4 > limit and len(data.encode("utf-8")) > limit
+
+    async def send_value(self, value, codec=None):
+        payload, frame_type = (codec or self.codec).marshal(value)
+        if frame_type == codecs.BINARY:
+            await self.send(bytes_data=payload)
+        else:
+            await self.send(text_data=payload)
+
+    async def send_error(self, code, message):
+        payload, _ = self.codec.error(code, message)
+        await self.send(text_data=payload)
+
+    async def close_with(self, code, reason=""):
+        self.closing = True
+        logger.info("closing %s with %s: %s", self.scope.get("path"), code, reason)
+        await self.close(code)
+
+    # -- groups -------------------------------------------------------------
+
+    async def join_group(self, group):
+        self.hub_groups.add(group)
+        await get_hub().join(group, self)
+
+    async def leave_all_groups(self):
+        if self.hub_groups:
+            hub = get_hub()
+            for group in list(self.hub_groups):
+                await hub.leave(group, self)
+            self.hub_groups.clear()
+
+    async def hub_message(self, group, data, memo):
+        """A group message for this socket; `memo` is shared by all sockets of
+        this delivery in this process (encode once, send many)."""
+        raise NotImplementedError
