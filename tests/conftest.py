@@ -41,8 +41,9 @@ def wait_for_port(port, timeout=15.0, process=None):
 class DaphneProcess:
     """`python -m realtime.serve` on a free loopback port, as `make run` starts it."""
 
-    def __init__(self, env, log_path, extra_args=()):
-        self.port = free_port()
+    def __init__(self, env, log_path, extra_args=(), port=None):
+        # A given port lets a test restart a server where its clients expect it.
+        self.port = port or free_port()
         self.log_path = log_path
         self.log = open(log_path, "wb")
         self.process = subprocess.Popen(
@@ -63,7 +64,8 @@ class DaphneProcess:
         return f"ws://127.0.0.1:{self.port}"
 
     def output(self):
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         return Path(self.log_path).read_text(errors="replace")
 
     def kill(self):
@@ -102,7 +104,7 @@ def daphne(server_database, tmp_path):
     Environment values override the defaults (SQLite, in-memory layer)."""
     started = []
 
-    def start(extra_args=(), **env):
+    def start(extra_args=(), port=None, **env):
         # The caller's REDIS_URL only: a test without one runs the in-memory layer.
         inherited = {key: value for key, value in os.environ.items() if key != "REDIS_URL"}
         full_env = {
@@ -112,7 +114,7 @@ def daphne(server_database, tmp_path):
             "PYTHONUNBUFFERED": "1",
             **{key: str(value) for key, value in env.items()},
         }
-        server = DaphneProcess(full_env, tmp_path / f"daphne-{len(started)}.log", extra_args)
+        server = DaphneProcess(full_env, tmp_path / f"daphne-{len(started)}.log", extra_args, port)
         started.append(server)
         return server
 
