@@ -1,0 +1,225 @@
+"""Shared by the benchmarks: starting pinned servers, measuring CPU shares,
+recording the machine's state, writing result files."""
+
+import json
+import os
+import platform
+import resource
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+PYTHON = sys.executable
+
+# A figure is "client-bound" (and does not count) when the load client used
+# more than this share of its core.
+CLIENT_BOUND_SHARE = 0.80
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def load_average():
+    return [round(value, 2) for value in os.getloadavg()]
+
+
+def pin_self(cpu):
+    """Pin this (client) process to one core, so the server's core is its own."""
+    if cpu is not None and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {cpu})
+
+
+def raise_open_file_limit(wanted):
+    """Raise the soft open-file limit towards `wanted` (capped by the hard
+    limit); servers started afterwards inherit it. Returns the new soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if target > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def package_versions(*names):
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for name in names:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def git_commit():
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=5
+        ).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def machine_state():
+    return {
+        "started_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "load_average_at_start": load_average(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "git_commit": git_commit(),
+        "packages": package_versions("daphne", "channels", "channels-redis", "Django", "uvloop", "Twisted", "websockets"),
+        "note": "other processes may share this machine; the load average says how busy it was",
+    }
+
+
+class ClientCpu:
+    """CPU time of this (single-threaded) client process over a window."""
+
+    def __init__(self):
+        self.reset()
+
+    @staticmethod
+    def cpu_seconds():
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    def reset(self):
+        self.cpu0 = self.cpu_seconds()
+        self.wall0 = time.monotonic()
+
+    def share(self):
+        wall = time.monotonic() - self.wall0
+        return (self.cpu_seconds() - self.cpu0) / wall if wall > 0 else 0.0
+
+
+def server_environment(**overrides):
+    """The environment of a benchmarked server: production-like Django (DEBUG
+    off, a throwaway secret), a throwaway SQLite file, quiet logs, no Redis
+    unless given."""
+    env = {key: value for key, value in os.environ.items() if key not in ("REDIS_URL", "CHANNEL_LAYER_PREFIX")}
+    scratch = Path(tempfile.gettempdir()) / f"bench-{os.getpid()}.sqlite3"
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DJANGO_DEBUG": "0",
+            "DJANGO_SECRET_KEY": secrets.token_urlsafe(32),
+            "DATABASE_URL": f"sqlite:///{scratch}",
+            "REALTIME_LOG_LEVEL": "WARNING",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.update({key: str(value) for key, value in overrides.items()})
+    return env
+
+
+class Server:
+    """A server subprocess on a free loopback port, pinned with `taskset`."""
+
+    def __init__(self, name, argv, env, cpus="0", log_dir=None):
+        import psutil
+
+        self.name = name
+        self.port = free_port()
+        argv = [part.format(port=self.port, python=PYTHON) for part in argv]
+        if cpus is not None and shutil.which("taskset"):
+            argv = ["taskset", "-c", str(cpus), *argv]
+        self.command = argv
+        log_dir = Path(log_dir or tempfile.gettempdir())
+        self.log_path = log_dir / f"bench-{name}-{self.port}.log"
+        self.log = open(self.log_path, "wb")
+        self.process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        self.ps = psutil.Process(self.process.pid)
+        if not self.wait_for_port():
+            output = self.output()
+            self.stop()
+            raise RuntimeError(f"{name} did not start ({' '.join(argv)}); its output:\n{output}")
+        self.cpu0 = None
+
+    def wait_for_port(self, timeout=30.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                return False
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return True
+            except OSError:
+                time.sleep(0.05)
+        return False
+
+    def cpu_seconds(self):
+        times = self.ps.cpu_times()  # all threads of the process
+        return times.user + times.system
+
+    def start_window(self):
+        self.cpu0 = self.cpu_seconds()
+        self.wall0 = time.monotonic()
+
+    def window_share(self):
+        return (self.cpu_seconds() - self.cpu0) / (time.monotonic() - self.wall0)
+
+    def rss_bytes(self):
+        return self.ps.memory_info().rss
+
+    def output(self):
+        self.log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(10)
+        self.log.close()
+
+
+def median(values):
+    ordered = sorted(values)
+    if not ordered:
+        return None
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def percentile(values, fraction):
+    """Nearest-rank percentile of a list (0 < fraction <= 1)."""
+    ordered = sorted(values)
+    if not ordered:
+        return None
+    rank = max(1, int(-(-fraction * len(ordered) // 1)))  # ceil
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def write_result(name, data):
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+    return path
+
+
+def install_uvloop():
+    try:
+        import uvloop
+    except ImportError:
+        return False
+    import asyncio
+
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    return True

@@ -1,0 +1,268 @@
+"""A lean WebSocket load client: asyncio Protocols on uvloop, no coroutine per
+message.
+
+Why not the `websockets` library: at 15-40k messages a second on one core its
+per-message cost (a coroutine resumption, a frame object, UTF-8 decoding,
+masking in Python) makes the *client* the bottleneck, and a benchmark that
+measures its own client is worthless. Here:
+
+- the opening handshake is written once per connection and the 101 answer is
+  checked (status line and Sec-WebSocket-Accept);
+- outgoing frames are built and masked once, up front, and written as bytes
+  (the mask key is random per frame built, as RFC 6455 asks; reusing a built
+  frame reuses its key, which servers do not and cannot check);
+- incoming frames are parsed straight from the received bytes by a small
+  parser (server frames are never masked) and handed to a callback as
+  `(opcode, payload_bytes)` without decoding;
+- pings are answered, a close frame is answered and recorded.
+
+It is a benchmark tool, not a general client: no extensions, no TLS.
+"""
+
+import asyncio
+import base64
+import hashlib
+import os
+import struct
+
+OP_CONTINUATION = 0x0
+OP_TEXT = 0x1
+OP_BINARY = 0x2
+OP_CLOSE = 0x8
+OP_PING = 0x9
+OP_PONG = 0xA
+
+GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+class HandshakeError(Exception):
+    pass
+
+
+class ProtocolError(Exception):
+    pass
+
+
+def mask_payload(payload, key):
+    """XOR `payload` with the 4-byte `key` (RFC 6455 5.3), via one big int."""
+    if not payload:
+        return b""
+    n = len(payload)
+    repeated = (key * (n // 4 + 1))[:n]
+    return (int.from_bytes(payload, "big") ^ int.from_bytes(repeated, "big")).to_bytes(n, "big")
+
+
+def client_frame(opcode, payload, key=None):
+    """One final, masked client-to-server frame, ready to write."""
+    if isinstance(payload, str):
+        payload = payload.encode("utf-8")
+    key = os.urandom(4) if key is None else key
+    first = 0x80 | opcode
+    length = len(payload)
+    if length < 126:
+        header = struct.pack("!BB", first, 0x80 | length)
+    elif length < 1 << 16:
+        header = struct.pack("!BBH", first, 0x80 | 126, length)
+    else:
+        header = struct.pack("!BBQ", first, 0x80 | 127, length)
+    return header + key + mask_payload(payload, key)
+
+
+def close_frame(code=1000):
+    return client_frame(OP_CLOSE, struct.pack("!H", code))
+
+
+class WebSocketClientProtocol(asyncio.Protocol):
+    """Subclass and override `on_open()`, `on_message(opcode, payload)` and
+    `on_close(code)`. `opened` is a future that resolves when the handshake is
+    done (or fails with HandshakeError / ConnectionError)."""
+
+    def __init__(self, host, port, path, origin=None, subprotocol=None):
+        self.host = host
+        self.port = port
+        self.path = path
+        self.origin = origin
+        self.subprotocol = subprotocol
+        self.transport = None
+        self.is_open = False
+        self.close_code = None
+        self.closed = asyncio.get_running_loop().create_future()
+        self.opened = asyncio.get_running_loop().create_future()
+        self.buffer = b""
+        self.fragments = None  # (opcode, [payloads]) while a message is fragmented
+        self.key = base64.b64encode(os.urandom(16))
+
+    # -- asyncio.Protocol ---------------------------------------------------
+
+    def connection_made(self, transport):
+        self.transport = transport
+        lines = [
+            f"GET {self.path} HTTP/1.1",
+            f"Host: {self.host}:{self.port}",
+            "Upgrade: websocket",
+            "Connection: Upgrade",
+            f"Sec-WebSocket-Key: {self.key.decode()}",
+            "Sec-WebSocket-Version: 13",
+        ]
+        if self.origin:
+            lines.append(f"Origin: {self.origin}")
+        if self.subprotocol:
+            lines.append(f"Sec-WebSocket-Protocol: {self.subprotocol}")
+        transport.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+
+    def data_received(self, data):
+        if self.is_open:
+            if self.buffer:
+                data = self.buffer + data
+            self.buffer = self.parse(data)
+            return
+        data = self.buffer + data
+        end = data.find(b"\r\n\r\n")
+        if end < 0:
+            self.buffer = data
+            return
+        head, rest = data[:end].decode("latin-1"), data[end + 4 :]
+        error = self.check_handshake(head)
+        if error:
+            if not self.opened.done():
+                self.opened.set_exception(HandshakeError(error))
+            self.transport.close()
+            return
+        self.is_open = True
+        self.buffer = b""
+        if not self.opened.done():
+            self.opened.set_result(self)
+        self.on_open()
+        if rest:
+            self.buffer = self.parse(rest)
+
+    def connection_lost(self, exc):
+        self.is_open = False
+        if not self.opened.done():
+            self.opened.set_exception(exc or ConnectionError("connection closed during the handshake"))
+        if not self.closed.done():
+            self.closed.set_result(self.close_code)
+        self.on_close(self.close_code)
+
+    # -- WebSocket ----------------------------------------------------------
+
+    def check_handshake(self, head):
+        lines = head.split("\r\n")
+        if not lines[0].startswith("HTTP/1.1 101"):
+            return f"handshake refused: {lines[0]!r}"
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        expected = base64.b64encode(hashlib.sha1(self.key + GUID).digest()).decode()
+        if headers.get("sec-websocket-accept") != expected:
+            return "bad Sec-WebSocket-Accept"
+        return None
+
+    def parse(self, data):
+        """Handle every complete frame in `data`; return the incomplete rest."""
+        pos = 0
+        size = len(data)
+        while size - pos >= 2:
+            first = data[pos]
+            second = data[pos + 1]
+            if second & 0x80:
+                raise ProtocolError("the server sent a masked frame")
+            length = second & 0x7F
+            header = 2
+            if length == 126:
+                if size - pos < 4:
+                    break
+                length = (data[pos + 2] << 8) | data[pos + 3]
+                header = 4
+            elif length == 127:
+                if size - pos < 10:
+                    break
+                length = int.from_bytes(data[pos + 2 : pos + 10], "big")
+                header = 10
+            end = pos + header + length
+            if end > size:
+                break
+            payload = data[pos + header : end]
+            pos = end
+            opcode = first & 0x0F
+            if opcode == OP_TEXT or opcode == OP_BINARY:
+                if first & 0x80:
+                    self.on_message(opcode, payload)
+                else:
+                    self.fragments = (opcode, [payload])
+            elif opcode == OP_CONTINUATION:
+                if self.fragments is None:
+                    raise ProtocolError("continuation frame without a message")
+                self.fragments[1].append(payload)
+                if first & 0x80:
+                    opcode, parts = self.fragments
+                    self.fragments = None
+                    self.on_message(opcode, b"".join(parts))
+            elif opcode == OP_PING:
+                self.transport.write(client_frame(OP_PONG, payload))
+            elif opcode == OP_CLOSE:
+                self.close_code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
+                if self.is_open:
+                    self.is_open = False
+                    self.transport.write(close_frame(self.close_code if self.close_code != 1005 else 1000))
+                self.transport.close()
+                return b""
+            # OP_PONG and anything else: ignored
+        return data[pos:] if pos < size else b""
+
+    def send_raw(self, frame):
+        """Write a frame built by `client_frame` (pre-built frames are reused)."""
+        self.transport.write(frame)
+
+    def close(self, code=1000):
+        if self.is_open:
+            self.is_open = False
+            self.transport.write(close_frame(code))
+        # Give the server a moment to answer; the caller awaits `closed`.
+
+    # -- hooks ----------------------------------------------------------------
+
+    def on_open(self):
+        pass
+
+    def on_message(self, opcode, payload):
+        pass
+
+    def on_close(self, code):
+        pass
+
+
+async def connect(factory, host, port, timeout=10.0):
+    """Open a TCP connection with `factory()` and wait for the handshake."""
+    loop = asyncio.get_running_loop()
+    _, protocol = await asyncio.wait_for(loop.create_connection(factory, host, port), timeout)
+    await asyncio.wait_for(protocol.opened, timeout)
+    return protocol
+
+
+async def connect_many(make_protocol, count, host, ports, concurrency=100, timeout=10.0):
+    """Open `count` connections, spread round-robin over `ports`;
+    `make_protocol(index, port)` builds each protocol. At most `concurrency`
+    handshakes run at a time (a burst of thousands of SYNs overflows the
+    server's listen backlog and only measures TCP retransmission). Returns the
+    protocols in order; raises the first failure."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(index):
+        port = ports[index % len(ports)]
+        async with gate:
+            return await connect(lambda: make_protocol(index, port), host, port, timeout)
+
+    return await asyncio.gather(*(one(i) for i in range(count)))
+
+
+async def close_all(protocols, timeout=5.0):
+    for protocol in protocols:
+        protocol.close()
+    pending = [p.closed for p in protocols if not p.closed.done()]
+    if pending:
+        await asyncio.wait(pending, timeout=timeout)
+    for protocol in protocols:
+        if protocol.transport is not None and not protocol.transport.is_closing():
+            protocol.transport.close()
