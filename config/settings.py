@@ -170,3 +170,19 @@ REALTIME_INBOUND_QUEUE = env_int("REALTIME_INBOUND_QUEUE", 64)
 # With Redis, processes elect one tick publisher with a lease in Redis; a
 # process that dies loses its lease after this long and another takes over.
 REALTIME_PUBLISHER_LEASE_SECONDS = env_float("REALTIME_PUBLISHER_LEASE_SECONDS", 2.0)
+
+# --- Chat and accounts (issue 4) ----------------------------------------------
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/"
+# Longest chat message, in characters; longer posts and edits are refused.
+CHAT_MAX_MESSAGE_CHARS = env_int("CHAT_MAX_MESSAGE_CHARS", 2000)
+# Messages sent on joining and per "load older" page.
+CHAT_HISTORY_PAGE = env_int("CHAT_HISTORY_PAGE", 50)
+# Per-user posting limit: at most COUNT posts in any SECONDS window, counted
+# in the database so it holds across sockets and processes (0 disables).
+CHAT_POST_RATE_COUNT = env_int("CHAT_POST_RATE_COUNT", 10)
+CHAT_POST_RATE_SECONDS = env_float("CHAT_POST_RATE_SECONDS", 10.0)
+# Each process re-announces who is in its rooms this often; a process that
+# stops announcing (it died) drops out of presence after 3 periods.
+CHAT_PRESENCE_REFRESH_SECONDS = env_float("CHAT_PRESENCE_REFRESH_SECONDS", 5.0)

@@ -1,6 +1,8 @@
 from django.urls import path, re_path
 
 from realtime import consumers
+from realtime.chat import ChatConsumer
+from realtime.models import ROOM_NAME_PATTERN
 
 websocket_urlpatterns = [
     path("ws/echo", consumers.EchoConsumer.as_asgi()),
@@ -11,4 +13,5 @@ websocket_urlpatterns = [
     path("ws/received", consumers.ReceivedConsumer.as_asgi()),
     path("ws/hello", consumers.HelloConsumer.as_asgi()),
     re_path(r"^ws/person(?:/(?P<codec>xml))?$", consumers.PersonConsumer.as_asgi()),
+    re_path(rf"^ws/chat/(?P<room>{ROOM_NAME_PATTERN})/$", ChatConsumer.as_asgi()),
 ]
