@@ -34,5 +34,14 @@ chromium:
 test: install-test
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# Benchmarks (bench/README.md): /ws/echo throughput against a stock Channels
+# consumer on stock Daphne, and /ws/time fan-out to 3,000 sockets over two
+# processes and the Redis at REDIS_URL (default 127.0.0.1:6379). Results:
+# bench/results/*.json. Uses both cores for about 3 minutes.
+.PHONY: bench
+bench: $(VENV)/.installed-test
+	$(PY) bench/echo_throughput.py
+	$(PY) bench/time_fanout.py
+
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles

@@ -1,0 +1,351 @@
+"""Time fan-out: /ws/time with many subscribed clients spread over 2 Daphne
+processes (this project's `python -m realtime.serve`) sharing the real Redis
+as channel layer (REDIS_URL, a CHANNEL_LAYER_PREFIX of this run's own).
+
+For every tick each client receives it measures the delivery latency: the
+client's receive time minus the tick's `iso` (the moment the publisher sent
+it; same clock, same machine). Over `--ticks` consecutive ticks (default 60)
+it counts, per client, lost ticks (a `seq` missing: seq is the tick's Unix
+second, so consecutive ticks differ by 1) and duplicated ticks (a `seq` seen
+twice). Targets: p99 <= 100 ms, 0 lost, 0 duplicated.
+
+The servers are pinned to core 0 (`--server-cpus`), the load client
+(bench/wsclient.py, this process) to core 1. The client samples its own CPU
+time every few milliseconds; for each tick it reports how busy it was between
+the tick's publication and its last delivery (its CPU share in that window),
+and marks the figure client-bound if that exceeded 80% (the client, not the
+server, may then have delayed the deliveries).
+
+    .venv/bin/python bench/time_fanout.py [--sockets 3000] [--ticks 60]
+
+`--sockets 1000,3000,10000` runs several sizes, each with fresh servers.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import shlex
+import sys
+import time
+import uuid
+from datetime import datetime
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench.common import (  # noqa: E402
+    CLIENT_BOUND_SHARE,
+    PYTHON,
+    ClientCpu,
+    Server,
+    install_uvloop,
+    load_average,
+    machine_state,
+    median,
+    percentile,
+    pin_self,
+    raise_open_file_limit,
+    server_environment,
+    write_result,
+)
+from bench.wsclient import WebSocketClientProtocol, close_all, connect_many  # noqa: E402
+
+TARGET_P99_MS = 100.0
+SERVER_ARGV = ["{python}", "-m", "realtime.serve", "-v", "0", "-b", "127.0.0.1", "-p", "{port}",
+               "config.asgi:application"]
+
+
+class TickClient(WebSocketClientProtocol):
+    """Records (receive time, raw payload) of every message; parsing waits
+    until the run is over, so the client does the least work while ticks
+    arrive."""
+
+    def __init__(self, host, port, path):
+        super().__init__(host, port, path)
+        self.port_used = port
+        self.received = []
+
+    def on_message(self, opcode, payload):
+        self.received.append((time.time(), payload))
+
+
+class CpuSampler:
+    """(wall time, process CPU seconds) every `interval` seconds, to tell how
+    busy the client was around each tick."""
+
+    def __init__(self, interval=0.005):
+        self.interval = interval
+        self.samples = []
+        self.task = None
+
+    async def run(self):
+        while True:
+            self.samples.append((time.time(), ClientCpu.cpu_seconds()))
+            await asyncio.sleep(self.interval)
+
+    def start(self):
+        self.task = asyncio.ensure_future(self.run())
+
+    async def stop(self):
+        self.task.cancel()
+        try:
+            await self.task
+        except asyncio.CancelledError:
+            pass
+
+    def busy_share(self, start, end):
+        """CPU share between the last sample at or before `start` and the first
+        at or after `end`."""
+        before = [s for s in self.samples if s[0] <= start]
+        after = [s for s in self.samples if s[0] >= end]
+        if not before or not after:
+            return None
+        (t0, c0), (t1, c1) = before[-1], after[0]
+        return (c1 - c0) / (t1 - t0) if t1 > t0 else None
+
+
+_iso_cache = {}
+
+
+def iso_seconds(iso):
+    value = _iso_cache.get(iso)
+    if value is None:
+        value = _iso_cache[iso] = datetime.strptime(iso.replace("Z", "+0000"), "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
+    return value
+
+
+def analyse(clients, first_seq, ticks, sampler):
+    expected = range(first_seq, first_seq + ticks)
+    wanted = set(expected)
+    per_tick = {seq: [] for seq in expected}
+    last_receive = {}
+    published = {}
+    lost = duplicated = clients_with_loss = clients_with_duplicates = malformed = 0
+    inconsistent = set()
+    for client in clients:
+        seen = {}
+        for received_at, payload in client.received:
+            try:
+                tick = json.loads(payload)
+                seq, iso = tick["seq"], tick["iso"]
+                sent_at = iso_seconds(iso)
+            except (ValueError, KeyError, TypeError):
+                malformed += 1
+                continue
+            if seq not in wanted:
+                continue
+            seen[seq] = seen.get(seq, 0) + 1
+            if seen[seq] > 1:
+                continue  # a duplicate is counted, not timed twice
+            if published.setdefault(seq, sent_at) != sent_at:
+                inconsistent.add(seq)  # two different ticks with one seq
+            per_tick[seq].append(received_at - sent_at)
+            last_receive[seq] = max(last_receive.get(seq, 0.0), received_at)
+        missing = ticks - len(seen)
+        extra = sum(count - 1 for count in seen.values())
+        lost += missing
+        duplicated += extra
+        clients_with_loss += missing > 0
+        clients_with_duplicates += extra > 0
+
+    tick_rows = []
+    all_latencies = []
+    for seq in expected:
+        latencies = per_tick[seq]
+        all_latencies.extend(latencies)
+        busy = None
+        if seq in published and seq in last_receive:
+            busy = sampler.busy_share(published[seq], last_receive[seq])
+        tick_rows.append({
+            "seq": seq,
+            "delivered": len(latencies),
+            "p50_ms": ms(percentile(latencies, 0.50)),
+            "p99_ms": ms(percentile(latencies, 0.99)),
+            "max_ms": ms(max(latencies) if latencies else None),
+            "client_busy_share": round(busy, 3) if busy is not None else None,
+        })
+    busy_values = [row["client_busy_share"] for row in tick_rows if row["client_busy_share"] is not None]
+    return {
+        "deliveries": len(all_latencies),
+        "expected_deliveries": len(clients) * ticks,
+        "p50_ms": ms(percentile(all_latencies, 0.50)),
+        "p99_ms": ms(percentile(all_latencies, 0.99)),
+        "max_ms": ms(max(all_latencies) if all_latencies else None),
+        "min_ms": ms(min(all_latencies) if all_latencies else None),
+        "worst_tick_p99_ms": max((row["p99_ms"] for row in tick_rows if row["p99_ms"] is not None), default=None),
+        "lost": lost,
+        "duplicated": duplicated,
+        "clients_with_loss": clients_with_loss,
+        "clients_with_duplicates": clients_with_duplicates,
+        "malformed_messages": malformed,
+        "ticks_with_inconsistent_payload": sorted(inconsistent),
+        "client_busy_share_median": median(busy_values),
+        "client_busy_share_max": max(busy_values) if busy_values else None,
+        "client_bound_ticks": sum(1 for value in busy_values if value > CLIENT_BOUND_SHARE),
+        "ticks": tick_rows,
+    }
+
+
+def ms(seconds):
+    return None if seconds is None else round(seconds * 1000.0, 1)
+
+
+async def run_size(sockets, args):
+    prefix = f"bench-{uuid.uuid4().hex[:10]}"
+    env = server_environment(REDIS_URL=args.redis_url, CHANNEL_LAYER_PREFIX=prefix)
+    servers = []
+    clients = []
+    sampler = CpuSampler()
+    try:
+        for index in range(args.processes):
+            servers.append(Server(f"time-{index}", SERVER_ARGV, env, cpus=args.server_cpus))
+        ports = [server.port for server in servers]
+        connect_started = time.monotonic()
+        clients = await connect_many(
+            lambda index, port: TickClient("127.0.0.1", port, "/ws/time"),
+            sockets, "127.0.0.1", ports, concurrency=args.concurrency, timeout=30.0,
+        )
+        connect_seconds = time.monotonic() - connect_started
+        print(f"  {sockets} sockets connected over ports {ports} in {connect_seconds:.1f} s", flush=True)
+
+        # Start counting at the first tick every client can have subscribed
+        # to: one after the latest tick any client has already seen.
+        deadline = time.time() + 10.0
+        while time.time() < deadline and any(not client.received for client in clients):
+            await asyncio.sleep(0.1)
+        seen = [json.loads(client.received[0][1])["seq"] for client in clients if client.received]
+        first_seq = (max(seen) if seen else int(time.time())) + 1
+        last_seq = first_seq + args.ticks - 1
+        cpu = ClientCpu()
+        for server in servers:
+            server.start_window()
+        sampler.start()
+        load_before = load_average()
+        print(f"  measuring ticks {first_seq}..{last_seq} ({args.ticks} ticks)", flush=True)
+        # Wait for the last tick, plus a grace period in which a late or
+        # duplicated copy would still show up.
+        await asyncio.sleep(max(0.0, last_seq + args.grace - time.time()))
+        client_share = cpu.share()
+        server_shares = [round(server.window_share(), 3) for server in servers]
+        server_rss = [server.rss_bytes() for server in servers]
+        load_after = load_average()
+        await sampler.stop()
+        closed = [client.close_code for client in clients if not client.is_open]
+        await close_all(clients)
+    finally:
+        for server in servers:
+            server.stop()
+    result = analyse(clients, first_seq, args.ticks, sampler)
+    result.update({
+        "sockets": sockets,
+        "processes": args.processes,
+        "channel_layer_prefix": prefix,
+        "connect_seconds": round(connect_seconds, 2),
+        "first_seq": first_seq,
+        "ticks_measured": args.ticks,
+        "client_cpu_share_average": round(client_share, 3),
+        "server_cpu_share_average": server_shares,
+        "server_rss_mib": [round(rss / 2**20, 1) for rss in server_rss],
+        "connections_closed_by_server": len(closed),
+        "load_average_before": load_before,
+        "load_average_after": load_after,
+        "server_command": "REDIS_URL=%s CHANNEL_LAYER_PREFIX=%s %s" % (
+            args.redis_url, prefix, " ".join(shlex.quote(part) for part in servers[0].command)),
+    })
+    result["client_bound"] = bool(result["client_bound_ticks"])
+    result["meets_target"] = (
+        result["p99_ms"] is not None and result["p99_ms"] <= TARGET_P99_MS
+        and result["lost"] == 0 and result["duplicated"] == 0 and not closed
+    )
+    return result
+
+
+def print_result(result):
+    flag = " CLIENT-BOUND" if result["client_bound"] else ""
+    print(
+        f"  {result['sockets']:>6} sockets / {result['processes']} processes: "
+        f"p50 {result['p50_ms']} ms  p99 {result['p99_ms']} ms  max {result['max_ms']} ms  "
+        f"(worst tick p99 {result['worst_tick_p99_ms']} ms)"
+    )
+    print(
+        f"         delivered {result['deliveries']}/{result['expected_deliveries']}  "
+        f"lost {result['lost']} ({result['clients_with_loss']} clients)  "
+        f"duplicated {result['duplicated']} ({result['clients_with_duplicates']} clients)  "
+        f"closed by server {result['connections_closed_by_server']}"
+    )
+    print(
+        f"         client busy during deliveries: median {fmt_share(result['client_busy_share_median'])}, "
+        f"max {fmt_share(result['client_busy_share_max'])}{flag}; client CPU over the run "
+        f"{result['client_cpu_share_average']:.0%}; server CPU {['%.0f%%' % (s * 100) for s in result['server_cpu_share_average']]}; "
+        f"load {result['load_average_before'][0]:.2f}->{result['load_average_after'][0]:.2f}"
+    )
+    verdict = "MET" if result["meets_target"] else "MISSED"
+    print(f"         target p99 <= {TARGET_P99_MS:g} ms, 0 lost, 0 duplicated: {verdict}", flush=True)
+
+
+def fmt_share(value):
+    return "n/a" if value is None else f"{value:.0%}"
+
+
+async def main(args):
+    import redis
+
+    try:
+        redis.Redis.from_url(args.redis_url, socket_connect_timeout=2).ping()
+    except redis.RedisError as error:
+        sys.exit(f"this benchmark needs a running Redis at {args.redis_url} ({error}); start one with "
+                 "`redis-server --daemonize yes --port 6379` or pass --redis-url")
+    state = machine_state()
+    # Each socket is a file descriptor in the client and one in a server.
+    limit = raise_open_file_limit(max(args.sockets) + 1024)
+    state["open_file_limit"] = limit
+    if limit < max(args.sockets) + 256:
+        sys.exit(f"the open-file limit is {limit}; {max(args.sockets)} sockets need more (raise the hard limit)")
+    print(f"time fan-out: /ws/time, {args.processes} Daphne processes on CPU {args.server_cpus}, "
+          f"client on CPU {args.client_cpu}, Redis {args.redis_url}, {args.ticks} ticks per size")
+    print(f"load average at start: {state['load_average_at_start']} (other work may share this machine)")
+    results = []
+    for sockets in args.sockets:
+        result = await run_size(sockets, args)
+        print_result(result)
+        results.append(result)
+    command = " ".join(shlex.quote(part) for part in [os.path.relpath(PYTHON), *sys.argv])
+    path = write_result(args.output, {
+        "benchmark": "time_fanout",
+        "command": command,
+        "machine": state,
+        "load_average_at_end": load_average(),
+        "parameters": {
+            "processes": args.processes, "ticks": args.ticks, "server_cpus": args.server_cpus,
+            "client_cpu": args.client_cpu, "redis_url": args.redis_url, "grace_seconds": args.grace,
+            "latency": "client receive time minus the tick's iso (publish time)",
+            "client": "bench/wsclient.py (asyncio Protocol on uvloop)",
+            "client_bound_threshold": CLIENT_BOUND_SHARE,
+        },
+        "target": {"p99_ms": TARGET_P99_MS, "lost": 0, "duplicated": 0},
+        "results": results,
+    })
+    print(f"written {os.path.relpath(path)}")
+    return all(result["meets_target"] for result in results)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sockets", default=[3000], type=lambda text: [int(n) for n in text.split(",") if n],
+                        help="comma-separated socket counts (default 3000)")
+    parser.add_argument("--ticks", type=int, default=60)
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--server-cpus", default="0", help="taskset CPU list for the servers")
+    parser.add_argument("--client-cpu", type=int, default=1)
+    parser.add_argument("--concurrency", type=int, default=100, help="handshakes in flight while connecting")
+    parser.add_argument("--grace", type=float, default=2.0, help="seconds to wait after the last tick")
+    parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    parser.add_argument("--output", default="time_fanout", help="name of the JSON file in bench/results/")
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    arguments = parse_args()
+    pin_self(arguments.client_cpu)
+    install_uvloop()
+    asyncio.run(main(arguments))
