@@ -16,8 +16,11 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 from realtime.security import AllowedHostsOriginValidator  # noqa: E402
+from realtime.tracing_asgi import TracingMiddleware  # noqa: E402
 
-application = ProtocolTypeRouter(
+# Outermost, so every request and connection is traced, including those
+# the Origin check refuses and those no route matches (realtime/tracing_asgi.py).
+application = TracingMiddleware(ProtocolTypeRouter(
     {
         # Daphne serves the static files on the same port as the sockets.
         "http": ASGIStaticFilesHandler(django_asgi_app),
@@ -25,4 +28,4 @@ application = ProtocolTypeRouter(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
         ),
     }
-)
+))

@@ -186,3 +186,17 @@ CHAT_POST_RATE_SECONDS = env_float("CHAT_POST_RATE_SECONDS", 10.0)
 # Each process re-announces who is in its rooms this often; a process that
 # stops announcing (it died) drops out of presence after 3 periods.
 CHAT_PRESENCE_REFRESH_SECONDS = env_float("CHAT_PRESENCE_REFRESH_SECONDS", 5.0)
+
+# --- Request tracing (issue 3, realtime/tracing.py) ---------------------------
+# Off: no trace is made at all (the overhead benchmark compares on and off).
+REALTIME_TRACING = env_bool("REALTIME_TRACING", True)
+# Kept per family and latency bucket (and errors per family), like x/net/trace.
+REALTIME_TRACE_KEEP = env_int("REALTIME_TRACE_KEEP", 10)
+# Nothing older than this is kept, whatever the counts.
+REALTIME_TRACE_MAX_AGE_SECONDS = env_int("REALTIME_TRACE_MAX_AGE_SECONDS", 24 * 3600)
+# The background writer runs this often; it also publishes the active traces
+# to Redis (when REDIS_URL is set) and purges every REALTIME_TRACE_PURGE_SECONDS.
+REALTIME_TRACE_FLUSH_SECONDS = env_float("REALTIME_TRACE_FLUSH_SECONDS", 1.0)
+REALTIME_TRACE_PURGE_SECONDS = env_float("REALTIME_TRACE_PURGE_SECONDS", 10.0)
+# Finished traces waiting for the writer; beyond this the oldest are dropped.
+REALTIME_TRACE_BUFFER = env_int("REALTIME_TRACE_BUFFER", 100000)

@@ -27,3 +27,7 @@ class MessageAdmin(admin.ModelAdmin):
     @admin.display(description="text")
     def short_text(self, message):
         return "(deleted)" if message.deleted else message.text[:80]
+
+
+# --- Request tracing (issue 3): registered in realtime/tracing_admin.py --------
+from realtime import tracing_admin  # noqa: E402,F401

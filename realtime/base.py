@@ -9,7 +9,7 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from realtime import codecs
+from realtime import codecs, tracing
 from realtime.hub import get_hub
 from realtime.limits import TokenBucket
 
@@ -56,6 +56,8 @@ class SocketConsumer(AsyncWebsocketConsumer):
         self.hub_groups = set()
         self.max_message_bytes = getattr(settings, self.max_message_bytes_setting)
         self.rate_limit = TokenBucket(settings.REALTIME_RATE_PER_SECOND, settings.REALTIME_RATE_BURST)
+        # The connection's event log (realtime/tracing_asgi.py), for reasons.
+        self.trace_log = scope.get("realtime.trace_log", tracing.NULL_TRACE)
         try:
             while True:
                 await self.dispatch(await receive())
@@ -79,25 +81,36 @@ class SocketConsumer(AsyncWebsocketConsumer):
         data = text if text is not None else message.get("bytes")
         if data is None:
             return
-        if self.too_big(data):
-            await self.close_with(CLOSE_TOO_BIG, f"message larger than {self.max_message_bytes} bytes")
-            return
-        delay = self.rate_limit.take()
-        if delay:
-            await asyncio.sleep(delay)
+        # One trace per message (x/net/trace's "websocket.Receive" in the
+        # Bendersky sample): a few appends here, formatted off the loop.
+        trace = tracing.new(tracing.RECEIVE_FAMILY, self.scope["path"])
+        trace.payload(data)
         try:
+            if self.too_big(data):
+                trace.errorf("larger than %d bytes: closing with 1009", self.max_message_bytes)
+                await self.close_with(CLOSE_TOO_BIG, f"message larger than {self.max_message_bytes} bytes")
+                return
+            delay = self.rate_limit.take()
+            if delay:
+                trace.log("throttled for %.3fs", delay)
+                await asyncio.sleep(delay)
             if text is not None:
                 await self.receive(text_data=text)
             else:
                 await self.receive(bytes_data=data)
         except ClientError as error:
+            trace.errorf("client error %s: %s", error.code, error.message)
             await self.send_error(error.code, error.message)
         except codecs.DecodeError as error:
+            trace.errorf("decode error %s: %s", error.code, error.message)
             await self.send_error(error.code, error.message)
-        except Exception:
+        except Exception as error:
             # The client gets a short error frame; the traceback stays in our log.
+            trace.errorf("internal error %s", type(error).__name__)
             logger.exception("error handling a message on %s", self.scope.get("path"))
             await self.send_error("internal_error", "the server could not handle this message")
+        finally:
+            trace.finish()
 
     async def websocket_disconnect(self, message):
         await self.disconnect(message.get("code"))
@@ -124,6 +137,10 @@ class SocketConsumer(AsyncWebsocketConsumer):
     async def close_with(self, code, reason=""):
         self.closing = True
         logger.info("closing %s with %s: %s", self.scope.get("path"), code, reason)
+        if code == CLOSE_NORMAL:
+            self.trace_log.printf("closing with %d: %s", code, reason)
+        else:
+            self.trace_log.errorf("closing with %d: %s", code, reason)
         await self.close(code)
 
     # -- groups -------------------------------------------------------------

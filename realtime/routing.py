@@ -3,6 +3,7 @@ from django.urls import path, re_path
 from realtime import consumers
 from realtime.chat import ChatConsumer
 from realtime.models import ROOM_NAME_PATTERN
+from realtime.tracing_views import TraceLiveConsumer
 
 websocket_urlpatterns = [
     path("ws/echo", consumers.EchoConsumer.as_asgi()),
@@ -14,4 +15,5 @@ websocket_urlpatterns = [
     path("ws/hello", consumers.HelloConsumer.as_asgi()),
     re_path(r"^ws/person(?:/(?P<codec>xml))?$", consumers.PersonConsumer.as_asgi()),
     re_path(rf"^ws/chat/(?P<room>{ROOM_NAME_PATTERN})/$", ChatConsumer.as_asgi()),
+    path("ws/debug/requests", TraceLiveConsumer.as_asgi()),  # staff only (issue 3)
 ]

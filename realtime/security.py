@@ -1,5 +1,7 @@
 """Origin checking for WebSocket handshakes."""
 
+from urllib.parse import urlparse
+
 from channels.security.websocket import OriginValidator
 from django.conf import settings
 
@@ -20,6 +22,16 @@ class OriginValidatorAllowingNoOrigin(OriginValidator):
         if parsed_origin is None:
             return True
         return super().valid_origin(parsed_origin)
+
+    async def __call__(self, scope, receive, send):
+        # Say why in the connection's trace (realtime/tracing_asgi.py) before
+        # Channels refuses the handshake.
+        trace_log = scope.get("realtime.trace_log")
+        if trace_log is not None:
+            origin = next((value for name, value in scope.get("headers", ()) if name == b"origin"), None)
+            if origin is not None and not self.valid_origin(urlparse(origin.decode("latin1"))):
+                trace_log.errorf("rejected: Origin %s is not an allowed host", origin.decode("latin1"))
+        return await super().__call__(scope, receive, send)
 
 
 def AllowedHostsOriginValidator(application):

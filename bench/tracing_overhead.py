@@ -1,0 +1,107 @@
+"""Tracing overhead: /ws/echo throughput with request tracing on
+(REALTIME_TRACING=1, the default: a "websocket.Receive" trace per message, a
+connection event log, the background writer) against tracing off
+(REALTIME_TRACING=0), measured in the same run.
+
+Reuses bench/echo_throughput.py (its load client bench/wsclient.py, its pinned
+server start-up and CPU accounting): the same project server is started fresh
+for every run with only REALTIME_TRACING changed, pinned to core 0, the client
+on core 1; runs alternate on/off and the median of each is compared.
+
+    .venv/bin/python bench/tracing_overhead.py [--duration 10] [--rounds 3]
+
+Target (issue 3): on/off >= 0.90.
+"""
+
+import asyncio
+import os
+import shlex
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench import echo_throughput as echo  # noqa: E402
+from bench.common import (  # noqa: E402
+    PYTHON,
+    install_uvloop,
+    load_average,
+    machine_state,
+    median,
+    pin_self,
+    server_environment,
+    write_result,
+)
+
+TARGET_RATIO = 0.90
+OURS = echo.SERVERS["ours"]["argv"]
+
+echo.SERVERS["tracing-on"] = {
+    "argv": OURS,
+    "env": lambda: server_environment(REALTIME_TRACING="1"),
+    "describe": "realtime.serve, EchoConsumer, REALTIME_TRACING=1 (every message and connection traced)",
+}
+echo.SERVERS["tracing-off"] = {
+    "argv": OURS,
+    "env": lambda: server_environment(REALTIME_TRACING="0"),
+    "describe": "realtime.serve, EchoConsumer, REALTIME_TRACING=0",
+}
+
+
+async def main(args):
+    state = machine_state()
+    names = ["tracing-on", "tracing-off"]
+    print(f"tracing overhead on /ws/echo: {args.connections} connections, {args.size}-byte text, "
+          f"pipeline {args.pipeline}, {args.duration:g} s per run, {args.rounds} rounds")
+    runs = []
+    for round_index in range(args.rounds):
+        order = names if round_index % 2 == 0 else list(reversed(names))
+        for name in order:
+            runs.append(await echo.run_once(name, args, round_index))
+    summary = {}
+    for name in names:
+        mine = [run for run in runs if run["server"] == name]
+        summary[name] = {
+            "describe": echo.SERVERS[name]["describe"],
+            "median_messages_per_second": median([run["messages_per_second"] for run in mine]),
+            "runs_messages_per_second": [run["messages_per_second"] for run in mine],
+            "max_client_cpu_share": max(run["client_cpu_share"] for run in mine),
+            "client_bound_runs": sum(run["client_bound"] for run in mine),
+        }
+    on = summary["tracing-on"]["median_messages_per_second"]
+    off = summary["tracing-off"]["median_messages_per_second"]
+    ratio = round(on / off, 3) if on and off else None
+    print()
+    for name in names:
+        item = summary[name]
+        print(f"  {name:12s} median {item['median_messages_per_second']:9.0f} msg/s  runs {item['runs_messages_per_second']}"
+              f"  client CPU <= {item['max_client_cpu_share']:.0%}"
+              f"{'  (CLIENT-BOUND runs: %d)' % item['client_bound_runs'] if item['client_bound_runs'] else ''}")
+    verdict = "MET" if ratio is not None and ratio >= TARGET_RATIO else "MISSED"
+    print(f"  ratio tracing-on/tracing-off: {ratio}x  target >= {TARGET_RATIO}x: {verdict}")
+    command = " ".join(shlex.quote(part) for part in [os.path.relpath(PYTHON), *sys.argv])
+    path = write_result(args.output, {
+        "benchmark": "tracing_overhead",
+        "command": command,
+        "machine": state,
+        "load_average_at_end": load_average(),
+        "parameters": {
+            "connections": args.connections, "message_bytes": args.size, "pipeline": args.pipeline,
+            "duration_seconds": args.duration, "warmup_seconds": args.warmup, "rounds": args.rounds,
+            "server_cpu": args.server_cpu, "client_cpu": args.client_cpu,
+        },
+        "summary": summary,
+        "ratio_on_off": ratio,
+        "target": TARGET_RATIO,
+        "runs": runs,
+    })
+    print(f"written {os.path.relpath(path)}")
+
+
+if __name__ == "__main__":
+    arguments = echo.parse_args([*sys.argv[1:], "--servers", "tracing-on,tracing-off"]
+                                if "--servers" not in sys.argv else sys.argv[1:])
+    if arguments.output == "echo_throughput":
+        arguments.output = "tracing_overhead"
+    pin_self(arguments.client_cpu)
+    install_uvloop()
+    asyncio.run(main(arguments))
