@@ -16,7 +16,7 @@ Server to client:
   {"type": "presence", "users": [names], "guests": int}
   {"error": {"code", "message"}}                                       the socket stays open
 
-Everything is stored (and committed) before it is acknowledged or broadcast.
+Everything is stored (committed) first, then broadcast, then acknowledged.
 """
 
 import logging
@@ -114,27 +114,30 @@ class ChatConsumer(SocketConsumer):
         if not isinstance(client_id, str) or len(client_id) > MAX_CLIENT_ID:
             raise ClientError("invalid_field", f'"client_id" must be a string of at most {MAX_CLIENT_ID} characters')
         message, created = await self.store(chat_store.post, self.room, self.user, text, client_id)
+        # Broadcast, then acknowledge: once the sender sees the ack the message
+        # is stored *and* on its way to everyone. A retry of a post already
+        # stored (same client_id) is broadcast again, in case the process
+        # died between storing and broadcasting; clients replace by id.
+        await self.broadcast("message", message)
         ack = {"type": "ack", "action": "post", "id": message["id"], "message": message}
         if client_id:
             ack["client_id"] = client_id
         await self.send_value(ack)
-        if created:
-            await self.broadcast("message", message)
 
     async def do_edit(self, request):
         self.require_user("edit")
         message_id = require_int(request, "id")
         text = self.clean_text(request)
         message = await self.store(chat_store.edit, self.room, self.user, message_id, text)
-        await self.send_value({"type": "ack", "action": "edit", "id": message_id, "message": message})
         await self.broadcast("edited", message)
+        await self.send_value({"type": "ack", "action": "edit", "id": message_id, "message": message})
 
     async def do_delete(self, request):
         self.require_user("delete")
         message_id = require_int(request, "id")
         message = await self.store(chat_store.delete, self.room, self.user, message_id)
-        await self.send_value({"type": "ack", "action": "delete", "id": message_id, "message": message})
         await self.broadcast("deleted", message)
+        await self.send_value({"type": "ack", "action": "delete", "id": message_id, "message": message})
 
     async def do_history(self, request):
         before = require_int(request, "before")

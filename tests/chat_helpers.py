@@ -77,7 +77,11 @@ class ChatSocket:
     async def expect(self, kind, timeout=3.0):
         """The next frame of `kind`. Room broadcasts that arrive while waiting
         for something else (e.g. the sender's own post coming back to it) are kept
-        in `self.broadcasts`, not mistaken for the reply."""
+        in `self.broadcasts`, not mistaken for the reply; a later expect of
+        their kind takes them from there first."""
+        for index, kept in enumerate(self.broadcasts):
+            if kept["type"] == kind:
+                return self.broadcasts.pop(index)
         frame = await self.frame(timeout)
         while frame.get("type") in BROADCASTS and frame.get("type") != kind:
             self.broadcasts.append(frame)

@@ -117,7 +117,9 @@ class ChatClient:
             if remaining <= 0:
                 raise AssertionError(f"presence never matched; last seen {self.presence}")
             try:
-                await self.frame(remaining)
+                frame = json.loads(await asyncio.wait_for(self.socket.recv(), remaining))
             except asyncio.TimeoutError:
-                pass
+                continue
+            if frame.get("type") == "presence":
+                self.presence = frame
         return self.presence
