@@ -582,6 +582,10 @@ class Recorder:
 
 _recorder = None
 _recorder_lock = threading.Lock()
+# The test process sets this to False (tests/conftest.py): there the writer
+# would store traces in pytest-django's test database behind the tests' backs;
+# tracing tests call flush() themselves. Servers always start it.
+AUTO_START_WRITER = True
 
 
 def load_config():
@@ -605,7 +609,7 @@ def get_recorder():
             if _recorder is None:
                 config = load_config()
                 _recorder = Recorder(config) if config["enabled"] else False
-                if _recorder:
+                if _recorder and AUTO_START_WRITER:
                     _recorder.start()
     return _recorder or None
 

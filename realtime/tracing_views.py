@@ -111,18 +111,18 @@ def active_snapshots():
     return recorder.all_active() if recorder else []
 
 
-def active_counts(snapshots, kind):
+def active_counts(snapshots, kinds):
     counts = collections.Counter()
     for snapshot in snapshots:
         for item_kind, family, n in snapshot["counts"]:
-            if item_kind == kind:
+            if item_kind in kinds:
                 counts[family] += n
     return counts
 
 
-def active_items(snapshots, kind, family=None):
+def active_items(snapshots, kinds, family=None):
     items = [item for snapshot in snapshots for item in snapshot["items"]
-             if item["kind"] == kind and (not family or item["family"] == family)]
+             if item["kind"] in kinds and (not family or item["family"] == family)]
     items.sort(key=lambda item: item["started"], reverse=True)
     return items
 
@@ -142,7 +142,9 @@ def summary_rows(snapshots=None):
         if row["is_error"]:
             errors[row["family"]] += row["n"]
     totals = dict(LatencyHistogram.objects.filter(minute=0).values_list("family", "count"))
-    active = active_counts(snapshots, "trace")
+    # Open connections (event logs) count as active too: /debug/requests
+    # shows everything in flight, /debug/events their logs.
+    active = active_counts(snapshots, ("trace", "events"))
     families = sorted(set(exact) | set(totals) | set(active))
     rows = []
     for family in families:
@@ -180,7 +182,8 @@ def event_rows(events, started_at, see_sensitive):
 
 def trace_rows(filters, see_sensitive, snapshots=None):
     if filters.active:
-        items = active_items(active_snapshots() if snapshots is None else snapshots, "trace", filters.family)
+        items = active_items(active_snapshots() if snapshots is None else snapshots, ("trace", "events"),
+                             filters.family)
         rows = []
         for item in items[:LIST_LIMIT]:
             started = datetime.fromtimestamp(item["started"], tz=timezone.utc)
@@ -316,7 +319,7 @@ def event_summary_rows(snapshots):
                 for i, seconds in enumerate(windows):
                     if age <= seconds:
                         row["windows"][i] += 1
-    for item in active_items(snapshots, "events"):
+    for item in active_items(snapshots, ("events",)):
         row = row_for(item["family"])
         row["total"] += 1
         row["active"] += 1
@@ -351,7 +354,7 @@ def event_log_rows(family, bucket, see_sensitive, snapshots):
             raise Http404("no such window")
     now = time.time()
     rows = []
-    for item in active_items(snapshots, "events", family):
+    for item in active_items(snapshots, ("events",), family):
         last = item.get("last_error")
         if bucket == "err" and not item["error"]:
             continue

@@ -84,6 +84,18 @@ class DaphneProcess:
         self.log.close()
 
 
+@pytest.fixture(autouse=True, scope="session")
+def no_trace_writer_in_test_process():
+    """Consumers tested in-process still record traces (the tracing code runs
+    in every test), but this process starts no background writer: it would
+    store them in pytest-django's test database behind the tests' backs.
+    Daphne subprocesses write as in production; tracing tests flush
+    explicitly (realtime.tracing.flush())."""
+    from realtime import tracing
+
+    tracing.AUTO_START_WRITER = False
+
+
 @pytest.fixture(scope="session")
 def server_database(tmp_path_factory):
     """A migrated SQLite file for the Daphne subprocesses (they are separate
