@@ -148,6 +148,9 @@ async def run_once(name, args, run_index):
         "client_cpu_share": round(client_share, 3),
         "client_bound": client_share > CLIENT_BOUND_SHARE,
         "server_cpu_share": round(server_share, 3),
+        # CPU the server spent per echoed message: unlike msg/s, barely moved
+        # by other work competing for the server's core.
+        "server_cpu_us_per_message": round(server_share / rate * 1e6, 1) if rate else None,
         "load_average_before": load_before,
         "load_average_after": load_after,
         "wrong_echoes": wrong,
@@ -157,6 +160,7 @@ async def run_once(name, args, run_index):
     print(
         f"  run {run_index} {name:10s} {rate:9.0f} msg/s   client CPU {client_share:5.0%}"
         f"{' CLIENT-BOUND' if result['client_bound'] else ''}   server CPU {server_share:5.0%}"
+        f" ({result['server_cpu_us_per_message']} us/msg)"
         f"   load {load_before[0]:.2f}->{load_after[0]:.2f}"
         f"{f'   WRONG ECHOES {wrong}' if wrong else ''}"
         f"{f'   {len(closed_early)} CLOSED' if closed_early else ''}",
@@ -190,6 +194,7 @@ async def main(args):
             "runs_messages_per_second": [run["messages_per_second"] for run in mine],
             "max_client_cpu_share": max(run["client_cpu_share"] for run in mine),
             "median_server_cpu_share": median([run["server_cpu_share"] for run in mine]),
+            "median_server_cpu_us_per_message": median([run["server_cpu_us_per_message"] for run in mine]),
             "client_bound_runs": sum(run["client_bound"] for run in mine),
         }
     ratios = {}
@@ -199,6 +204,12 @@ async def main(args):
             if name != "ours":
                 theirs = summary[name]["median_messages_per_second"]
                 ratios[f"ours/{name}"] = round(ours / theirs, 2) if ours and theirs else None
+                # The same comparison in server CPU per message (theirs/ours).
+                cost_ours = summary["ours"]["median_server_cpu_us_per_message"]
+                cost_theirs = summary[name]["median_server_cpu_us_per_message"]
+                ratios[f"cpu_per_message_{name}/ours"] = (
+                    round(cost_theirs / cost_ours, 2) if cost_ours and cost_theirs else None
+                )
 
     print()
     print("median msg/s (client CPU share: max over runs):")
@@ -206,7 +217,8 @@ async def main(args):
         item = summary[name]
         flag = " (some runs CLIENT-BOUND, excluded for ours)" if item["client_bound_runs"] else ""
         print(f"  {name:10s} {item['median_messages_per_second']:9.0f} msg/s   client CPU <= "
-              f"{item['max_client_cpu_share']:.0%}   server CPU ~{item['median_server_cpu_share']:.0%}{flag}")
+              f"{item['max_client_cpu_share']:.0%}   server CPU ~{item['median_server_cpu_share']:.0%}"
+              f", {item['median_server_cpu_us_per_message']} us/msg{flag}")
     for key, value in ratios.items():
         verdict = ""
         if key == "ours/stock" and value is not None:
