@@ -111,6 +111,10 @@ async def test_a_retried_post_with_the_same_client_id_is_stored_once(room, alice
         assert (await sender.expect("message"))["message"]["id"] == first["id"]
         assert (await sender.expect("message"))["message"]["id"] == first["id"]
     assert await Message.objects.filter(room__name=room).acount() == 1
+    # The same client_id in another room is another message.
+    async with ChatSocket(room + "-b", alice) as elsewhere:
+        other = await elsewhere.request("ack", action="post", text="once", client_id="retry-1")
+        assert other["id"] != first["id"]
 
 
 async def test_text_with_markup_is_stored_and_sent_verbatim(room, alice):

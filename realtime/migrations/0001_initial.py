@@ -41,7 +41,7 @@ class Migration(migrations.Migration):
             options={
                 'ordering': ['id'],
                 'indexes': [models.Index(fields=['room', 'id'], name='chat_message_room_id'), models.Index(fields=['author', 'created'], name='chat_message_author_created')],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('client_id', ''), _negated=True), fields=('author', 'client_id'), name='chat_message_unique_client_id')],
+                'constraints': [models.UniqueConstraint(condition=models.Q(('client_id', ''), _negated=True), fields=('room', 'author', 'client_id'), name='chat_message_unique_client_id')],
             },
         ),
     ]

@@ -1,0 +1,344 @@
+"""Chat fan-out: one room with 1,000 members spread over 2 Daphne processes
+sharing the real Redis (channel layer, a CHANNEL_LAYER_PREFIX of this run's
+own) and one database. A logged-in member posts `--messages` messages, one
+every `--interval` seconds; every member (anonymous readers on
+bench/wsclient.py, half on each process) records when each arrives.
+
+Latency = member's receive time - the poster's send time (same clock, same
+machine). A post is stored (committed) before it is broadcast: the broadcast
+carries the row's id, and afterwards the benchmark reads every id back from
+the database. Target: p99 <= 150 ms, no message lost or duplicated.
+
+Baseline in the same run (`--servers ours,stock`): the Channels tutorial's
+chat on stock Daphne (bench/stock_chat.py: a channel-layer group membership
+per socket, same settings, same Message table, same store function).
+
+Servers are pinned to CPU 0 (`--server-cpus`), this client to CPU 1.
+
+    .venv/bin/python bench/chat_fanout.py [--members 1000] [--messages 50] [--interval 0.2]
+"""
+
+import argparse
+import asyncio
+import http.client
+import json
+import os
+import re
+import shlex
+import sqlite3
+import sys
+import time
+import uuid
+from http.cookies import SimpleCookie
+from urllib.parse import urlencode
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench.common import (  # noqa: E402
+    CLIENT_BOUND_SHARE,
+    ClientCpu,
+    Server,
+    install_uvloop,
+    load_average,
+    machine_state,
+    percentile,
+    pin_self,
+    raise_open_file_limit,
+    server_environment,
+    write_result,
+)
+from bench.time_fanout import CpuSampler  # noqa: E402
+from bench.wsclient import WebSocketClientProtocol, client_frame, close_all, connect, connect_many, OP_TEXT  # noqa: E402
+
+TARGET_P99_MS = 150.0
+SERVERS = {
+    "ours": ["{python}", "-m", "realtime.serve", "-v", "0", "-b", "127.0.0.1", "-p", "{port}",
+             "config.asgi:application"],
+    "stock": ["{python}", "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", "{port}",
+              "bench.stock_chat:application"],
+}
+PASSWORD = "bench-harbour-47-lantern"
+
+
+class Member(WebSocketClientProtocol):
+    """Records (receive time, raw payload); parsing waits until the run is over."""
+
+    def __init__(self, host, port, path, headers=()):
+        super().__init__(host, port, path)
+        self.extra_headers = list(headers)
+        self.received = []
+        self.got_first = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport):
+        if not self.extra_headers:
+            return super().connection_made(transport)
+        # The poster's handshake: the lean client's, plus its session cookie.
+        self.transport = transport
+        lines = [
+            f"GET {self.path} HTTP/1.1",
+            f"Host: {self.host}:{self.port}",
+            "Upgrade: websocket",
+            "Connection: Upgrade",
+            f"Sec-WebSocket-Key: {self.key.decode()}",
+            "Sec-WebSocket-Version: 13",
+            *self.extra_headers,
+        ]
+        transport.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+
+    def on_message(self, opcode, payload):
+        self.received.append((time.time(), payload))
+        if not self.got_first.done():
+            self.got_first.set_result(None)
+
+    def send_text(self, text):
+        self.send_raw(client_frame(OP_TEXT, text))
+
+
+def sign_up(port, username):
+    """A member account through the real signup form; returns its session id."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    connection.request("GET", "/accounts/signup/")
+    response = connection.getresponse()
+    page = response.read().decode()
+    csrf = SimpleCookie(response.getheader("Set-Cookie"))["csrftoken"].value
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    connection.request("POST", "/accounts/signup/", urlencode({
+        "csrfmiddlewaretoken": token, "username": username, "password1": PASSWORD, "password2": PASSWORD,
+    }), {"Content-Type": "application/x-www-form-urlencoded", "Cookie": f"csrftoken={csrf}",
+         "Referer": f"http://127.0.0.1:{port}/accounts/signup/"})
+    response = connection.getresponse()
+    body = response.read().decode()
+    if response.status != 302:
+        raise RuntimeError(f"signup failed ({response.status}): {body[:500]}")
+    return SimpleCookie(response.getheader("Set-Cookie"))["sessionid"].value
+
+
+async def run_kind(kind, args, env, session):
+    prefix = f"bench-chat-{kind}-{uuid.uuid4().hex[:8]}"
+    env = {**env, "CHANNEL_LAYER_PREFIX": prefix}
+    room = f"bench-{kind}-{uuid.uuid4().hex[:8]}"
+    path = f"/ws/chat/{room}/"
+    servers, members, poster = [], [], None
+    sampler = CpuSampler()
+    try:
+        for index in range(args.processes):
+            servers.append(Server(f"chat-{kind}-{index}", SERVERS[kind], env, cpus=args.server_cpus))
+        ports = [server.port for server in servers]
+        started = time.monotonic()
+        members = await connect_many(lambda index, port: Member("127.0.0.1", port, path),
+                                     args.members, "127.0.0.1", ports, concurrency=args.concurrency, timeout=30.0)
+        await asyncio.wait_for(asyncio.gather(*(m.got_first for m in members)), 30)
+        connect_seconds = time.monotonic() - started
+        poster = await connect(lambda: Member("127.0.0.1", ports[0], path, [f"Cookie: sessionid={session}"]),
+                               "127.0.0.1", ports[0])
+        await asyncio.wait_for(poster.got_first, 10)
+        print(f"  {kind}: {args.members} members connected over ports {ports} in {connect_seconds:.1f} s",
+              flush=True)
+        await asyncio.sleep(args.settle)  # let the joins' presence updates pass
+        for member in members:
+            member.received.clear()
+        poster.received.clear()
+        cpu = ClientCpu()
+        for server in servers:
+            server.start_window()
+        sampler.start()
+        load_before = load_average()
+        sent = {}
+        for index in range(args.messages):
+            if not poster.is_open:
+                raise RuntimeError(f"the server closed the poster's socket ({poster.close_code}); "
+                                   f"it had received {poster.received[-3:]}; server log: {servers[0].log_path}")
+            client_id = f"{kind}-{index}"
+            sent[client_id] = time.time()
+            poster.send_text(json.dumps({"action": "post", "room": room, "text": f"bench message {index}",
+                                         "client_id": client_id}))
+            await asyncio.sleep(args.interval)
+        await asyncio.sleep(args.grace)
+        client_share = cpu.share()
+        server_shares = [round(server.window_share(), 3) for server in servers]
+        load_after = load_average()
+        await sampler.stop()
+        closed = sum(1 for member in members if not member.is_open)
+        await close_all(members + [poster])
+    finally:
+        for server in servers:
+            server.stop()
+    return analyse(kind, members, poster, sent, sampler, args, env) | {
+        "room": room,
+        "channel_layer_prefix": prefix,
+        "connect_seconds": round(connect_seconds, 2),
+        "client_cpu_share_average": round(client_share, 3),
+        "server_cpu_share_average": server_shares,
+        "connections_closed_by_server": closed,
+        "load_average_before": load_before,
+        "load_average_after": load_after,
+        "server_command": "REDIS_URL=%s CHANNEL_LAYER_PREFIX=%s %s" % (
+            args.redis_url, prefix, " ".join(shlex.quote(part) for part in servers[0].command)),
+    }
+
+
+def analyse(kind, members, poster, sent, sampler, args, env):
+    index_of = {f"bench message {i}": f"{kind}-{i}" for i in range(args.messages)}
+    latencies, per_message, ids = [], {cid: [] for cid in sent}, {}
+    lost = duplicated = 0
+    last_receive = {}
+    for member in members:
+        seen = {}
+        for received_at, payload in member.received:
+            frame = json.loads(payload)
+            if frame.get("type") != "message":
+                continue
+            client_id = index_of.get(frame["message"]["text"])
+            if client_id is None:
+                continue
+            seen[client_id] = seen.get(client_id, 0) + 1
+            if seen[client_id] > 1:
+                continue
+            ids.setdefault(client_id, set()).add(frame["message"]["id"])
+            latency = received_at - sent[client_id]
+            latencies.append(latency)
+            per_message[client_id].append(latency)
+            last_receive[client_id] = max(last_receive.get(client_id, 0.0), received_at)
+        lost += len(sent) - len(seen)
+        duplicated += sum(count - 1 for count in seen.values())
+    acks = {}
+    for received_at, payload in poster.received:
+        frame = json.loads(payload)
+        if frame.get("type") == "ack":
+            acks[frame["client_id"]] = (received_at - sent[frame["client_id"]], frame["id"])
+        elif "error" in frame:
+            acks.setdefault("errors", []).append(frame["error"])
+    # Stored first: every id a member received is a row with that text.
+    database = env["DATABASE_URL"].removeprefix("sqlite:///")
+    with sqlite3.connect(database) as db:
+        stored = {}
+        all_ids = sorted({i for values in ids.values() for i in values})
+        for message_id in all_ids:
+            row = db.execute("SELECT text FROM realtime_message WHERE id = ?", (message_id,)).fetchone()
+            stored[message_id] = row[0] if row else None
+    consistent_ids = all(len(values) == 1 for values in ids.values())
+    all_stored = all(stored.get(next(iter(ids[cid]))) == text for text, cid in index_of.items() if cid in ids)
+    busy = [sampler.busy_share(sent[cid], last_receive[cid]) for cid in sent if cid in last_receive]
+    busy = [value for value in busy if value is not None]
+    per_message_p99 = [percentile(values, 0.99) for values in per_message.values() if values]
+    ack_latencies = [value[0] for key, value in acks.items() if key != "errors"]
+    result = {
+        "kind": kind,
+        "members": len(members),
+        "messages": len(sent),
+        "deliveries": len(latencies),
+        "expected_deliveries": len(members) * len(sent),
+        "p50_ms": ms(percentile(latencies, 0.50)),
+        "p99_ms": ms(percentile(latencies, 0.99)),
+        "max_ms": ms(max(latencies) if latencies else None),
+        "worst_message_p99_ms": ms(max(per_message_p99) if per_message_p99 else None),
+        "ack_p50_ms": ms(percentile(ack_latencies, 0.5)),
+        "acks": len(ack_latencies),
+        "poster_errors": acks.get("errors", []),
+        "lost": lost,
+        "duplicated": duplicated,
+        "same_id_everywhere": consistent_ids,
+        "every_delivered_id_is_a_stored_row": all_stored and bool(all_ids),
+        "client_busy_share_median": round(sorted(busy)[len(busy) // 2], 3) if busy else None,
+        "client_busy_share_max": round(max(busy), 3) if busy else None,
+    }
+    result["client_bound"] = bool(busy) and max(busy) > CLIENT_BOUND_SHARE
+    result["meets_target"] = (
+        result["p99_ms"] is not None and result["p99_ms"] <= TARGET_P99_MS and lost == 0 and duplicated == 0
+        and result["every_delivered_id_is_a_stored_row"] and len(ack_latencies) == len(sent)
+    )
+    return result
+
+
+def ms(seconds):
+    return None if seconds is None else round(seconds * 1000.0, 1)
+
+
+def print_result(result):
+    flag = " CLIENT-BOUND" if result["client_bound"] else ""
+    print(f"  {result['kind']:>5}: {result['members']} members, {result['messages']} messages: "
+          f"p50 {result['p50_ms']} ms  p99 {result['p99_ms']} ms  max {result['max_ms']} ms  "
+          f"(worst message p99 {result['worst_message_p99_ms']} ms; sender's ack p50 {result['ack_p50_ms']} ms)")
+    print(f"         delivered {result['deliveries']}/{result['expected_deliveries']}  lost {result['lost']}  "
+          f"duplicated {result['duplicated']}  acks {result['acks']}  stored first "
+          f"{result['every_delivered_id_is_a_stored_row']}  errors {result['poster_errors'][:2]}")
+    print(f"         client busy during deliveries: median {result['client_busy_share_median']}, max "
+          f"{result['client_busy_share_max']}{flag}; server CPU {result['server_cpu_share_average']}; "
+          f"load {result['load_average_before'][0]:.2f}->{result['load_average_after'][0]:.2f}", flush=True)
+
+
+async def main(args):
+    import redis
+
+    try:
+        redis.Redis.from_url(args.redis_url, socket_connect_timeout=2).ping()
+    except redis.RedisError as error:
+        sys.exit(f"this benchmark needs a running Redis at {args.redis_url} ({error})")
+    state = machine_state()
+    state["open_file_limit"] = raise_open_file_limit(args.members * 2 + 1024)
+    # One database (scratch SQLite), one secret: a session made on one server
+    # is valid on every server of the run. No posting limit for the poster.
+    env = server_environment(REDIS_URL=args.redis_url, CHAT_POST_RATE_COUNT=0)
+    print(f"chat fan-out: {args.members} members over {args.processes} Daphne processes on CPU "
+          f"{args.server_cpus}, client on CPU {args.client_cpu}, Redis {args.redis_url}; "
+          f"{args.messages} posts every {args.interval} s")
+    print(f"load average at start: {state['load_average_at_start']}")
+    signup_server = Server("chat-signup", SERVERS["ours"], env, cpus=args.server_cpus)
+    try:
+        session = sign_up(signup_server.port, f"poster-{uuid.uuid4().hex[:8]}")
+    finally:
+        signup_server.stop()
+    results = []
+    for kind in args.servers:
+        result = await run_kind(kind, args, env, session)
+        print_result(result)
+        results.append(result)
+    summary = {"target_p99_ms": TARGET_P99_MS}
+    by_kind = {result["kind"]: result for result in results}
+    if "ours" in by_kind:
+        summary["ours_p99_ms"] = by_kind["ours"]["p99_ms"]
+        summary["meets_target"] = by_kind["ours"]["meets_target"]
+    if "ours" in by_kind and "stock" in by_kind and by_kind["ours"]["p99_ms"]:
+        summary["stock_p99_over_ours"] = round(by_kind["stock"]["p99_ms"] / by_kind["ours"]["p99_ms"], 2)
+    print(f"summary: {summary}")
+    command = " ".join(shlex.quote(part) for part in [os.path.relpath(sys.executable), *sys.argv])
+    path = write_result(args.output, {
+        "benchmark": "chat_fanout",
+        "command": command,
+        "machine": state,
+        "load_average_at_end": load_average(),
+        "parameters": {
+            "members": args.members, "processes": args.processes, "messages": args.messages,
+            "interval_seconds": args.interval, "server_cpus": args.server_cpus, "client_cpu": args.client_cpu,
+            "latency": "member receive time minus the poster's send time",
+            "client": "bench/wsclient.py (asyncio Protocol on uvloop), anonymous members; one logged-in poster",
+            "baseline": "bench/stock_chat.py: Channels tutorial chat pattern on stock Daphne, same DB and layer",
+        },
+        "summary": summary,
+        "results": results,
+    })
+    print(f"written {os.path.relpath(path)}")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--members", type=int, default=1000)
+    parser.add_argument("--messages", type=int, default=50)
+    parser.add_argument("--interval", type=float, default=0.2)
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--servers", default=["ours", "stock"], type=lambda text: text.split(","))
+    parser.add_argument("--server-cpus", default="0")
+    parser.add_argument("--client-cpu", type=int, default=1)
+    parser.add_argument("--concurrency", type=int, default=100)
+    parser.add_argument("--settle", type=float, default=2.0)
+    parser.add_argument("--grace", type=float, default=2.0)
+    parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    parser.add_argument("--output", default="chat_fanout")
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    arguments = parse_args()
+    pin_self(arguments.client_cpu)
+    install_uvloop()
+    asyncio.run(main(arguments))
