@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test install install-test chromium clean
+.PHONY: run run-tls test conformance install install-test chromium test-tools clean
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,12 +20,33 @@ $(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt
 	touch $@
 
 install: $(VENV)/.installed
-install-test: $(VENV)/.installed-test chromium
+install-test: $(VENV)/.installed-test chromium test-tools
 
 # Serve the app with embedded defaults (SQLite, in-memory channel layer).
 run: $(VENV)/.installed
 	$(PY) manage.py migrate --noinput
 	$(PY) -m realtime.serve -b $(HOST) -p $(PORT) config.asgi:application
+
+# The same server, also on https://$(HOST):$(TLS_PORT) and wss:// with a local
+# development certificate (certs/; trust certs/ca.pem in the client).
+TLS_PORT ?= 8443
+run-tls: $(VENV)/.installed
+	$(PY) scripts/dev_cert.py certs
+	$(PY) manage.py migrate --noinput
+	REALTIME_TLS_CERT_FILE=certs/server.pem REALTIME_TLS_KEY_FILE=certs/server-key.pem \
+	REALTIME_TLS_PORT=$(TLS_PORT) REALTIME_TLS_BIND=$(HOST) \
+	$(PY) -m realtime.serve -b $(HOST) -p $(PORT) config.asgi:application
+
+# Autobahn TestSuite (every case, compression included) against /ws/echo;
+# report in reports/autobahn/index.html. Needs Python 2.7.18 (see the script).
+conformance: $(VENV)/.installed
+	bash scripts/ensure-autobahn.sh .autobahn-venv
+	$(PY) scripts/conformance.py --wstest .autobahn-venv/bin/wstest --outdir reports/autobahn
+
+# nginx (the compose parity test runs the proxy config) and wscat (the TLS test).
+test-tools:
+	@bash scripts/ensure-nginx.sh
+	@bash scripts/ensure-wscat.sh
 
 # Debian's Chromium for the page tests (Playwright drives it; nothing is downloaded).
 chromium:

@@ -165,6 +165,21 @@ REALTIME_RATE_BURST = env_int("REALTIME_RATE_BURST", 1000)
 # Messages queued inside the server for one socket before Daphne stops reading
 # from its TCP connection (back-pressure instead of unbounded memory).
 REALTIME_INBOUND_QUEUE = env_int("REALTIME_INBOUND_QUEUE", 64)
+# permessage-deflate (RFC 7692), negotiated when the client offers it. Off
+# saves CPU on a server whose messages are tiny or already compressed.
+REALTIME_PERMESSAGE_DEFLATE = env_bool("REALTIME_PERMESSAGE_DEFLATE", True)
+# On SIGTERM open sockets get close 1001; this is how long the server waits
+# for the clients' close replies before it exits anyway.
+REALTIME_SHUTDOWN_GRACE_SECONDS = env_float("REALTIME_SHUTDOWN_GRACE_SECONDS", 3.0)
+
+# --- TLS ----------------------------------------------------------------------
+# With a certificate and key (PEM files), `python -m realtime.serve` also
+# serves https:// and wss:// on REALTIME_TLS_PORT. `make run-tls` makes a local
+# development certificate and sets these.
+REALTIME_TLS_CERT_FILE = os.environ.get("REALTIME_TLS_CERT_FILE", "")
+REALTIME_TLS_KEY_FILE = os.environ.get("REALTIME_TLS_KEY_FILE", "")
+REALTIME_TLS_PORT = env_int("REALTIME_TLS_PORT", 8443)
+REALTIME_TLS_BIND = os.environ.get("REALTIME_TLS_BIND", "127.0.0.1")
 
 # --- Time push --------------------------------------------------------------
 # With Redis, processes elect one tick publisher with a lease in Redis; a

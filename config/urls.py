@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import path, re_path
 
-from realtime import views
+from realtime import health, views
 from realtime import accounts, chat_views
 from realtime import tracing_views
 from realtime.models import ROOM_NAME_PATTERN
@@ -19,4 +19,5 @@ urlpatterns = [
     path("debug/requests", tracing_views.requests_page, name="debug-requests"),
     path("debug/requests/histogram", tracing_views.histogram_page, name="debug-histogram"),
     path("debug/events", tracing_views.events_page, name="debug-events"),
+    path("healthz", health.healthz, name="healthz"),
 ]

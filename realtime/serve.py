@@ -26,7 +26,28 @@ def main(argv=None):
     class RealtimeCommandLine(CommandLineInterface):
         server_class = RealtimeServer
 
-    RealtimeCommandLine().run(sys.argv[1:] if argv is None else argv)
+    args = list(sys.argv[1:] if argv is None else argv)
+    RealtimeCommandLine().run(tls_endpoint_args() + args)
+
+
+def tls_endpoint_args():
+    """With REALTIME_TLS_CERT_FILE and REALTIME_TLS_KEY_FILE set, one more
+    Daphne endpoint serving https:// and wss:// (Twisted's `ssl:` endpoint,
+    which needs pyOpenSSL and service-identity) besides the plain one."""
+    from django.conf import settings
+    from twisted.internet.endpoints import quoteStringArgument
+
+    cert, key = settings.REALTIME_TLS_CERT_FILE, settings.REALTIME_TLS_KEY_FILE
+    if not cert and not key:
+        return []
+    for name, path in (("REALTIME_TLS_CERT_FILE", cert), ("REALTIME_TLS_KEY_FILE", key)):
+        if not path or not os.path.isfile(path):
+            sys.exit(f"TLS needs both certificate and key files: {name}={path!r} is not a readable file")
+    endpoint = (
+        f"ssl:{settings.REALTIME_TLS_PORT}:interface={quoteStringArgument(settings.REALTIME_TLS_BIND)}"
+        f":privateKey={quoteStringArgument(key)}:certKey={quoteStringArgument(cert)}"
+    )
+    return ["-e", endpoint]
 
 
 if __name__ == "__main__":

