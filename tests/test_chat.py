@@ -330,3 +330,34 @@ async def test_presence_shows_who_comes_and_goes(room, alice, bob):
         async with ChatSocket(room, bob), ChatSocket(room):
             await first.wait_presence(lambda p: p["users"] == ["alice", "bob"] and p["guests"] == 1)
         await first.wait_presence(lambda p: p["users"] == ["alice"] and p["guests"] == 0)
+
+
+# -- handshake and frame limits --------------------------------------------------
+
+
+async def test_a_foreign_origin_cannot_open_the_chat_socket_with_a_users_cookie(room, alice):
+    """Cross-site WebSocket hijacking: another site's page opening our socket
+    with the visitor's session cookie is refused at the handshake."""
+    from channels.testing import WebsocketCommunicator
+    from django.conf import settings
+
+    from config.asgi import application
+
+    communicator = WebsocketCommunicator(application, f"/ws/chat/{room}/", headers=[
+        (b"origin", b"https://evil.example"),
+        (b"cookie", f"{settings.SESSION_COOKIE_NAME}={alice}".encode()),
+    ])
+    connected, _ = await communicator.connect(timeout=5)
+    assert not connected
+    await communicator.disconnect()
+
+
+async def test_a_frame_over_the_socket_limit_closes_with_1009_and_stores_nothing(room, alice):
+    async with ChatSocket(room, alice) as author:
+        await author.send(action="post", text="x" * (64 * 1024 + 1))
+        while True:
+            output = await author.communicator.receive_output(timeout=3)
+            if output["type"] == "websocket.close":
+                break
+        assert output["code"] == 1009
+    assert not await Message.objects.filter(room__name=room).aexists()
