@@ -122,7 +122,9 @@ def analyse(clients, first_seq, ticks, sampler):
     published = {}
     lost = duplicated = clients_with_loss = clients_with_duplicates = malformed = 0
     inconsistent = set()
+    by_port = {}
     for client in clients:
+        port_latencies = by_port.setdefault(client.port_used, [])
         seen = {}
         for received_at, payload in client.received:
             try:
@@ -140,6 +142,7 @@ def analyse(clients, first_seq, ticks, sampler):
             if published.setdefault(seq, sent_at) != sent_at:
                 inconsistent.add(seq)  # two different ticks with one seq
             per_tick[seq].append(received_at - sent_at)
+            port_latencies.append(received_at - sent_at)
             last_receive[seq] = max(last_receive.get(seq, 0.0), received_at)
         missing = ticks - len(seen)
         extra = sum(count - 1 for count in seen.values())
@@ -177,6 +180,11 @@ def analyse(clients, first_seq, ticks, sampler):
         "min_ms": ms(min(all_latencies) if all_latencies else None),
         "median_first_delivery_ms": median([row["first_ms"] for row in tick_rows if row["first_ms"] is not None]),
         "worst_tick_p99_ms": max((row["p99_ms"] for row in tick_rows if row["p99_ms"] is not None), default=None),
+        "per_process": [
+            {"port": port, "deliveries": len(values), "p50_ms": ms(percentile(values, 0.5)),
+             "p99_ms": ms(percentile(values, 0.99)), "max_ms": ms(max(values) if values else None)}
+            for port, values in sorted(by_port.items())
+        ],
         "lost": lost,
         "duplicated": duplicated,
         "clients_with_loss": clients_with_loss,
@@ -273,6 +281,8 @@ def print_result(result):
         f"(worst tick p99 {result['worst_tick_p99_ms']} ms; first delivery of a tick, median "
         f"{result['median_first_delivery_ms']} ms)"
     )
+    print("         per process: " + "; ".join(
+        f"port {row['port']} p50 {row['p50_ms']} p99 {row['p99_ms']} ms" for row in result["per_process"]))
     print(
         f"         delivered {result['deliveries']}/{result['expected_deliveries']}  "
         f"lost {result['lost']} ({result['clients_with_loss']} clients)  "
