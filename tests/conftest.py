@@ -2,6 +2,7 @@
 headless Chromium. Nothing here is mocked; a missing dependency fails the
 test with a message that says what to start or install."""
 
+import contextlib
 import os
 import signal
 import socket
@@ -179,3 +180,41 @@ def page(browser):
     page = context.new_page()
     yield page
     context.close()
+
+
+# Playwright's sync API runs its event loop in this thread between calls, so
+# once the session's browser exists asyncio sees a "running" loop here and
+# every later async test fails ("Runner.run() cannot be called from a running
+# event loop"). Async tests never use the browser: hide its loop while one runs.
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item):
+    with _without_playwright_loop(item):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    with _without_playwright_loop(item):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item):
+    with _without_playwright_loop(item):
+        return (yield)
+
+
+@contextlib.contextmanager
+def _without_playwright_loop(item):
+    import asyncio.events
+    import inspect
+
+    saved = asyncio.events._get_running_loop()
+    if saved is None or not inspect.iscoroutinefunction(getattr(item, "obj", None)):
+        yield
+        return
+    asyncio.events._set_running_loop(None)
+    try:
+        yield
+    finally:
+        asyncio.events._set_running_loop(saved)
