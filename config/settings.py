@@ -103,11 +103,48 @@ DATABASES = {
 # which fans group messages out to every Daphne process subscribed to Redis.
 REDIS_URL = os.environ.get("REDIS_URL", "")
 CHANNEL_LAYER_PREFIX = os.environ.get("CHANNEL_LAYER_PREFIX", "realtime")
-if REDIS_URL:
+# More than one Redis (realtime/redis_connection.py says who uses which):
+# REDIS_SHARDS="redis://a:6379/0,redis://b:6379/0": the channel layer spreads
+# groups and channels over these (channels-redis consistent hash).
+REDIS_SHARDS = env_list("REDIS_SHARDS", [])
+# REDIS_SENTINELS="127.0.0.1:26379,127.0.0.1:26380": the channel layer and the
+# tick lease use the master these sentinels name, and follow a failover.
+REDIS_SENTINELS = env_list("REDIS_SENTINELS", [])
+REDIS_SENTINEL_MASTER = os.environ.get("REDIS_SENTINEL_MASTER", "mymaster")
+REDIS_SENTINEL_DB = env_int("REDIS_SENTINEL_DB", 0)
+# Pinned connection options of the layer's Redis pools, one pool per shard per
+# process. The hub makes Redis traffic per process, not per socket (one
+# subscriber connection plus one for publishing, which channels-redis
+# serialises), so a small cap turns a leak into errors instead of thousands of
+# connections; the timeouts keep a dead Redis from stalling the event loop.
+REDIS_MAX_CONNECTIONS = env_int("REDIS_MAX_CONNECTIONS", 8)
+REDIS_SOCKET_TIMEOUT = env_float("REDIS_SOCKET_TIMEOUT", 2.0)
+REDIS_CONNECT_TIMEOUT = env_float("REDIS_CONNECT_TIMEOUT", 2.0)
+REDIS_HEALTH_CHECK_SECONDS = env_int("REDIS_HEALTH_CHECK_SECONDS", 10)
+
+
+def channel_layer_hosts():
+    pinned = {
+        "max_connections": REDIS_MAX_CONNECTIONS,
+        "socket_timeout": REDIS_SOCKET_TIMEOUT,
+        "socket_connect_timeout": REDIS_CONNECT_TIMEOUT,
+        "health_check_interval": REDIS_HEALTH_CHECK_SECONDS,
+    }
+    if REDIS_SENTINELS:
+        sentinels = [(host or "127.0.0.1", int(port)) for host, _, port in
+                     (entry.rpartition(":") for entry in REDIS_SENTINELS)]
+        return [{
+            "sentinels": sentinels, "master_name": REDIS_SENTINEL_MASTER, "db": REDIS_SENTINEL_DB,
+            "sentinel_kwargs": {"socket_timeout": 1.0, "socket_connect_timeout": 1.0}, **pinned,
+        }]
+    return [{"address": url, **pinned} for url in (REDIS_SHARDS or [REDIS_URL])]
+
+
+if REDIS_URL or REDIS_SHARDS or REDIS_SENTINELS:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": CHANNEL_LAYER_PREFIX},
+            "CONFIG": {"hosts": channel_layer_hosts(), "prefix": CHANNEL_LAYER_PREFIX},
         }
     }
 else:
@@ -165,6 +202,18 @@ REALTIME_RATE_BURST = env_int("REALTIME_RATE_BURST", 1000)
 # Messages queued inside the server for one socket before Daphne stops reading
 # from its TCP connection (back-pressure instead of unbounded memory).
 REALTIME_INBOUND_QUEUE = env_int("REALTIME_INBOUND_QUEUE", 64)
+# Bytes waiting in the server to be written to one socket (its client is not
+# reading: TCP window full) before it is closed with 1008 and its further
+# messages dropped (gorilla's bounded send buffer). The kernel's own socket
+# buffers come on top. 256 KiB holds ~2,500 ticks (40 minutes of a stalled
+# reader); the check runs before a message is queued, so one echo up to the
+# 1 MiB echo limit still goes out. Worst case: 10,000 stalled sockets hold
+# ~2.5 GiB. 0 = unbounded (stock Daphne).
+REALTIME_SEND_BUFFER_BYTES = env_int("REALTIME_SEND_BUFFER_BYTES", 256 * 1024)
+# Listen backlog (pending TCP connections the kernel queues before accept);
+# Twisted's 50 makes a connection storm wait on SYN retries. Capped by the
+# kernel's net.core.somaxconn (4096 here).
+REALTIME_LISTEN_BACKLOG = env_int("REALTIME_LISTEN_BACKLOG", 4096)
 # permessage-deflate (RFC 7692), negotiated when the client offers it. Off
 # saves CPU on a server whose messages are tiny or already compressed.
 REALTIME_PERMESSAGE_DEFLATE = env_bool("REALTIME_PERMESSAGE_DEFLATE", True)

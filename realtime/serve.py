@@ -9,6 +9,7 @@ import sys
 
 def main(argv=None):
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    raise_file_limit()
     # uvloop must be the policy before daphne.server creates Twisted's loop at
     # import time. REALTIME_UVLOOP=0 keeps the standard loop.
     if os.environ.get("REALTIME_UVLOOP", "1") != "0":
@@ -28,6 +29,23 @@ def main(argv=None):
 
     args = list(sys.argv[1:] if argv is None else argv)
     RealtimeCommandLine().run(tls_endpoint_args() + args)
+
+
+def raise_file_limit():
+    """Every socket is a file descriptor: take the hard limit (20,000 here)
+    instead of the usual soft 1,024, which would refuse the 1,021st client."""
+    try:
+        import resource
+    except ImportError:  # not on POSIX
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        hard = 1 << 20
+    if soft != resource.RLIM_INFINITY and soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):
+            pass  # keep the soft limit; the kernel said no
 
 
 def tls_endpoint_args():

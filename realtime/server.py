@@ -32,13 +32,22 @@ What it changes, and why:
   up to REALTIME_SHUTDOWN_GRACE_SECONDS to answer it before the process
   exits; stock Daphne cancels the applications and drops the connections, so
   clients see 1006 and cannot tell a restart from a crash.
+- Back-pressure on output (gorilla's bounded send buffer): a client that
+  stops reading fills its TCP window, and stock Daphne then keeps every later
+  message in Twisted's write buffer without bound. Here, once a socket has
+  more than REALTIME_SEND_BUFFER_BYTES waiting to be written, the next message
+  is dropped, the socket is closed with 1008 and the event is logged; nothing
+  more is queued for it.
 """
 
 import asyncio
+import logging
+import pprint
 import struct
 import zlib
 from functools import partial
 
+import autobahn.websocket.protocol as autobahn_protocol
 from autobahn.websocket.compress import (
     PerMessageDeflate,
     PerMessageDeflateOffer,
@@ -48,7 +57,50 @@ from daphne.server import Server
 from daphne.ws_protocol import WebSocketProtocol
 from twisted.internet import defer, reactor
 
+from realtime import tracing
+
 CLOSE_GOING_AWAY = 1001
+CLOSE_POLICY_VIOLATION = 1008
+
+slow_client_log = logging.getLogger("realtime.slow_clients")
+SLOW_CLIENT_FAMILY = "websocket.SlowClient"  # trace family of these closes
+
+
+class LazyPformat:
+    """pprint.pformat, done only if the text is actually formatted."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+    def __format__(self, spec):
+        return format(pprint.pformat(self.value), spec)
+
+
+# autobahn pretty-prints every new connection's ~40 settings for a debug line
+# (WebSocketProtocol._connectionMade) that is dropped unless debug logging is
+# on: a quarter of the server's CPU in a storm of 10,000 handshakes. Its module
+# looks `pformat` up at call time, so this makes the formatting lazy.
+autobahn_protocol.pformat = LazyPformat
+
+
+def kernel_level_transport(transport):
+    """The TCP transport under `transport`: TLS (and any other Twisted
+    ProtocolWrapper) writes through to the `.transport` it wraps, and only
+    the TCP one holds the bytes the kernel has not taken yet."""
+    while transport is not None and not hasattr(transport, "dataBuffer"):
+        transport = getattr(transport, "transport", None)
+    return transport
+
+
+def unsent_bytes(tcp_transport):
+    """Bytes written to a Twisted TCP transport and not yet handed to the
+    kernel (abstract.FileDescriptor keeps them in dataBuffer from `offset` on,
+    plus the writes since its last doWrite in _tempDataBuffer)."""
+    if tcp_transport is None:
+        return 0
+    return len(tcp_transport.dataBuffer) - tcp_transport.offset + tcp_transport._tempDataLen
 
 
 class FastPerMessageDeflate(PerMessageDeflate):
@@ -111,6 +163,8 @@ class RealtimeWebSocketProtocol(WebSocketProtocol):
 
     inbound_limit = 64
     reading_paused = False
+    send_buffer_limit = 256 * 1024  # bytes; 0 = unbounded (stock Daphne)
+    send_overflowed = False
 
     # -- input: back-pressure ------------------------------------------------
 
@@ -127,7 +181,8 @@ class RealtimeWebSocketProtocol(WebSocketProtocol):
             self.transport.pauseProducing()
 
     def resume_reading(self):
-        if self.reading_paused:
+        # A slow client being dropped stays paused (see drop_slow_client).
+        if self.reading_paused and not self.send_overflowed:
             self.reading_paused = False
             self.transport.resumeProducing()
 
@@ -252,6 +307,11 @@ class RealtimeWebSocketProtocol(WebSocketProtocol):
     def write_frame(self, frame, opcode, content):
         if self.state != self.STATE_OPEN:
             return  # closing or closed: nothing more may be sent
+        if self.send_buffer_limit and self.send_backlog() > self.send_buffer_limit:
+            # Checked before queuing, so one large message still goes out to
+            # a client that reads; the bound is limit + one message.
+            self.drop_slow_client()
+            return
         if (
             self._perMessageCompress is None
             and self.send_state == self.SEND_STATE_GROUND
@@ -298,11 +358,59 @@ class RealtimeWebSocketProtocol(WebSocketProtocol):
         transport.write(frame)
 
 
+    # -- output: bounded send buffer (slow clients) -----------------------------
+
+    def send_backlog(self):
+        tcp = self.__dict__.get("tcp_transport")
+        if tcp is None:
+            tcp = self.tcp_transport = kernel_level_transport(self.transport)
+        return unsent_bytes(tcp)
+
+    def drop_slow_client(self):
+        """The client has not read what we sent (its TCP window is full and our
+        buffer past the limit): close with 1008. The close frame waits behind
+        the backlog; autobahn aborts the TCP connection when the client has
+        not answered it within closeHandshakeTimeout (1 s), which frees the
+        buffer. Further sends are dropped by write_frame (state CLOSING), and
+        we stop reading, so its close reply is never seen: the abort is the
+        normal end."""
+        if self.send_overflowed:
+            return
+        self.send_overflowed = True
+        backlog = self.send_backlog()
+        peer = getattr(self, "client_addr", None)
+        path = getattr(self, "path", b"?").decode("ascii")
+        slow_client_log.warning(
+            "closing slow client %s on %s with 1008: %d bytes unsent (limit %d)",
+            peer, path, backlog, self.send_buffer_limit,
+        )
+        # sendCloseFrame: autobahn's public sendClose() refuses 1008.
+        self.sendCloseFrame(code=CLOSE_POLICY_VIOLATION, reasonUtf8=b"send buffer full: client too slow", isReply=False)
+        trace = tracing.new(SLOW_CLIENT_FAMILY, path)
+        trace.errorf("closed with 1008: %d bytes unsent (limit %d), peer %s", backlog, self.send_buffer_limit, peer)
+        trace.finish()
+        # Stop reading it too: autobahn would go on parsing (and our consumer
+        # answering, into the void) everything it sends until the abort, and a
+        # fast sender pushed ~30 MiB through that way in the 1 s wait.
+        if not self.reading_paused:
+            self.reading_paused = True
+            self.transport.pauseProducing()
+
+
+def with_listen_backlog(description, backlog):
+    """A Twisted tcp:/ssl: endpoint description with `backlog=` added (unless
+    it says its own); other kinds (unix:, fd:) unchanged."""
+    description = str(description)
+    if description.split(":", 1)[0] in ("tcp", "ssl") and ":backlog=" not in description:
+        return f"{description}:backlog={backlog}"
+    return description
+
+
 class RealtimeServer(Server):
     """Daphne's Server with the protocol above and the inbound queue."""
 
     def __init__(self, *args, inbound_limit=None, on_start=None, permessage_deflate=None,
-                 shutdown_grace=None, **kwargs):
+                 shutdown_grace=None, send_buffer_limit=None, **kwargs):
         super().__init__(*args, **kwargs)
         from django.conf import settings
 
@@ -313,6 +421,14 @@ class RealtimeServer(Server):
         if shutdown_grace is None:
             shutdown_grace = settings.REALTIME_SHUTDOWN_GRACE_SECONDS
         self.inbound_limit = inbound_limit
+        if send_buffer_limit is None:
+            send_buffer_limit = settings.REALTIME_SEND_BUFFER_BYTES
+        self.send_buffer_limit = send_buffer_limit
+        # Twisted listens with a backlog of 50: when thousands of clients
+        # connect at once the kernel drops the SYNs beyond it and they retry
+        # after 1, 3, 7... s, so a storm of 10,000 left clients hanging for
+        # over 20 s. The kernel caps this at net.core.somaxconn.
+        self.endpoints = [with_listen_backlog(e, settings.REALTIME_LISTEN_BACKLOG) for e in self.endpoints]
         self.permessage_deflate = permessage_deflate
         self.shutdown_grace = shutdown_grace
         self.on_start = on_start
@@ -332,7 +448,7 @@ class RealtimeServer(Server):
         protocol = type(
             "ConfiguredRealtimeWebSocketProtocol",
             (RealtimeWebSocketProtocol,),
-            {"inbound_limit": self.inbound_limit},
+            {"inbound_limit": self.inbound_limit, "send_buffer_limit": self.send_buffer_limit},
         )
         self.ws_factory.protocol = protocol
         self.ws_factory.last_text_frame = None

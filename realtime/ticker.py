@@ -21,6 +21,8 @@ from datetime import datetime, timezone
 
 from django.conf import settings
 
+from realtime import redis_connection
+
 logger = logging.getLogger(__name__)
 
 TIME_GROUP = "time"
@@ -57,10 +59,8 @@ class LocalLease:
 
 
 class RedisLease:
-    def __init__(self, url, key, seconds):
-        import redis.asyncio as redis
-
-        self.client = redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
+    def __init__(self, client, key, seconds):
+        self.client = client
         self.key = key
         self.owner = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.milliseconds = int(seconds * 1000)
@@ -80,9 +80,11 @@ class RedisLease:
 
 
 def make_lease():
-    if settings.REDIS_URL:
+    if redis_connection.configured():
+        # The lease lives on REDIS_URL, the first shard, or the master the
+        # sentinels name (after a failover, the new one: see redis_connection).
         return RedisLease(
-            settings.REDIS_URL,
+            redis_connection.client(use_asyncio=True, socket_timeout=1.0, socket_connect_timeout=1.0),
             f"{settings.CHANNEL_LAYER_PREFIX}:time:publisher",
             settings.REALTIME_PUBLISHER_LEASE_SECONDS,
         )

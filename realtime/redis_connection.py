@@ -1,0 +1,54 @@
+"""The project's own Redis connections (the tick lease, tracing snapshots, the
+health check), for every topology the channel layer supports:
+
+- one Redis: REDIS_URL;
+- shards: REDIS_SHARDS (the channel layer spreads groups and channels over
+  them); our own keys live on REDIS_URL if set, else on the first shard;
+- Sentinel: REDIS_SENTINELS + REDIS_SENTINEL_MASTER. The client asks the
+  sentinels for the current master on every new connection, so after a
+  failover the next command (redis-py reconnects after the error the old
+  master's death causes) goes to the new master, without a restart.
+
+The channel layer itself is configured in config/settings.py
+(CHANNEL_LAYERS); this module is for the few direct Redis clients.
+"""
+
+from django.conf import settings
+
+
+def configured():
+    """Is any Redis configured (else: in-memory layer, one process)?"""
+    return bool(settings.REDIS_URL or settings.REDIS_SHARDS or settings.REDIS_SENTINELS)
+
+
+def sentinel_addresses():
+    """REDIS_SENTINELS as [(host, port), ...]."""
+    addresses = []
+    for entry in settings.REDIS_SENTINELS:
+        host, _, port = entry.rpartition(":")
+        addresses.append((host or "127.0.0.1", int(port)))
+    return addresses
+
+
+def client(use_asyncio=False, **options):
+    """A redis-py client (redis.asyncio's with `use_asyncio`) of the Redis that
+    holds our own keys. `options` are connection options (timeouts)."""
+    if use_asyncio:
+        import redis.asyncio as redis
+        from redis.asyncio.sentinel import Sentinel
+    else:
+        import redis
+        from redis.sentinel import Sentinel
+
+    if settings.REDIS_SENTINELS:
+        sentinel = Sentinel(
+            sentinel_addresses(),
+            # The sentinels themselves answer fast or not at all.
+            sentinel_kwargs={"socket_timeout": options.get("socket_timeout", 1.0),
+                             "socket_connect_timeout": options.get("socket_connect_timeout", 1.0)},
+        )
+        return sentinel.master_for(
+            settings.REDIS_SENTINEL_MASTER, redis_class=redis.Redis, db=settings.REDIS_SENTINEL_DB, **options
+        )
+    url = settings.REDIS_URL or settings.REDIS_SHARDS[0]
+    return redis.Redis.from_url(url, **options)
