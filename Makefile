@@ -57,12 +57,14 @@ test: install-test
 
 # Benchmarks (bench/README.md): /ws/echo throughput against a stock Channels
 # consumer on stock Daphne, and /ws/time fan-out to 3,000 sockets over two
-# processes and the Redis at REDIS_URL (default 127.0.0.1:6379). Results:
+# processes and the Redis at REDIS_URL (default 127.0.0.1:6379), and chat
+# fan-out to a 1,000-member room over two processes. Results:
 # bench/results/*.json. Uses both cores for about 3 minutes.
 .PHONY: bench
 bench: $(VENV)/.installed-test
 	$(PY) bench/echo_throughput.py
 	$(PY) bench/time_fanout.py
+	$(PY) bench/chat_fanout.py
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles

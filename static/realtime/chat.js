@@ -74,7 +74,14 @@
   }
 
   function joined(frame) {
+    var userChanged = joinedOnce && JSON.stringify(me) !== JSON.stringify(frame.user);
     me = frame.user;
+    // A "load older" request lost with the old connection is not coming back.
+    loadingOlder = false;
+    if (userChanged) {
+      // Logged out or in elsewhere: the edit and delete buttons change.
+      rows.forEach(function (row) { render(row, row.message); });
+    }
     var reconnect = joinedOnce;
     var knownUpTo = maxId;
     var since = lastSeenAt;
@@ -140,6 +147,7 @@
   }
 
   function render(row, message) {
+    row.message = message;
     row.replaceChildren();
     row.classList.toggle("is-deleted", message.deleted);
     row.appendChild(element("span", "author", message.author));
