@@ -55,7 +55,7 @@ from autobahn.websocket.compress import (
 )
 from daphne.server import Server
 from daphne.ws_protocol import WebSocketProtocol
-from twisted.internet import defer, reactor
+from twisted.internet import defer, reactor, tcp
 
 from realtime import tracing
 
@@ -337,12 +337,15 @@ class RealtimeWebSocketProtocol(WebSocketProtocol):
         nothing is queued keeps the byte order; anything else keeps Twisted's
         path: a partial send queues the rest, and a send error is left for
         Twisted's own write to meet and turn into connectionLost. Plain TCP
-        only (`TLS` is False on an unwrapped tcp.Connection; a TLS transport
-        wraps it and has no such attribute, so it never takes this path).
+        only. Behind TLS, self.transport is a TLSMemoryBIOProtocol, which
+        forwards unknown attributes (`TLS`, `socket`) to the TCP connection it
+        wraps: only the isinstance test keeps plaintext frames off a TLS
+        connection.
         """
         transport = self.transport
         if (
-            getattr(transport, "TLS", True) is False
+            isinstance(transport, tcp.Connection)
+            and transport.TLS is False
             and transport.connected
             and not transport.disconnecting
             and not transport._tempDataLen
