@@ -99,7 +99,11 @@ class TickPublisher:
     async def run(self):
         while True:
             second = int(time.time()) + 1
-            await asyncio.sleep(max(0.0, second - time.time()))
+            # The event loop may wake us up to a millisecond early (uvloop
+            # rounds timers to ms); a tick must not go out before its second,
+            # or its "iso" (…:07.999Z) contradicts its "time" (…:08).
+            while (remaining := second - time.time()) > 0:
+                await asyncio.sleep(remaining)
             if not await self.lease.hold():
                 continue
             try:
