@@ -18,6 +18,7 @@ without any settings.
 import argparse
 import asyncio
 import json
+import logging
 import random
 import ssl
 import sys
@@ -115,9 +116,10 @@ async def run_check(options):
     base = options.url.rstrip("/")
     # A random event, so a server that always answers the same thing fails.
     sent = codecs.MouseEvent(x=random.randint(0, 1000), y=random.randint(0, 1000))
+    payload, _frame_type = codecs.JSON.marshal(sent)
     async with open_socket(base + "/ws/mouse", options) as websocket:
         describe_connection(websocket, options)
-        await websocket.send(codecs.JSON.marshal(sent)[0])
+        await websocket.send(payload)
         reply = await receive(websocket, options, "the mouse event to come back")
     try:
         echoed = codecs.JSON.unmarshal(reply, None, codecs.MouseEvent)
@@ -125,7 +127,7 @@ async def run_check(options):
         raise ClientFailure(f"/ws/mouse answered {reply!r}: {error.message}") from None
     if echoed != sent:
         raise ClientFailure(f"/ws/mouse sent back {echoed}, expected {sent}")
-    print(f"mouse: sent {{\"x\": {sent.x}, \"y\": {sent.y}}} to /ws/mouse, got the same event back")
+    print(f"mouse: sent {payload} to /ws/mouse, got the same event back")
 
     async with open_socket(base + "/ws/time", options) as websocket:
         describe_connection(websocket, options)
@@ -323,6 +325,9 @@ def failure_line(error, options):
 
 def main(argv=None):
     options = build_parser().parse_args(argv)
+    # websockets logs some failures too; with no handler configured, Python
+    # would print them on stderr beside our one line.
+    logging.getLogger("websockets").addHandler(logging.NullHandler())
     try:
         asyncio.run(options.run(options))
     except KeyboardInterrupt:

@@ -243,6 +243,14 @@ def test_client_times_out_on_a_silent_handshake():
     assert_one_line_failure(result, "timed out after 0.5 s connecting to")
 
 
+def test_client_reports_an_unexpected_close_code(server):
+    """A 70,000-character message to /ws/received (limit 64 KiB): the server
+    closes with 1009, and the client says so instead of printing a reply."""
+    result = client("echo", f"{server.ws_url}/ws/received", "x" * 70_000)
+    assert_one_line_failure(result, "closed the connection", "unexpectedly with code 1009")
+    assert result.stdout == ""
+
+
 def test_client_hello_fails_when_the_server_dies(daphne):
     """The server process is killed mid-conversation: no close frame (1006),
     which is not the clean close `hello` exits 0 on."""
@@ -267,7 +275,8 @@ def test_client_hello_fails_when_the_server_dies(daphne):
 def test_wss_with_and_without_the_ca(daphne, tmp_path):
     """Daphne with a TLS endpoint whose certificate a private CA (trustme)
     signed: trusted with --cafile (and by websocat through SSL_CERT_FILE),
-    refused without it."""
+    refused without it. The client negotiates permessage-deflate and websocat
+    does not, so both of the server's write paths run over TLS."""
     import trustme
 
     ca = trustme.CA()
