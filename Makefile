@@ -43,10 +43,12 @@ conformance: $(VENV)/.installed
 	bash scripts/ensure-autobahn.sh .autobahn-venv
 	$(PY) scripts/conformance.py --wstest .autobahn-venv/bin/wstest --outdir reports/autobahn
 
-# nginx (the compose parity test runs the proxy config) and wscat (the TLS test).
+# nginx (the compose parity test runs the proxy config), wscat (the TLS test)
+# and redis-server (the shared Redis on 6379; the topology tests' own servers).
 test-tools:
 	@bash scripts/ensure-nginx.sh
 	@bash scripts/ensure-wscat.sh
+	@bash scripts/ensure-redis.sh
 
 # Debian's Chromium for the page tests (Playwright drives it; nothing is downloaded).
 chromium:

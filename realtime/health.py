@@ -7,11 +7,12 @@ A plain (sync) view: Django runs it in a worker thread under ASGI, so the
 blocking DB and Redis calls never stall the event loop the sockets share.
 """
 
-from django.conf import settings
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
+
+from realtime import redis_connection
 
 # Short: a health check that hangs is as bad as one that fails.
 CHECK_TIMEOUT_SECONDS = 2.0
@@ -25,12 +26,11 @@ def check_database():
 
 
 def check_channel_layer():
-    if not settings.REDIS_URL:
+    if not redis_connection.configured():
         return "ok (in-memory, this process only)"
-    import redis
-
-    client = redis.Redis.from_url(
-        settings.REDIS_URL, socket_timeout=CHECK_TIMEOUT_SECONDS, socket_connect_timeout=CHECK_TIMEOUT_SECONDS
+    # REDIS_URL, the first shard, or the master the sentinels name.
+    client = redis_connection.client(
+        socket_timeout=CHECK_TIMEOUT_SECONDS, socket_connect_timeout=CHECK_TIMEOUT_SECONDS
     )
     try:
         client.ping()

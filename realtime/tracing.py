@@ -533,14 +533,13 @@ class Recorder:
         }
 
     def redis_client(self):
-        from django.conf import settings
+        from realtime import redis_connection
 
-        if not settings.REDIS_URL:
+        if not redis_connection.configured():
             return None
         if self.redis is None:
-            import redis
-
-            self.redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+            # REDIS_URL, the first shard, or the Sentinel-named master.
+            self.redis = redis_connection.client(socket_timeout=2, socket_connect_timeout=2)
         return self.redis
 
     def active_key_prefix(self):
