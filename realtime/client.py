@@ -255,7 +255,7 @@ def build_parser():
                         help="for the handshake and for each awaited message (default 5)")
     common.add_argument("-v", "--verbose", action="store_true", help="print handshake details on stderr")
 
-    parser = argparse.ArgumentParser(prog="python -m realtime.client", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m realtime.client", description="Talk to the realtime sockets: the Python port of the seed samples' Go clients.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     check = commands.add_parser("check", parents=[common], help="sanity-check /ws/mouse and /ws/time")
