@@ -118,6 +118,7 @@ async def run_once(name, args, run_index):
     server = Server(f"echo-{name}", spec["argv"], spec["env"](), cpus=args.server_cpu)
     try:
         clients = await measure(server.port, args)
+        scheduling = server.scheduling_in_effect()
         cpu = ClientCpu()
         load_before = load_average()
         before = [client.received for client in clients]
@@ -157,6 +158,7 @@ async def run_once(name, args, run_index):
         "wrong_echoes": wrong,
         "connections_closed_during_run": len(closed_early),
         "server_command": " ".join(shlex.quote(part) for part in server.command),
+        "server_scheduling": scheduling,
     }
     print(
         f"  run {run_index} {name:10s} {rate:9.0f} msg/s   client CPU {client_share:5.0%}"
@@ -175,7 +177,9 @@ async def main(args):
     print(f"echo throughput: {args.connections} connections, {args.size}-byte text, "
           f"pipeline {args.pipeline}, {args.duration:g} s per run after {args.warmup:g} s warm-up, "
           f"{args.rounds} rounds; server on CPU {args.server_cpu}, client on CPU {args.client_cpu}")
-    print(f"load average at start: {state['load_average_at_start']} (other work may share this machine)")
+    print(f"load average at start: {state['load_average_at_start']} (other work may share this machine); "
+          f"benchmarked processes scheduled with BENCH_SCHED={state['bench_sched']} "
+          f"(client: {state['client_scheduling']})")
     names = args.servers
     runs = []
     for round_index in range(args.rounds):

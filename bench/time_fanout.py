@@ -123,6 +123,8 @@ def analyse(clients, first_seq, ticks, sampler):
     lost = duplicated = clients_with_loss = clients_with_duplicates = malformed = 0
     inconsistent = set()
     by_port = {}
+    duplicated_seqs = {}  # seq -> clients that got it more than once
+    lost_seqs = {}  # seq -> clients that never got it
     for client in clients:
         port_latencies = by_port.setdefault(client.port_used, [])
         seen = {}
@@ -146,6 +148,12 @@ def analyse(clients, first_seq, ticks, sampler):
             last_receive[seq] = max(last_receive.get(seq, 0.0), received_at)
         missing = ticks - len(seen)
         extra = sum(count - 1 for count in seen.values())
+        for seq, count in seen.items():
+            if count > 1:
+                duplicated_seqs[seq] = duplicated_seqs.get(seq, 0) + 1
+        for seq in expected:
+            if seq not in seen:
+                lost_seqs[seq] = lost_seqs.get(seq, 0) + 1
         lost += missing
         duplicated += extra
         clients_with_loss += missing > 0
@@ -187,6 +195,8 @@ def analyse(clients, first_seq, ticks, sampler):
         ],
         "lost": lost,
         "duplicated": duplicated,
+        "lost_seqs": {str(seq): count for seq, count in sorted(lost_seqs.items())},
+        "duplicated_seqs": {str(seq): count for seq, count in sorted(duplicated_seqs.items())},
         "clients_with_loss": clients_with_loss,
         "clients_with_duplicates": clients_with_duplicates,
         "malformed_messages": malformed,
@@ -212,6 +222,7 @@ async def run_size(sockets, args):
         for index in range(args.processes):
             servers.append(Server(f"time-{index}", SERVER_ARGV, env, cpus=args.server_cpus))
         ports = [server.port for server in servers]
+        scheduling = [server.scheduling_in_effect() for server in servers]
         connect_started = time.monotonic()
         clients = await connect_many(
             lambda index, port: TickClient("127.0.0.1", port, "/ws/time"),
@@ -260,6 +271,7 @@ async def run_size(sockets, args):
         "server_cpu_share_average": server_shares,
         "server_rss_mib": [round(rss / 2**20, 1) for rss in server_rss],
         "connections_closed_by_server": len(closed),
+        "server_scheduling": scheduling,
         "load_average_before": load_before,
         "load_average_after": load_after,
         "server_command": "REDIS_URL=%s CHANNEL_LAYER_PREFIX=%s %s" % (
@@ -289,6 +301,9 @@ def print_result(result):
         f"duplicated {result['duplicated']} ({result['clients_with_duplicates']} clients)  "
         f"closed by server {result['connections_closed_by_server']}"
     )
+    for kind in ("lost_seqs", "duplicated_seqs"):
+        if result[kind]:
+            print(f"         {kind.replace('_', ' ')} (seq: clients): {result[kind]}")
     print(
         f"         client busy during deliveries: median {fmt_share(result['client_busy_share_median'])}, "
         f"max {fmt_share(result['client_busy_share_max'])}{flag}; client CPU over the run "
@@ -319,7 +334,9 @@ async def main(args):
         sys.exit(f"the open-file limit is {limit}; {max(args.sockets)} sockets need more (raise the hard limit)")
     print(f"time fan-out: /ws/time, {args.processes} Daphne processes on CPU {args.server_cpus}, "
           f"client on CPU {args.client_cpu}, Redis {args.redis_url}, {args.ticks} ticks per size")
-    print(f"load average at start: {state['load_average_at_start']} (other work may share this machine)")
+    print(f"load average at start: {state['load_average_at_start']} (other work may share this machine); "
+          f"benchmarked processes scheduled with BENCH_SCHED={state['bench_sched']} "
+          f"(client: {state['client_scheduling']})")
     results = []
     for sockets in args.sockets:
         result = await run_size(sockets, args)

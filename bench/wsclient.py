@@ -114,6 +114,11 @@ class WebSocketClientProtocol(asyncio.Protocol):
         if self.is_open:
             if self.buffer:
                 data = self.buffer + data
+            elif len(data) >= 2 and data[0] in (0x81, 0x82) and data[1] < 126 and len(data) == 2 + data[1]:
+                # The common case, one whole small text/binary frame (length
+                # < 126, unmasked): no parsing loop.
+                self.on_message(data[0] & 0x0F, data[2:])
+                return
             self.buffer = self.parse(data)
             return
         data = self.buffer + data
