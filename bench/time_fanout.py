@@ -139,10 +139,10 @@ def analyse(clients, first_seq, ticks, sampler):
             if seq not in wanted:
                 continue
             seen[seq] = seen.get(seq, 0) + 1
+            if published.setdefault(seq, sent_at) != sent_at:
+                inconsistent.add(seq)  # two different ticks (isos) with one seq
             if seen[seq] > 1:
                 continue  # a duplicate is counted, not timed twice
-            if published.setdefault(seq, sent_at) != sent_at:
-                inconsistent.add(seq)  # two different ticks with one seq
             per_tick[seq].append(received_at - sent_at)
             port_latencies.append(received_at - sent_at)
             last_receive[seq] = max(last_receive.get(seq, 0.0), received_at)
