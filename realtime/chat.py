@@ -83,9 +83,10 @@ class ChatConsumer(SocketConsumer):
             get_presence().leave(self.room_name, self)
 
     async def hub_message(self, group, data, memo):
-        text = memo.get("text")
+        # Encoded once per process and delivery, not once per socket.
+        text = memo.get(ChatConsumer)
         if text is None:
-            text = memo["text"] = codecs.JSON.marshal(data)[0]
+            text = memo[ChatConsumer] = codecs.JSON.marshal(data)[0]
         if self.waiting is not None:
             self.waiting.append(text)
         else:

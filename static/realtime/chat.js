@@ -199,7 +199,16 @@
       send({ action: "edit", id: message.id, text: area.value });
     });
     cancel.addEventListener("click", function () { render(row, message); });
+    area.addEventListener("keydown", function (event) {
+      if (event.key === "Enter" && !event.shiftKey) {
+        event.preventDefault();
+        editor.requestSubmit();
+      } else if (event.key === "Escape") {
+        render(row, message);
+      }
+    });
     text.replaceWith(editor);
+    editor.scrollIntoView({ block: "nearest" });
     area.focus();
   }
 
