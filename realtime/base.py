@@ -3,6 +3,7 @@ rate limits, error frames, and group membership through the process hub."""
 
 import asyncio
 import logging
+from time import monotonic
 
 from channels.db import aclose_old_connections
 from channels.exceptions import StopConsumer
@@ -56,8 +57,11 @@ class SocketConsumer(AsyncWebsocketConsumer):
         self.hub_groups = set()
         self.max_message_bytes = getattr(settings, self.max_message_bytes_setting)
         self.rate_limit = TokenBucket(settings.REALTIME_RATE_PER_SECOND, settings.REALTIME_RATE_BURST)
-        # The connection's event log (realtime/tracing_asgi.py), for reasons.
+        # Tracing (realtime/tracing.py): the connection's event log, made by
+        # realtime/tracing_asgi.py (counts, accept, close and why), and the
+        # recorder of one "websocket.Receive" trace per message.
         self.trace_log = scope.get("realtime.trace_log", tracing.NULL_TRACE)
+        self.record_message = tracing.message_recorder()
         try:
             while True:
                 await self.dispatch(await receive())
@@ -81,38 +85,53 @@ class SocketConsumer(AsyncWebsocketConsumer):
         data = text if text is not None else message.get("bytes")
         if data is None:
             return
-        # One trace per message (x/net/trace's "websocket.Receive" in the
-        # Bendersky sample): a few appends here, formatted off the loop.
-        trace = tracing.new(tracing.RECEIVE_FAMILY, self.scope["path"])
-        trace.payload(data)
+        self.trace_log.messages_in += 1
+        # One "websocket.Receive" trace per message, as in the Bendersky
+        # sample: two clock reads and one tuple here; formatted off the loop.
+        started = monotonic()
+        note = None  # what the trace should say went wrong (or slowed it)
+        failed = True
         try:
             if self.too_big(data):
-                trace.errorf("larger than %d bytes: closing with 1009", self.max_message_bytes)
+                note = f"larger than {self.max_message_bytes} bytes: closing with 1009"
                 await self.close_with(CLOSE_TOO_BIG, f"message larger than {self.max_message_bytes} bytes")
                 return
             delay = self.rate_limit.take()
             if delay:
-                trace.log("throttled for %.3fs", delay)
+                note = f"throttled for {delay:.3f}s"
                 await asyncio.sleep(delay)
             if text is not None:
                 await self.receive(text_data=text)
             else:
                 await self.receive(bytes_data=data)
+            failed = False
         except ClientError as error:
-            trace.errorf("client error %s: %s", error.code, error.message)
+            note = f"client error {error.code}: {error.message}"
             await self.send_error(error.code, error.message)
         except codecs.DecodeError as error:
-            trace.errorf("decode error %s: %s", error.code, error.message)
+            note = f"decode error {error.code}: {error.message}"
             await self.send_error(error.code, error.message)
         except Exception as error:
             # The client gets a short error frame; the traceback stays in our log.
-            trace.errorf("internal error %s", type(error).__name__)
+            note = f"internal error {type(error).__name__}"
             logger.exception("error handling a message on %s", self.scope.get("path"))
             await self.send_error("internal_error", "the server could not handle this message")
         finally:
-            trace.finish()
+            if self.record_message is not None:
+                self.record_message((self.scope["path"], data, started, monotonic(), note, failed))
+
+    async def accept(self, subprotocol=None, headers=None):
+        self.trace_log.accepted = True
+        self.trace_log.printf("accepted%s", f", subprotocol {subprotocol}" if subprotocol else "")
+        await super().accept(subprotocol, headers)
+
+    async def close(self, code=None, reason=None):
+        if self.trace_log.accepted:  # else the log says "rejected" (tracing_asgi)
+            self.trace_log.printf("server closed with code %s", code or CLOSE_NORMAL)
+        await super().close(code, reason)
 
     async def websocket_disconnect(self, message):
+        self.trace_log.printf("disconnected, code %s", message.get("code"))
         await self.disconnect(message.get("code"))
         raise StopConsumer()
 
@@ -131,6 +150,7 @@ class SocketConsumer(AsyncWebsocketConsumer):
         AsyncWebsocketConsumer.send and AsyncConsumer.send costs two more
         coroutine frames each time for nothing. Same messages, same checks.
         """
+        self.trace_log.messages_out += 1
         if text_data is not None:
             await self.base_send({"type": "websocket.send", "text": text_data})
         elif bytes_data is not None:

@@ -198,7 +198,7 @@ class EventLog:
     """A long-lived object's log (x/net/trace's EventLog): printf/errorf/finish."""
 
     __slots__ = ("family", "title", "start", "end", "events", "errors", "last_error", "discarded",
-                 "recorder", "messages_in", "messages_out", "__weakref__")
+                 "recorder", "messages_in", "messages_out", "accepted", "__weakref__")
     kind = "events"
 
     def __init__(self, recorder, family, title):
@@ -211,9 +211,11 @@ class EventLog:
         self.errors = 0
         self.last_error = None
         self.discarded = 0
-        # Connection logs count messages; other logs leave these at zero.
+        # Connection logs count messages (realtime.base.SocketConsumer) and
+        # note the accept; other logs leave these alone.
         self.messages_in = 0
         self.messages_out = 0
+        self.accepted = False
         recorder.active.add(self)
 
     @property
@@ -250,6 +252,7 @@ class NullTrace:
     __slots__ = ()
     kind = "null"
     error = False
+    accepted = False
     messages_in = messages_out = 0
 
     def log(self, *args, **kwargs):
@@ -289,6 +292,16 @@ def serialize_events(item, offset):
         rows.append([round(when - start, 6), format_event(fmt, args), is_error, sensitive])
     if item.discarded:
         rows.append([round(item.elapsed, 6), f"({item.discarded} events discarded)", False, False])
+    return rows
+
+
+def message_events(record):
+    """The events of a received-message record: its payload, and what went
+    wrong (or that it was throttled), if anything."""
+    _, data, start, end, note, is_error = record
+    rows = [[0.0, format_event(PAYLOAD, (data,)), False, False]]
+    if note:
+        rows.append([round(end - start, 6), scrub(note[:MAX_EVENT_TEXT]), is_error, False])
     return rows
 
 
@@ -429,12 +442,17 @@ class Recorder:
         kept_errors = {}
         trace_rows, log_rows = [], []
         for item in reversed(batch):
-            elapsed = item.end - item.start
-            family = item.family
+            if type(item) is tuple:  # a received message (record_message)
+                title, _, start, end, _, error = item
+                family = RECEIVE_FAMILY
+                is_trace = True
+            else:
+                title, start, end, family, error = item.title, item.start, item.end, item.family, item.error
+                is_trace = item.kind == "trace"
+            elapsed = end - start
             bucket = 0 if elapsed < 0.05 else bucket_of(elapsed)
-            is_trace = item.kind == "trace"
             if is_trace:
-                key = (family, int((item.end + offset) // 60))
+                key = (family, int((end + offset) // 60))
                 histogram = histograms.get(key)
                 if histogram is None:
                     histogram = histograms[key] = Histogram()
@@ -444,7 +462,7 @@ class Recorder:
             kept = count < keep
             if kept:
                 kept_per_bucket[key] = count + 1
-            if item.error:
+            if error:
                 key = (is_trace, family)
                 count = kept_errors.get(key, 0)
                 if count < keep:
@@ -453,9 +471,9 @@ class Recorder:
             if not kept:
                 continue
             common = dict(
-                family=family[:100], title=item.title[:255], started_at=to_datetime(item.start + offset),
-                elapsed=elapsed, bucket=bucket, is_error=bool(item.error), process=self.process,
-                events=serialize_events(item, offset),
+                family=family[:100], title=title[:255], started_at=to_datetime(start + offset),
+                elapsed=elapsed, bucket=bucket, is_error=bool(error), process=self.process,
+                events=message_events(item) if type(item) is tuple else serialize_events(item, offset),
             )
             if is_trace:
                 trace_rows.append(TraceRecord(**common))
@@ -631,6 +649,19 @@ def new_event_log(family, title):
     if not recorder:
         return NULL_TRACE
     return EventLog(recorder, family, title)
+
+
+def message_recorder():
+    """The hot path's way to trace a received WebSocket message (one per
+    message, tens of thousands a second): a function taking one flat tuple
+    `(title, payload, started, ended, note, is_error)` (monotonic times; note
+    None or a short text), or None when tracing is off. Appending a tuple of
+    immutable values costs a fraction of a Trace object and leaves the
+    garbage collector nothing to track; the writer makes the same
+    "websocket.Receive" trace of it (payload summary, then the note). These
+    are not listed as active: they are in flight for microseconds."""
+    recorder = _recorder if _recorder is not None else get_recorder()
+    return recorder.pending.append if recorder else None
 
 
 def flush():
