@@ -106,7 +106,7 @@ class ChatConsumer(SocketConsumer):
     # -- actions --------------------------------------------------------------
 
     async def do_post(self, request):
-        self.require_user("post")
+        await self.require_user("post")
         room = request.get("room", self.room_name)
         if room != self.room_name:
             raise ClientError("wrong_room", f"this socket is for room {self.room_name!r}, not {room!r}")
@@ -126,7 +126,7 @@ class ChatConsumer(SocketConsumer):
         await self.send_value(ack)
 
     async def do_edit(self, request):
-        self.require_user("edit")
+        await self.require_user("edit")
         message_id = require_int(request, "id")
         text = self.clean_text(request)
         message = await self.store(chat_store.edit, self.room, self.user, message_id, text)
@@ -134,7 +134,7 @@ class ChatConsumer(SocketConsumer):
         await self.send_value({"type": "ack", "action": "edit", "id": message_id, "message": message})
 
     async def do_delete(self, request):
-        self.require_user("delete")
+        await self.require_user("delete")
         message_id = require_int(request, "id")
         message = await self.store(chat_store.delete, self.room, self.user, message_id)
         await self.broadcast("deleted", message)
@@ -162,9 +162,17 @@ class ChatConsumer(SocketConsumer):
 
     # -- helpers ----------------------------------------------------------------
 
-    def require_user(self, action):
+    async def require_user(self, action):
         if self.user is None:
             raise ClientError("login_required", f"log in to {action} messages")
+        # The socket was opened logged in; the session may have ended since
+        # (logged out in another tab, password changed). Checked on every
+        # change, so a logged-out user cannot keep posting through an old socket.
+        session = self.scope.get("session")
+        key = session.session_key if session is not None else None
+        if not await database_sync_to_async(chat_store.session_is_current)(key, self.user):
+            self.user = None
+            raise ClientError("login_required", f"your session has ended; log in again to {action} messages")
 
     def clean_text(self, request):
         text = request.get("text")

@@ -361,3 +361,35 @@ async def test_a_frame_over_the_socket_limit_closes_with_1009_and_stores_nothing
                 break
         assert output["code"] == 1009
     assert not await Message.objects.filter(room__name=room).aexists()
+
+
+async def test_a_socket_whose_user_logged_out_elsewhere_can_no_longer_post(room):
+    """Alice's socket was opened logged in; she then logs out in another tab
+    (the session is deleted). The old socket's next post is refused and nothing
+    is stored; reading still works."""
+    from importlib import import_module
+
+    from django.conf import settings
+
+    user = await sync_to_async(User.objects.create_user)("leaver", password="a-long-passphrase-4")
+    cookie = await sync_to_async(session_cookie)(user)
+    async with ChatSocket(room, cookie) as tab:
+        await tab.request("ack", action="post", text="before logging out")
+        store = import_module(settings.SESSION_ENGINE).SessionStore(cookie)
+        await sync_to_async(store.delete)()
+        assert await tab.refused(action="post", text="after logging out") == "login_required"
+        assert await tab.refused(action="edit", id=1, text="x") == "login_required"
+        history = await tab.request("history", action="history", before=2**62)
+        assert [m["text"] for m in history["messages"]] == ["before logging out"]
+    assert not await Message.objects.filter(text="after logging out").aexists()
+
+
+async def test_a_password_change_ends_the_sockets_right_to_post(room):
+    user = await sync_to_async(User.objects.create_user)("changer", password="a-long-passphrase-5")
+    cookie = await sync_to_async(session_cookie)(user)
+    async with ChatSocket(room, cookie) as tab:
+        await tab.request("ack", action="post", text="old password")
+        user.set_password("another-long-passphrase-6")
+        await user.asave()
+        assert await tab.refused(action="post", text="new password, old session") == "login_required"
+    assert not await Message.objects.filter(text__contains="old session").aexists()
