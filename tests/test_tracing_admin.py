@@ -195,3 +195,32 @@ def test_live_view_changes_while_a_client_sends(server, server_database, page):
     )
     page.wait_for_function(f"document.getElementById('trace-list').textContent.includes('{probe}')", timeout=10000)
     assert page.evaluate("window.notReloaded") is True
+
+
+@pytest.mark.django_db
+def test_sensitive_events_are_redacted_for_staff_without_the_permission(client, django_user_model):
+    """An event logged with sensitive=True is stored, but shown as
+    [redacted] to a staff member without realtime.view_sensitive_events;
+    a superuser (or a holder of the permission) sees it."""
+    from django.contrib.auth.models import Permission
+
+    from realtime import tracing
+
+    recorder = tracing.Recorder({**tracing.load_config(), "keep": 10})
+    trace = tracing.Trace(recorder, "fam.sensitive", "/probe")
+    trace.log("public part %d", 1)
+    trace.log("user's address %s", "221B Baker Street", sensitive=True)
+    trace.finish()
+    recorder.flush(publish=False)
+
+    staff = django_user_model.objects.create_user("plainstaff", password="x", is_staff=True)
+    client.force_login(staff)
+    page = client.get("/debug/requests?fam=fam.sensitive&exp=1").content.decode()
+    assert "public part 1" in page
+    assert "[redacted]" in page and "221B Baker Street" not in page
+
+    staff.user_permissions.add(Permission.objects.get(codename="view_sensitive_events"))
+    staff = django_user_model.objects.get(pk=staff.pk)  # fresh permission cache
+    client.force_login(staff)
+    page = client.get("/debug/requests?fam=fam.sensitive&exp=1").content.decode()
+    assert "221B Baker Street" in page

@@ -1,0 +1,134 @@
+"""Trace retention: does a day of a busy mouse demo grow the database without
+bound? A day, compressed: the real trace writer (realtime.tracing.Recorder.
+write, the code a server's writer thread runs every second) and the real
+purge (realtime.models.purge_traces, run by the server every 10 s and by
+`manage.py purgetraces`) store a day of traffic into a fresh SQLite file, with
+the clock advanced one minute per step; the database is measured every hour.
+
+Traffic per minute (defaults): 72,000 /ws/mouse messages (20 busy users at
+60 mouse events a second), one in 5,000 a bad one (an error), 20 connections
+opened and closed (event logs; one in 10 rejected), 30 page loads over 3 HTTP
+routes.
+
+    .venv/bin/python bench/tracing_retention.py [--minutes 1440] [--messages-per-minute 72000]
+
+Expected: the row counts stop growing after the first hours (last N per
+family and bucket, 2 h of per-minute histograms) and so does the file.
+"""
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def main(args):
+    scratch = Path(tempfile.mkdtemp()) / "retention.sqlite3"
+    os.environ["DATABASE_URL"] = f"sqlite:///{scratch}"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    call_command("migrate", verbosity=0)
+    from bench.common import write_result
+    from realtime import tracing
+    from realtime.models import EventLogRecord, LatencyHistogram, TraceRecord, purge_traces
+
+    tracing.AUTO_START_WRITER = False
+    config = tracing.load_config()
+    recorder = tracing.Recorder(config)
+    day_start = time.time() - args.minutes * 60  # the simulated day ends now
+    offset = day_start  # wall time = synthetic monotonic time + offset
+    per_minute = args.messages_per_minute
+    step = 60.0 / per_minute
+    message = '{"x": 312, "y": 148}'
+    samples = []
+    total_messages = 0
+    started = time.monotonic()
+
+    def measure(minute):
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA page_count")
+            pages = cursor.fetchone()[0]
+            cursor.execute("PRAGMA page_size")
+            size = pages * cursor.fetchone()[0]
+        sample = {
+            "hour": round(minute / 60, 2), "messages_so_far": total_messages,
+            "trace_rows": TraceRecord.objects.count(), "event_log_rows": EventLogRecord.objects.count(),
+            "histogram_rows": LatencyHistogram.objects.count(), "database_bytes": size,
+        }
+        samples.append(sample)
+        print(f"  hour {sample['hour']:5.1f}: {total_messages:>11,} messages so far   traces {sample['trace_rows']:4d}"
+              f"   event logs {sample['event_log_rows']:3d}   histogram rows {sample['histogram_rows']:4d}"
+              f"   database {size / 1024:8.1f} KiB", flush=True)
+
+    for minute in range(args.minutes):
+        base = minute * 60.0
+        batch = []
+        for i in range(per_minute):
+            begin = base + i * step
+            bad = i % 5000 == 4999
+            batch.append(("/ws/mouse", message if not bad else '{"x": "a"}', begin,
+                          begin + 0.00008 + (i % 7) * 0.00001,
+                          "decode error invalid_type: field 'x' must be an integer" if bad else None, bad))
+        for i in range(20):
+            log = tracing.EventLog(recorder, tracing.CONNECTION_FAMILY, f"/ws/mouse 127.0.0.1:{40000 + i}")
+            recorder.active.discard(log)
+            log.start, log.end = base + i * 3, base + i * 3 + 2.5
+            log.printf("connect from 127.0.0.1:%d", 40000 + i)
+            if i % 10 == 0:
+                log.errorf("rejected: Origin http://evil.example is not an allowed host")
+            else:
+                log.accepted, log.messages_in, log.messages_out = True, 150, 150
+            log.last_error = log.start if log.errors else None
+            batch.append(log)
+        for i in range(30):
+            trace = tracing.Trace(recorder, ("http.GET /", "http.GET /mouse/", "http.GET /static/<path>")[i % 3], "/")
+            recorder.active.discard(trace)
+            trace.start, trace.end = base + i * 2, base + i * 2 + 0.004 + (i % 5) * 0.03
+            trace.log("status %d", 200)
+            batch.append(trace)
+        batch.sort(key=lambda item: item[3] if type(item) is tuple else item.end)
+        recorder.write(batch, offset)
+        total_messages += per_minute
+        # The server purges every 10 s; once a simulated minute is as often
+        # as it matters here (retention keeps counts, not minutes).
+        purge_traces(now=offset + base + 60)
+        if (minute + 1) % 60 == 0 or minute == 0:
+            measure(minute + 1)
+    seconds = time.monotonic() - started
+    first_day_hour = [s for s in samples if s["hour"] >= 3]
+    plateau = max(s["database_bytes"] for s in first_day_hour) if first_day_hour else None
+    print(f"{total_messages:,} messages, {args.minutes} simulated minutes, in {seconds:.0f} s of real time")
+    print(f"database after the day: {samples[-1]['database_bytes'] / 1024:.1f} KiB, "
+          f"{samples[-1]['trace_rows']} traces, {samples[-1]['event_log_rows']} event logs, "
+          f"{samples[-1]['histogram_rows']} histogram rows")
+    path = write_result(args.output, {
+        "benchmark": "tracing_retention",
+        "command": " ".join([os.path.relpath(sys.executable), *sys.argv]),
+        "parameters": {"minutes": args.minutes, "messages_per_minute": per_minute,
+                       "connections_per_minute": 20, "page_loads_per_minute": 30,
+                       "keep": config["keep"], "max_age_seconds": config["max_age"]},
+        "messages": total_messages,
+        "samples": samples,
+        "largest_database_bytes_after_hour_3": plateau,
+        "real_seconds": round(seconds, 1),
+    })
+    print(f"written {os.path.relpath(path)}")
+    scratch.unlink()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=int, default=1440)
+    parser.add_argument("--messages-per-minute", type=int, default=72000)
+    parser.add_argument("--output", default="tracing_retention")
+    main(parser.parse_args())
