@@ -178,7 +178,7 @@ class SocketConsumer(AsyncWebsocketConsumer):
             self.trace_log.printf("closing with %d: %s", code, reason)
         else:
             self.trace_log.errorf("closing with %d: %s", code, reason)
-        await self.close(code)
+        await self.close(code, reason)
 
     # -- groups -------------------------------------------------------------
 

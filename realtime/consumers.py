@@ -115,3 +115,11 @@ class GoTimeConsumer(TimeConsumer):
     @staticmethod
     def render(tick):
         return tick["time"]
+
+
+class UnknownPathConsumer(SocketConsumer):
+    """Any other path: the handshake is refused (HTTP 403), rather than the
+    router raising "No route found" (an HTTP 500 and a traceback in the log)."""
+
+    async def connect(self):
+        await self.close()

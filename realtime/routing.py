@@ -16,4 +16,6 @@ websocket_urlpatterns = [
     re_path(r"^ws/person(?:/(?P<codec>xml))?$", consumers.PersonConsumer.as_asgi()),
     re_path(rf"^ws/chat/(?P<room>{ROOM_NAME_PATTERN})/$", ChatConsumer.as_asgi()),
     path("ws/debug/requests", TraceLiveConsumer.as_asgi()),  # staff only (issue 3)
+    # Last: every other path is refused cleanly.
+    re_path(r"", consumers.UnknownPathConsumer.as_asgi()),
 ]

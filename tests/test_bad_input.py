@@ -101,7 +101,9 @@ async def test_a_message_over_the_limit_closes_with_1009(settings):
     settings.REALTIME_MAX_MESSAGE_BYTES = 1024
     ws = await connect("/ws/mouse")
     await ws.send_to(text_data='{"x": 1, "y": 2, "pad": "' + "a" * 2000 + '"}')
-    assert await ws.receive_output() == {"type": "websocket.close", "code": 1009}
+    assert await ws.receive_output() == {
+        "type": "websocket.close", "code": 1009, "reason": "message larger than 1024 bytes"
+    }
 
 
 async def test_multibyte_text_is_measured_in_bytes(settings):
@@ -109,7 +111,8 @@ async def test_multibyte_text_is_measured_in_bytes(settings):
     ws = await connect("/ws/mouse")
     # 400 characters, 1,200 bytes of UTF-8: over the limit.
     await ws.send_to(text_data="€" * 400)
-    assert await ws.receive_output() == {"type": "websocket.close", "code": 1009}
+    closed = await ws.receive_output()
+    assert (closed["type"], closed["code"]) == ("websocket.close", 1009)
 
 
 async def test_a_foreign_origin_is_refused():
@@ -185,3 +188,24 @@ async def test_a_flooding_client_is_throttled_loses_nothing_and_slows_no_one(dap
     assert elapsed >= (count - 50) / 200 * 0.9, f"flood was not throttled ({elapsed:.2f}s)"
     assert len(round_trips) > 20
     assert max(round_trips) < 0.5, f"the neighbour was slowed: {max(round_trips):.3f}s"
+
+
+async def test_an_unknown_socket_path_is_refused_cleanly(daphne):
+    """A handshake on a path no socket serves gets HTTP 403, not a 500 with a
+    traceback in the server log."""
+    server = daphne()
+    with pytest.raises(InvalidStatus) as refused:
+        async with websockets.connect(f"{server.ws_url}/ws/no-such-socket"):
+            pass
+    assert refused.value.response.status_code == 403
+    assert "Traceback" not in server.output()
+
+
+async def test_the_1009_close_says_why(daphne):
+    server = daphne()
+    async with websockets.connect(f"{server.ws_url}/ws/mouse", max_size=None) as ws:
+        await ws.send("x" * (64 * 1024 + 1))
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.recv()
+    assert closed.value.rcvd.code == 1009
+    assert "larger than 65536 bytes" in closed.value.rcvd.reason
