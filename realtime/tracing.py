@@ -388,12 +388,18 @@ class Recorder:
             atexit.register(self.stop)
 
     def run(self):
+        from django.db import close_old_connections
+
         interval = self.config["flush_seconds"]
         while not self.stopping.wait(interval):
             try:
                 self.flush()
             except Exception:
                 logger.exception("writing traces failed; will retry")
+            finally:
+                # This thread's connection, as after a request: closed unless
+                # CONN_MAX_AGE keeps it, and closed if broken.
+                close_old_connections()
 
     def stop(self):
         self.stopping.set()
@@ -417,22 +423,17 @@ class Recorder:
     def flush(self, publish=True):
         """Write what finished since the last flush; publish the active set.
         Runs in the writer thread (or a test's thread), never on the loop."""
-        from django.db import close_old_connections
-
         with self.flush_lock:
             batch = self.drain()
             offset = wall_clock_offset()
-            try:
-                if batch:
-                    self.write(batch, offset)
-                now = time.time()
-                if now - self.last_purge >= self.config["purge_seconds"]:
-                    self.last_purge = now
-                    from realtime.models import purge_traces
+            if batch:
+                self.write(batch, offset)
+            now = time.time()
+            if now - self.last_purge >= self.config["purge_seconds"]:
+                self.last_purge = now
+                from realtime.models import purge_traces
 
-                    purge_traces()
-            finally:
-                close_old_connections()
+                purge_traces()
             if publish:
                 self.publish_active(offset)
         return len(batch)

@@ -273,3 +273,56 @@ def test_writer_stores_only_what_retention_keeps_but_counts_everything(settings)
     assert rows.order_by("-started_at").first().title == "message 4999"
     assert rows.filter(title="message 4999").get().events[0][1] == "n=4999"
     assert LatencyHistogram.objects.get(family="fam.burst", minute=0).count == 5000
+
+
+def test_a_server_on_postgresql_writes_and_purges_traces(daphne):
+    """The writer thread and the purge of a real Daphne process on the
+    machine's PostgreSQL (a fresh database per run): messages sent in several
+    flushes end up as at most REALTIME_TRACE_KEEP (3 here) rows of the
+    bucket, while the histogram counts every message."""
+    import os
+    import subprocess
+
+    import psycopg
+
+    from tests.conftest import PYTHON, ROOT
+
+    admin_url = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    try:
+        admin = psycopg.connect(admin_url, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as error:
+        pytest.fail(f"this test needs PostgreSQL at {admin_url} ({error}); start it or set TEST_POSTGRES_URL")
+    name = f"tracing_{uuid.uuid4().hex[:10]}"
+    admin.execute(f'CREATE DATABASE "{name}"')
+    url = admin_url.rsplit("/", 1)[0] + "/" + name
+    try:
+        migrate = subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT,
+                                 env={**os.environ, "DATABASE_URL": url}, capture_output=True, text=True)
+        assert migrate.returncode == 0, migrate.stderr
+        server = daphne(**TRACED, DATABASE_URL=url, REALTIME_TRACE_KEEP="3", REALTIME_TRACE_PURGE_SECONDS="0.5")
+        with ws_client.connect(server.ws_url + "/ws/echo") as socket:
+            for i in range(12):
+                socket.send(f"pg {i}")
+                socket.recv(5)
+                time.sleep(0.05)  # spread over several 0.2 s flushes
+        with psycopg.connect(url, autocommit=True) as connection:
+            deadline = time.monotonic() + 10
+            count = rows = None
+            while time.monotonic() < deadline:
+                row = connection.execute("SELECT count FROM realtime_latencyhistogram WHERE family = "
+                                         "'websocket.Receive' AND minute = 0").fetchone()
+                count = row[0] if row else 0
+                rows = connection.execute("SELECT count(*) FROM realtime_tracerecord WHERE family = "
+                                          "'websocket.Receive' AND bucket = 0").fetchone()[0]
+                if count == 12 and rows <= 3:
+                    break
+                time.sleep(0.2)
+            assert count == 12
+            assert 1 <= rows <= 3
+            newest = connection.execute("SELECT events FROM realtime_tracerecord WHERE family = "
+                                        "'websocket.Receive' ORDER BY started_at DESC LIMIT 1").fetchone()[0]
+            assert newest[0][1] == "text, 5 chars: 'pg 11'"
+        server.stop()
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
