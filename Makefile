@@ -57,18 +57,30 @@ chromium:
 test: install-test
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# Benchmarks (bench/README.md): /ws/echo throughput against a stock Channels
-# consumer on stock Daphne, and /ws/time fan-out to 3,000 sockets over two
-# processes and the Redis at REDIS_URL (default 127.0.0.1:6379), and chat
-# fan-out to a 1,000-member room over two processes. Results:
-# bench/results/*.json. Uses both cores for about 3 minutes.
+# Benchmarks (bench/README.md): /ws/time fan-out to 1,000, 3,000 and 10,000
+# sockets over two processes and the Redis at REDIS_URL (default
+# 127.0.0.1:6379), chat fan-out to a 1,000-member room, idle memory per
+# connection (ours, stock Daphne, raw websockets), a 10,000-connection storm,
+# /ws/echo throughput against a stock Channels consumer on stock Daphne, a
+# 10-minute soak of mixed load, then the PNG plots (bench/plots.py). Results:
+# bench/results/*.json and *.png. Each script raises its open-file limit to
+# the hard limit (setrlimit) for the 10,000 sockets. About 25 minutes.
 .PHONY: bench
-# The echo benchmark keeps a core saturated; it runs last so that the latency
-# benchmarks do not run in the backlog it leaves on a shared machine.
-bench: $(VENV)/.installed-test
-	$(PY) bench/time_fanout.py
+$(VENV)/.installed-bench: $(VENV)/.installed-test requirements-bench.txt
+	$(PY) -m pip install --quiet -r requirements-bench.txt
+	touch $@
+
+# The echo benchmark keeps a core saturated; it runs after the latency
+# benchmarks so that they do not run in the backlog it leaves on a shared
+# machine; the soak runs last.
+bench: $(VENV)/.installed-bench
+	$(PY) bench/time_fanout.py --sockets 1000,3000,10000
 	$(PY) bench/chat_fanout.py
+	$(PY) bench/idle_memory.py
+	$(PY) bench/storm.py
 	$(PY) bench/echo_throughput.py
+	$(PY) bench/soak.py
+	$(PY) bench/plots.py
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles

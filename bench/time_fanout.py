@@ -53,7 +53,13 @@ from bench.common import (  # noqa: E402
 )
 from bench.wsclient import ReadPump, open_many_raw  # noqa: E402
 
-TARGET_P99_MS = 100.0
+TARGET_P99_MS = 100.0  # issue 2: 3,000 sockets
+
+
+def target_p99_ms(sockets):
+    """Issue 2's target holds to 3,000 sockets; issue 6's for 10,000 over
+    2 processes is p99 <= 300 ms."""
+    return TARGET_P99_MS if sockets <= 3000 else 300.0
 SERVER_ARGV = ["{python}", "-m", "realtime.serve", "-v", "0", "-b", "127.0.0.1", "-p", "{port}",
                "config.asgi:application"]
 
@@ -291,7 +297,7 @@ async def run_size(sockets, args):
     })
     result["client_bound"] = bool(result["client_bound_ticks"])
     result["meets_target"] = (
-        result["p99_ms"] is not None and result["p99_ms"] <= TARGET_P99_MS
+        result["p99_ms"] is not None and result["p99_ms"] <= target_p99_ms(sockets)
         and result["lost"] == 0 and result["duplicated"] == 0 and not closed
     )
     return result
@@ -327,7 +333,8 @@ def print_result(result):
         f"load {result['load_average_before'][0]:.2f}->{result['load_average_after'][0]:.2f}"
     )
     verdict = "MET" if result["meets_target"] else "MISSED"
-    print(f"         target p99 <= {TARGET_P99_MS:g} ms, 0 lost, 0 duplicated: {verdict}", flush=True)
+    print(f"         target p99 <= {target_p99_ms(result['sockets']):g} ms, 0 lost, 0 duplicated: {verdict}",
+          flush=True)
 
 
 def fmt_share(value):
@@ -372,7 +379,7 @@ async def main(args):
             "read_interval_seconds": args.read_interval,
             "client_bound_threshold": CLIENT_BOUND_SHARE,
         },
-        "target": {"p99_ms": TARGET_P99_MS, "lost": 0, "duplicated": 0},
+        "target": {"p99_ms": {str(n): target_p99_ms(n) for n in args.sockets}, "lost": 0, "duplicated": 0},
         "results": results,
     })
     print(f"written {os.path.relpath(path)}")

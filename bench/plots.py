@@ -1,0 +1,151 @@
+"""PNG plots of the benchmark results in bench/results/*.json (the README
+shows them). Each plot is drawn only when its result file exists:
+
+- time_fanout.png: tick delivery latency (p50, p99, max) against sockets;
+- echo_throughput.png: /ws/echo messages/s, ours against the baselines;
+- idle_memory.png: KiB per idle connection, ours/stock/websockets;
+- soak_memory.png: each server's RSS over the soak.
+
+Figures marked client-bound in a result are drawn hatched and labelled.
+
+    .venv/bin/python bench/plots.py
+"""
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench.common import RESULTS  # noqa: E402
+
+
+def load(name):
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def save(figure, name):
+    path = RESULTS / f"{name}.png"
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    print(f"written {os.path.relpath(path)}")
+    return path
+
+
+def stamp(axes, data):
+    machine = data.get("machine", {})
+    axes.set_title(axes.get_title() + f"\n{machine.get('started_utc', '')}, commit {machine.get('git_commit')}, "
+                   f"load {machine.get('load_average_at_start', ['?'])[0]}", fontsize=8, loc="left")
+
+
+def plot_time_fanout(data):
+    rows = sorted(data["results"], key=lambda r: r["sockets"])
+    sockets = [r["sockets"] for r in rows]
+    figure, axes = plt.subplots(figsize=(7, 4.2))
+    for key, style in (("p50_ms", "o-"), ("p99_ms", "s-"), ("max_ms", "^--")):
+        axes.plot(sockets, [r[key] for r in rows], style, label=key.replace("_ms", ""))
+    for r in rows:
+        note = f"lost {r['lost']}, dup {r['duplicated']}\nclient busy max {r['client_busy_share_max'] or 0:.0%}"
+        if r["client_bound"]:
+            note += "\nCLIENT-BOUND"
+        axes.annotate(note, (r["sockets"], r["p99_ms"]), textcoords="offset points", xytext=(5, 8), fontsize=7)
+    axes.axhline(300, color="grey", linestyle=":", label="target at 10,000: p99 300 ms")
+    axes.axhline(100, color="lightgrey", linestyle=":", label="target at 3,000: p99 100 ms")
+    axes.set_xlabel(f"sockets on /ws/time over {rows[0]['processes']} Daphne processes + Redis")
+    axes.set_ylabel("tick delivery latency (ms)")
+    axes.set_title("Time fan-out latency")
+    axes.legend(fontsize=8)
+    stamp(axes, data)
+    return save(figure, "time_fanout")
+
+
+def plot_echo(data):
+    summary = data["summary"]
+    names = list(summary)
+    values = [summary[n]["median_messages_per_second"] for n in names]
+    figure, axes = plt.subplots(figsize=(6, 4))
+    bars = axes.bar(names, values, color=["tab:blue" if n == "ours" else "tab:grey" for n in names])
+    for bar, name in zip(bars, names):
+        row = summary[name]
+        label = f"{bar.get_height():,.0f}/s\nclient CPU max {row['max_client_cpu_share']:.0%}"
+        if row.get("client_bound_runs"):
+            bar.set_hatch("//")
+            label += f"\n{row['client_bound_runs']} run(s) client-bound"
+        axes.annotate(label, (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center",
+                      va="bottom", fontsize=7)
+    axes.set_ylabel("echo messages per second (median)")
+    axes.set_title("/ws/echo throughput, 50 connections ping-pong")
+    stamp(axes, data)
+    return save(figure, "echo_throughput")
+
+
+def plot_idle_memory(data):
+    rows = data["results"]
+    servers = list(dict.fromkeys(r["server"] for r in rows))
+    sizes = sorted({r["sockets"] for r in rows})
+    figure, axes = plt.subplots(figsize=(6.5, 4))
+    width = 0.8 / len(servers)
+    for index, server in enumerate(servers):
+        xs, heights = [], []
+        for position, size in enumerate(sizes):
+            match = [r for r in rows if r["server"] == server and r["sockets"] == size]
+            if match:
+                xs.append(position + index * width)
+                heights.append(match[0]["kib_per_connection"])
+        bars = axes.bar(xs, heights, width, label=server)
+        for bar in bars:
+            axes.annotate(f"{bar.get_height():.1f}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                          ha="center", va="bottom", fontsize=7)
+    axes.axhline(20, color="grey", linestyle=":", label="target: 20 KiB at 10,000")
+    axes.set_xticks([p + width * (len(servers) - 1) / 2 for p in range(len(sizes))])
+    axes.set_xticklabels([f"{s:,} sockets" for s in sizes])
+    axes.set_ylabel("RSS growth per idle connection (KiB)")
+    axes.set_title("Idle memory per connection")
+    axes.legend(fontsize=8)
+    stamp(axes, data)
+    return save(figure, "idle_memory")
+
+
+def plot_soak(data):
+    samples = data["samples"]
+    times = [s["t"] / 60 for s in samples]
+    figure, axes = plt.subplots(figsize=(7, 4))
+    for index in range(len(samples[0]["rss_mib"])):
+        axes.plot(times, [s["rss_mib"][index] for s in samples], ".-", label=f"server {index}")
+    warmup = data["parameters"]["warmup"] / 60
+    axes.axvline(warmup, color="grey", linestyle=":", label="end of warm-up")
+    verdict = "no upward trend" if data["no_upward_trend"] else "memory grows"
+    slopes = ", ".join(f"{t['slope_mib_per_minute']:+.2f}" for t in data["trend_after_warmup"] if t)
+    axes.set_xlabel("minutes")
+    axes.set_ylabel("RSS (MiB)")
+    busy = data.get("client_cpu_share_max") or 0
+    axes.set_title(f"Soak: mixed load, RSS every {data['parameters']['interval']:g} s; {verdict} "
+                   f"(slopes {slopes} MiB/min); client CPU max {busy:.0%}"
+                   f"{' CLIENT-BOUND' if data.get('client_bound') else ''}", fontsize=9)
+    axes.legend(fontsize=8)
+    axes.set_ylim(bottom=0)
+    stamp(axes, data)
+    return save(figure, "soak_memory")
+
+
+def main():
+    made = []
+    for name, draw in (("time_fanout", plot_time_fanout), ("echo_throughput", plot_echo),
+                       ("idle_memory", plot_idle_memory), ("soak", plot_soak)):
+        data = load(name)
+        if data is None:
+            print(f"no {name}.json yet: skipped")
+            continue
+        made.append(draw(data))
+    return made
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,235 @@
+"""Soak: mixed load for --duration seconds (default 600) on 2 Daphne
+processes (`python -m realtime.serve`) sharing the Redis at REDIS_URL, with
+each server's memory (RSS) sampled every --interval seconds (default 10).
+
+The load, from one client process (bench/wsclient.py on uvloop, CPU 1):
+- ticks: --time-clients sockets on /ws/time (the 1/s broadcast);
+- mouse echo: --mouse-clients sockets on /ws/mouse, each sending a
+  {"x", "y"} event --mouse-rate times a second and reading the echo;
+- chat: --chat-members guests in one room and a logged-in poster posting
+  every --chat-interval seconds (under the default per-user limit);
+- churn: every sample, --churn of the tick sockets hang up and reconnect,
+  so connection setup and teardown are soaked too.
+
+Verdict: after --warmup seconds, a least-squares line through each server's
+RSS samples; "no upward trend" when it rises less than 2 MiB (or 2% of its
+mean) over the measured span. The JSON result feeds bench/plots.py, which
+draws bench/results/soak_memory.png.
+
+    .venv/bin/python bench/soak.py [--duration 600]
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import shlex
+import sys
+import time
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench.chat_fanout import Member, sign_up  # noqa: E402
+from bench.common import (  # noqa: E402
+    CLIENT_BOUND_SHARE,
+    PYTHON,
+    ClientCpu,
+    Server,
+    install_uvloop,
+    load_average,
+    machine_state,
+    pin_self,
+    raise_open_file_limit,
+    server_environment,
+    write_result,
+)
+from bench.wsclient import OP_TEXT, WebSocketClientProtocol, client_frame, close_all, connect, connect_many  # noqa: E402
+
+SERVER_ARGV = ["{python}", "-m", "realtime.serve", "-v", "0", "-b", "127.0.0.1", "-p", "{port}",
+               "config.asgi:application"]
+
+
+class Counter(WebSocketClientProtocol):
+    """Counts what it receives; keeps nothing else (a soak must not grow the
+    client either)."""
+
+    def __init__(self, host, port, path):
+        super().__init__(host, port, path)
+        self.count = 0
+
+    def on_message(self, opcode, payload):
+        self.count += 1
+
+
+def trend(samples, key, warmup):
+    """Least-squares slope (MiB per minute) and rise over the measured span of
+    the samples after `warmup` seconds."""
+    points = [(s["t"], s[key]) for s in samples if s["t"] >= warmup]
+    if len(points) < 3:
+        return None
+    n = len(points)
+    mean_t = sum(t for t, _ in points) / n
+    mean_v = sum(v for _, v in points) / n
+    covariance = sum((t - mean_t) * (v - mean_v) for t, v in points)
+    variance = sum((t - mean_t) ** 2 for t, _ in points)
+    slope = covariance / variance if variance else 0.0  # MiB per second
+    span = points[-1][0] - points[0][0]
+    rise = slope * span
+    return {
+        "slope_mib_per_minute": round(slope * 60, 3),
+        "rise_over_span_mib": round(rise, 2),
+        "span_seconds": round(span, 1),
+        "mean_mib": round(mean_v, 1),
+        "no_upward_trend": rise < max(2.0, 0.02 * mean_v),
+    }
+
+
+async def main(args):
+    import redis
+
+    try:
+        redis.Redis.from_url(args.redis_url, socket_connect_timeout=2).ping()
+    except redis.RedisError as error:
+        sys.exit(f"the soak needs a running Redis at {args.redis_url} ({error})")
+    state = machine_state()
+    total_sockets = args.time_clients + args.mouse_clients + args.chat_members + 10
+    state["open_file_limit"] = raise_open_file_limit(total_sockets + 1024)
+    prefix = f"bench-soak-{uuid.uuid4().hex[:8]}"
+    env = server_environment(REDIS_URL=args.redis_url, CHANNEL_LAYER_PREFIX=prefix)
+    servers = [Server(f"soak-{index}", SERVER_ARGV, env, cpus=args.server_cpus) for index in range(2)]
+    ports = [server.port for server in servers]
+    room = f"soak-{uuid.uuid4().hex[:8]}"
+    chat_path = f"/ws/chat/{room}/"
+    samples = []
+    totals = {"ticks": 0, "mouse_echoes": 0, "chat_received": 0, "chat_posted": 0, "mouse_sent": 0,
+              "reconnects": 0}
+    try:
+        session = sign_up(ports[0], f"soak-{uuid.uuid4().hex[:8]}")
+        tickers = await connect_many(lambda i, port: Counter("127.0.0.1", port, "/ws/time"), args.time_clients,
+                                     "127.0.0.1", ports, concurrency=100, timeout=30.0)
+        mice = await connect_many(lambda i, port: Counter("127.0.0.1", port, "/ws/mouse"), args.mouse_clients,
+                                  "127.0.0.1", ports, concurrency=100, timeout=30.0)
+        members = await connect_many(lambda i, port: Member("127.0.0.1", port, chat_path), args.chat_members,
+                                     "127.0.0.1", ports, concurrency=100, timeout=30.0)
+        poster = await connect(lambda: Member("127.0.0.1", ports[0], chat_path, [f"Cookie: sessionid={session}"]),
+                               "127.0.0.1", ports[0])
+        print(f"soak: {args.duration:g} s on ports {ports} (pids {[s.process.pid for s in servers]}), "
+              f"{len(tickers)} tick + {len(mice)} mouse + {len(members)} chat sockets, "
+              f"load average {load_average()}", flush=True)
+
+        mouse_frames = [client_frame(OP_TEXT, json.dumps({"x": i % 800, "y": i % 600})) for i in range(64)]
+        started = time.monotonic()
+        stop_at = started + args.duration
+
+        async def drive_mice():
+            period = 1.0 / args.mouse_rate
+            index = 0
+            while time.monotonic() < stop_at:
+                frame = mouse_frames[index % len(mouse_frames)]
+                for mouse in mice:
+                    if mouse.is_open:
+                        mouse.send_raw(frame)
+                        totals["mouse_sent"] += 1
+                index += 1
+                await asyncio.sleep(period)
+
+        async def drive_chat():
+            index = 0
+            while time.monotonic() < stop_at:
+                poster.send_text(json.dumps({"action": "post", "text": f"soak message {index}",
+                                             "client_id": f"soak-{index}"}))
+                totals["chat_posted"] += 1
+                index += 1
+                await asyncio.sleep(args.chat_interval)
+
+        drivers = [asyncio.create_task(drive_mice()), asyncio.create_task(drive_chat())]
+        churn_at = 0
+        cpu = ClientCpu()
+        while time.monotonic() < stop_at:
+            await asyncio.sleep(args.interval)
+            # Churn: hang up some tick sockets and open as many anew.
+            leaving = tickers[churn_at:churn_at + args.churn]
+            for client in leaving:
+                client.close()
+            fresh = await connect_many(lambda i, port: Counter("127.0.0.1", port, "/ws/time"), len(leaving),
+                                       "127.0.0.1", ports, concurrency=50, timeout=30.0)
+            for client in leaving:
+                totals["ticks"] += client.count
+            tickers[churn_at:churn_at + args.churn] = fresh
+            totals["reconnects"] += len(fresh)
+            churn_at = (churn_at + args.churn) % max(1, len(tickers) - args.churn)
+            for mouse in mice:
+                totals["mouse_echoes"] += mouse.count
+                mouse.count = 0
+            sample = {
+                "t": round(time.monotonic() - started, 1),
+                "rss_mib": [round(server.rss_bytes() / 2**20, 2) for server in servers],
+                "client_cpu_share": round(cpu.share(), 3),
+                "open_sockets": sum(1 for c in tickers + mice + members if c.is_open),
+                "load_average": load_average()[0],
+            }
+            cpu.reset()
+            for index in range(len(servers)):
+                sample[f"rss_mib_{index}"] = sample["rss_mib"][index]
+            samples.append(sample)
+            print(f"  t={sample['t']:6.0f}s RSS {sample['rss_mib']} MiB, open {sample['open_sockets']}, "
+                  f"client CPU {sample['client_cpu_share']:.0%}, load {sample['load_average']}", flush=True)
+        for task in drivers:
+            task.cancel()
+        totals["ticks"] += sum(client.count for client in tickers)
+        totals["chat_received"] = sum(len(m.received) for m in members)
+        await close_all(tickers + mice + members + [poster])
+    finally:
+        for server in servers:
+            server.stop()
+
+    trends = [trend(samples, f"rss_mib_{index}", args.warmup) for index in range(len(servers))]
+    busy = [s["client_cpu_share"] for s in samples]
+    result = {
+        "benchmark": "soak",
+        "command": " ".join(shlex.quote(part) for part in [os.path.relpath(PYTHON), *sys.argv]),
+        "machine": state,
+        "load_average_at_end": load_average(),
+        "parameters": {key: value for key, value in vars(args).items()},
+        "server_command": "REDIS_URL=%s CHANNEL_LAYER_PREFIX=%s %s" % (
+            args.redis_url, prefix, " ".join(shlex.quote(part) for part in servers[0].command)),
+        "totals": totals,
+        "samples": samples,
+        "trend_after_warmup": trends,
+        "no_upward_trend": all(t and t["no_upward_trend"] for t in trends),
+        "client_cpu_share_max": max(busy) if busy else None,
+        "client_bound": bool(busy) and max(busy) > CLIENT_BOUND_SHARE,
+    }
+    print(f"  totals: {totals}")
+    for index, item in enumerate(trends):
+        print(f"  server {index}: after {args.warmup:g} s warm-up: {item}")
+    print(f"  verdict: {'no upward trend' if result['no_upward_trend'] else 'MEMORY GROWS'}; "
+          f"client CPU max {result['client_cpu_share_max']:.0%}{' CLIENT-BOUND' if result['client_bound'] else ''}")
+    path = write_result(args.output, result)
+    print(f"written {os.path.relpath(path)}")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=600.0)
+    parser.add_argument("--interval", type=float, default=10.0)
+    parser.add_argument("--warmup", type=float, default=120.0)
+    parser.add_argument("--time-clients", type=int, default=2000)
+    parser.add_argument("--mouse-clients", type=int, default=100)
+    parser.add_argument("--mouse-rate", type=float, default=10.0, help="events per second per mouse socket")
+    parser.add_argument("--chat-members", type=int, default=200)
+    parser.add_argument("--chat-interval", type=float, default=2.0)
+    parser.add_argument("--churn", type=int, default=50, help="tick sockets reconnected per sample")
+    parser.add_argument("--server-cpus", default="0")
+    parser.add_argument("--client-cpu", type=int, default=1)
+    parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+    parser.add_argument("--output", default="soak")
+    return parser.parse_args(argv)
+
+
+if __name__ == "__main__":
+    arguments = parse_args()
+    pin_self(arguments.client_cpu)
+    install_uvloop()
+    asyncio.run(main(arguments))
