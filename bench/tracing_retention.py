@@ -12,6 +12,11 @@ routes.
 
     .venv/bin/python bench/tracing_retention.py [--minutes 1440] [--messages-per-minute 72000]
 
+`--real-seconds N` instead runs a real server (realtime.serve, tracing on,
+default retention settings) for N seconds under the same kind of traffic
+from real clients (20 sockets at 60 mouse events/s, each reconnecting every
+30 s, a page load every 2 s) and samples its database every 10 s.
+
 Expected: the row counts stop growing after the first hours (last N per
 family and bucket, 2 h of per-minute histograms) and so does the file.
 """
@@ -126,9 +131,91 @@ def main(args):
     scratch.unlink()
 
 
+def real_server(args):
+    import asyncio
+    import json
+    import sqlite3
+    import urllib.request
+
+    import websockets
+
+    from bench.common import Server, server_environment, write_result
+
+    database = Path(tempfile.mkdtemp()) / "retention-real.sqlite3"
+    env = server_environment(DATABASE_URL=f"sqlite:///{database}", REALTIME_TRACING="1")
+    import subprocess
+
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+    server = Server("retention", [sys.executable, "-m", "realtime.serve", "-v", "0", "-b", "127.0.0.1", "-p",
+                                  "{port}", "config.asgi:application"], env, cpus=None)
+    sent = 0
+    samples = []
+
+    def measure(elapsed):
+        connection = sqlite3.connect(database, timeout=10)
+        try:
+            counts = {table: connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                      for table in ("realtime_tracerecord", "realtime_eventlogrecord", "realtime_latencyhistogram")}
+            pages = connection.execute("PRAGMA page_count").fetchone()[0] * connection.execute(
+                "PRAGMA page_size").fetchone()[0]
+        finally:
+            connection.close()
+        sample = {"seconds": round(elapsed), "messages_sent": sent, **counts, "database_bytes": pages}
+        samples.append(sample)
+        print(f"  {sample['seconds']:4d} s: {sent:>8,} messages   traces {counts['realtime_tracerecord']:4d}"
+              f"   event logs {counts['realtime_eventlogrecord']:3d}   histogram rows "
+              f"{counts['realtime_latencyhistogram']:3d}   database {pages / 1024:7.1f} KiB", flush=True)
+
+    async def user(index, stop):
+        nonlocal sent
+        url = f"ws://127.0.0.1:{server.port}/ws/mouse"
+        while not stop.is_set():
+            async with websockets.connect(url) as socket:
+                until = time.monotonic() + 30
+                while time.monotonic() < until and not stop.is_set():
+                    await socket.send(json.dumps({"x": sent % 500, "y": index}))
+                    await socket.recv()
+                    sent += 1
+                    await asyncio.sleep(1 / 60)
+
+    async def pages(stop):
+        loop = asyncio.get_running_loop()
+        while not stop.is_set():
+            for path in ("/", "/mouse/"):
+                await loop.run_in_executor(None, lambda: urllib.request.urlopen(
+                    f"http://127.0.0.1:{server.port}{path}", timeout=5).read())
+            await asyncio.sleep(2)
+
+    async def run():
+        stop = asyncio.Event()
+        tasks = [asyncio.ensure_future(user(i, stop)) for i in range(20)] + [asyncio.ensure_future(pages(stop))]
+        started = time.monotonic()
+        while time.monotonic() - started < args.real_seconds:
+            await asyncio.sleep(10)
+            measure(time.monotonic() - started)
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    try:
+        asyncio.run(run())
+    finally:
+        server.stop()
+    path = write_result(args.output + "_real", {
+        "benchmark": "tracing_retention (real server)",
+        "command": " ".join([os.path.relpath(sys.executable), *sys.argv]),
+        "samples": samples,
+    })
+    print(f"written {os.path.relpath(path)}")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=int, default=1440)
     parser.add_argument("--messages-per-minute", type=int, default=72000)
+    parser.add_argument("--real-seconds", type=int, default=0)
     parser.add_argument("--output", default="tracing_retention")
-    main(parser.parse_args())
+    arguments = parser.parse_args()
+    if arguments.real_seconds:
+        real_server(arguments)
+    else:
+        main(arguments)

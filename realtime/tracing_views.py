@@ -80,12 +80,6 @@ class Filters:
         """Whether the page shows a list (a family, bucket, search or filter was chosen)."""
         return bool(self.family or self.bucket or self.errors_only or self.since or self.search)
 
-    def query_string(self, **changes):
-        values = {"fam": self.family, "b": self.bucket, "err": "1" if self.errors_only and self.bucket != "err" else "",
-                  "since": self.since, "q": self.search, "exp": "1" if self.expanded else ""}
-        values.update(changes)
-        return urlencode({key: value for key, value in values.items() if value not in ("", None)})
-
     def describe(self):
         parts = []
         if self.family:

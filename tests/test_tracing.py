@@ -4,6 +4,7 @@ SQLite database, which the tests read; retention runs on the pytest-django
 database. Nothing is mocked."""
 
 import json
+import re
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -20,7 +21,6 @@ from tests.tracing_helpers import (
     all_stored_text,
     event_texts,
     make_user,
-    query,
     wait_for_rows,
 )
 
@@ -54,8 +54,6 @@ def test_slow_request_lands_in_a_higher_latency_bucket(server, server_database):
     so it must not be filed under the ≥0s bucket alone."""
     browser = Browser(server.http_url)
     _, _, page = browser.get("/admin/login/")
-    import re
-
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
     user = f"nobody-{uuid.uuid4().hex[:8]}"
     browser.post(f"/admin/login/?u={user}", {"csrfmiddlewaretoken": token, "username": user, "password": "wrong"})

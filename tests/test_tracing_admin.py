@@ -4,7 +4,6 @@ against a real Daphne process."""
 
 import json
 import re
-import time
 import urllib.parse
 import uuid
 
