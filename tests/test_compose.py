@@ -23,6 +23,7 @@ import re
 import secrets
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -166,10 +167,15 @@ def test_stack_runs_with_each_services_own_command_behind_one_proxy(tmp_path, fr
     if not shutil.which("nginx") and not Path("/usr/sbin/nginx").exists():
         pytest.fail("this test needs nginx: `make install-test` installs it (scripts/ensure-nginx.sh)")
     admin_password = secrets.token_urlsafe(16)
-    model = json.loads(compose("config", "--format", "json", env={
-        **REQUIRED, "DJANGO_ADMIN_USERNAME": "operator", "DJANGO_ADMIN_PASSWORD": admin_password,
-        "DJANGO_ADMIN_EMAIL": "operator@example.com",
-    }).stdout)
+    # The stack with its TLS override, the certificates made as the docs say.
+    certs = tmp_path / "certs"
+    made = subprocess.run([PYTHON, "scripts/dev_cert.py", str(certs)], cwd=ROOT, capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    model = json.loads(compose("-f", "docker-compose.yml", "-f", "docker-compose.tls.yml", "config", "--format", "json",
+                               env={**REQUIRED, "DJANGO_ADMIN_USERNAME": "operator",
+                                    "DJANGO_ADMIN_PASSWORD": admin_password,
+                                    "DJANGO_ADMIN_EMAIL": "operator@example.com",
+                                    "REALTIME_TLS_CERT_DIR": str(certs)}).stdout)
     services = model["services"]
 
     redis_port = free_port()
@@ -221,20 +227,28 @@ def test_stack_runs_with_each_services_own_command_behind_one_proxy(tmp_path, fr
         assert check.returncode == 0, check.stderr + processes.output(process)
 
     # proxy: nginx with the service's template and environment.
-    proxy_port = free_port()
+    proxy_port, tls_port = free_port(), free_port()
     proxy_env = dict(services["proxy"]["environment"])
     assert proxy_env["NGINX_UPSTREAM_SERVERS"] == "server web:8000;"
+    # Paths inside the container become what compose mounts there.
+    mounts = {v["target"]: v["source"] for v in services["proxy"]["volumes"]}
+    assert Path(mounts[proxy_env["NGINX_CERT_DIR"]]) == certs
     proxy_env.update(
         NGINX_UPSTREAM_SERVERS=" ".join(f"server 127.0.0.1:{port};" for port in web_ports),
         NGINX_LISTEN=f"127.0.0.1:{proxy_port}",
+        NGINX_TLS_LISTEN=f"127.0.0.1:{tls_port}",
         NGINX_STATIC_ROOT=str(static_root),
+        NGINX_CERT_DIR=mounts[proxy_env["NGINX_CERT_DIR"]],
     )
-    template_mount = next(v for v in services["proxy"]["volumes"] if v["target"].startswith("/etc/nginx/templates/"))
     conf_dir = tmp_path / "nginx"
     (conf_dir / "conf.d").mkdir(parents=True)
-    rendered = render_nginx_template(Path(template_mount["source"]).read_text(), proxy_env)
-    assert "${" not in rendered
-    (conf_dir / "conf.d" / "default.conf").write_text(rendered)
+    templates = {t: src for t, src in mounts.items() if t.startswith("/etc/nginx/templates/")}
+    assert len(templates) == 2  # the plain server and the TLS one
+    for target, source in templates.items():
+        # As the image does: templates/NAME.conf.template -> conf.d/NAME.conf
+        rendered = render_nginx_template(Path(source).read_text(), proxy_env)
+        assert "${" not in rendered
+        (conf_dir / "conf.d" / Path(target).name.removesuffix(".template")).write_text(rendered)
     (conf_dir / "nginx.conf").write_text(
         # The image's nginx.conf, reduced: include conf.d/*.conf in http {}.
         # Workers run as this user (the image's run as `nginx`, which owns
@@ -253,6 +267,15 @@ def test_stack_runs_with_each_services_own_command_behind_one_proxy(tmp_path, fr
     assert check.returncode == 0, check.stderr
 
     base = f"http://127.0.0.1:{proxy_port}"
+
+    # TLS at the proxy: https:// and wss:// with the development CA trusted.
+    context = ssl.create_default_context(cafile=str(certs / "ca.pem"))
+    with urllib.request.urlopen(f"https://localhost:{tls_port}/healthz", context=context, timeout=10) as response:
+        assert json.loads(response.read())["status"] == "ok"
+    run = subprocess.run([PYTHON, "-m", "realtime.client", "echo", f"wss://localhost:{tls_port}/ws/echo",
+                          "--cafile", str(certs / "ca.pem"), "through nginx over TLS"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=30)
+    assert run.returncode == 0 and "through nginx over TLS" in run.stdout, run.stdout + run.stderr
 
     # Through the proxy: the client's sanity check (mouse echo + a tick).
     run = subprocess.run([PYTHON, "-m", "realtime.client", "check", f"ws://127.0.0.1:{proxy_port}"], cwd=ROOT,
