@@ -53,15 +53,26 @@ CLIENT_SCHEDULING = None  # what pin_self applied, for the result files
 # than it ran (a tick's fan-out took 30 ms of CPU and 150-400 ms of wall
 # time; a fast echo server, which sleeps between batches, paid a wake-up
 # delay per batch that a slow, never-sleeping one did not). So:
-# - BENCH_SCHED=fifo (default, needs root): SCHED_FIFO priority 10. They run
-#   whenever runnable; Linux still keeps 5% of each core for everything else
-#   (sched_rt_runtime_us), and the runs are short.
-# - BENCH_SCHED=nice: niceness BENCH_NICE and, on Linux 6.12+ (EEVDF), a
-#   short slice BENCH_SLICE_US so they are picked promptly when woken.
-# - BENCH_SCHED=none: as started.
-# Falls back fifo -> nice -> none where not permitted; the result files
-# record what was in effect.
-BENCH_SCHED = os.environ.get("BENCH_SCHED", "fifo")
+# - fifo (needs root): SCHED_FIFO priority 10. They run whenever runnable;
+#   Linux still keeps 5% of each core for everything else
+#   (sched_rt_runtime_us). Only for short runs: a script opts in with
+#   choose_scheduling("fifo") (echo_throughput.py and time_fanout.py do). A
+#   long run under SCHED_FIFO would squeeze everything else on the machine.
+# - nice (the default): niceness BENCH_NICE and, on Linux 6.12+ (EEVDF), a
+#   short slice BENCH_SLICE_US so they are picked promptly when woken. Note
+#   that with autogroup scheduling niceness only counts within a session.
+# - none: as started.
+# The BENCH_SCHED environment variable overrides a script's choice. Falls
+# back fifo -> nice -> none where not permitted; the result files record
+# what was in effect.
+BENCH_SCHED = os.environ.get("BENCH_SCHED") or "nice"
+
+
+def choose_scheduling(policy):
+    """A script's scheduling policy (see above), unless BENCH_SCHED is set.
+    Call before pin_self and before starting servers."""
+    global BENCH_SCHED
+    BENCH_SCHED = os.environ.get("BENCH_SCHED") or policy
 BENCH_NICE = int(os.environ.get("BENCH_NICE", "-10"))
 BENCH_SLICE_US = int(os.environ.get("BENCH_SLICE_US", "100"))
 SCHED_SETATTR = {"x86_64": 314, "aarch64": 274}.get(platform.machine())

@@ -38,6 +38,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.common import (  # noqa: E402
     CLIENT_BOUND_SHARE,
+    choose_scheduling,
     PYTHON,
     ClientCpu,
     Server,
@@ -405,6 +406,8 @@ def parse_args(argv=None):
 
 if __name__ == "__main__":
     arguments = parse_args()
+    # Short runs that want a core each: SCHED_FIFO where permitted (bench/common.py).
+    choose_scheduling("fifo")
     pin_self(arguments.client_cpu)
     install_uvloop()
     asyncio.run(main(arguments))
