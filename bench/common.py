@@ -132,6 +132,34 @@ def raise_open_file_limit(wanted):
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
+def competing_processes():
+    """Other user processes that run under a real-time policy (other
+    benchmarks using SCHED_FIFO) or look like benchmarks or servers: while
+    they run, figures from this machine are not trustworthy. Returns short
+    descriptions."""
+    import psutil
+
+    mine = {os.getpid()}
+    try:
+        mine.update(child.pid for child in psutil.Process().children(recursive=True))
+    except psutil.Error:
+        pass
+    found = []
+    for process in psutil.process_iter(["pid", "cmdline"]):
+        pid = process.info["pid"]
+        cmdline = process.info["cmdline"] or []
+        if pid in mine or not cmdline:  # kernel threads have no command line
+            continue
+        text = " ".join(cmdline)
+        try:
+            realtime_policy = os.sched_getscheduler(pid) in (os.SCHED_FIFO, os.SCHED_RR)
+        except OSError:
+            continue
+        if realtime_policy or "bench/" in text:
+            found.append(f"{pid} {'SCHED_FIFO ' if realtime_policy else ''}{text[:100]}")
+    return found
+
+
 def package_versions(*names):
     from importlib.metadata import PackageNotFoundError, version
 
@@ -164,6 +192,7 @@ def machine_state():
         "packages": package_versions("daphne", "channels", "channels-redis", "Django", "uvloop", "Twisted", "websockets"),
         "note": "other processes may share this machine; the load average says how busy it was",
         "bench_sched": BENCH_SCHED,
+        "competing_processes_at_start": competing_processes(),
         "client_scheduling": CLIENT_SCHEDULING,
     }
 

@@ -36,6 +36,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench.common import (  # noqa: E402
     CLIENT_BOUND_SHARE,
     choose_scheduling,
+    competing_processes,
     PYTHON,
     ClientCpu,
     Server,
@@ -131,6 +132,7 @@ async def run_once(name, args, run_index):
         client_share = cpu.share()
         server_share = server.window_share()
         load_after = load_average()
+        competing = competing_processes()
         for client in clients:
             client.sending = False
         closed_early = [c.close_code for c in clients if not c.is_open]
@@ -160,6 +162,7 @@ async def run_once(name, args, run_index):
         "connections_closed_during_run": len(closed_early),
         "server_command": " ".join(shlex.quote(part) for part in server.command),
         "server_scheduling": scheduling,
+        "competing_processes": competing,
     }
     print(
         f"  run {run_index} {name:10s} {rate:9.0f} msg/s   client CPU {client_share:5.0%}"
@@ -167,7 +170,8 @@ async def run_once(name, args, run_index):
         f" ({result['server_cpu_us_per_message']} us/msg)"
         f"   load {load_before[0]:.2f}->{load_after[0]:.2f}"
         f"{f'   WRONG ECHOES {wrong}' if wrong else ''}"
-        f"{f'   {len(closed_early)} CLOSED' if closed_early else ''}",
+        f"{f'   {len(closed_early)} CLOSED' if closed_early else ''}"
+        f"{f'   {len(competing)} competing processes' if competing else ''}",
         flush=True,
     )
     return result
@@ -181,6 +185,11 @@ async def main(args):
     print(f"load average at start: {state['load_average_at_start']} (other work may share this machine); "
           f"benchmarked processes scheduled with BENCH_SCHED={state['bench_sched']} "
           f"(client: {state['client_scheduling']})")
+    if state["competing_processes_at_start"]:
+        print("WARNING: other benchmark or real-time processes are running; they compete for the same cores "
+              "and these figures may be meaningless:")
+        for line in state["competing_processes_at_start"]:
+            print(f"    {line}")
     names = args.servers
     runs = []
     for round_index in range(args.rounds):

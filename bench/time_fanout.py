@@ -39,6 +39,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench.common import (  # noqa: E402
     CLIENT_BOUND_SHARE,
     choose_scheduling,
+    competing_processes,
     PYTHON,
     ClientCpu,
     Server,
@@ -263,6 +264,7 @@ async def run_size(sockets, args):
         server_shares = [round(server.window_share(), 3) for server in servers]
         server_rss = [server.rss_bytes() for server in servers]
         load_after = load_average()
+        competing = competing_processes()
         await sampler.stop()
         await pump.stop()
         received = []
@@ -291,6 +293,7 @@ async def run_size(sockets, args):
         "server_rss_mib": [round(rss / 2**20, 1) for rss in server_rss],
         "connections_closed_by_server": len(closed),
         "server_scheduling": scheduling,
+        "competing_processes_at_end": competing,
         "load_average_before": load_before,
         "load_average_after": load_after,
         "server_command": "REDIS_URL=%s CHANNEL_LAYER_PREFIX=%s %s" % (
@@ -361,6 +364,11 @@ async def main(args):
     print(f"load average at start: {state['load_average_at_start']} (other work may share this machine); "
           f"benchmarked processes scheduled with BENCH_SCHED={state['bench_sched']} "
           f"(client: {state['client_scheduling']})")
+    if state["competing_processes_at_start"]:
+        print("WARNING: other benchmark or real-time processes are running; they compete for the same cores "
+              "and these figures may be meaningless:")
+        for line in state["competing_processes_at_start"]:
+            print(f"    {line}")
     results = []
     for sockets in args.sockets:
         result = await run_size(sockets, args)
