@@ -77,11 +77,11 @@ def main(args):
 
     for minute in range(args.minutes):
         base = minute * 60.0
-        batch = []
+        batch, messages = [], []
         for i in range(per_minute):
             begin = base + i * step
             bad = i % 5000 == 4999
-            batch.append(("/ws/mouse", message if not bad else '{"x": "a"}', begin,
+            messages.append(("/ws/mouse", message if not bad else '{"x": "a"}', begin,
                           begin + 0.00008 + (i % 7) * 0.00001,
                           "decode error invalid_type: field 'x' must be an integer" if bad else None, bad))
         for i in range(20):
@@ -101,8 +101,8 @@ def main(args):
             trace.start, trace.end = base + i * 2, base + i * 2 + 0.004 + (i % 5) * 0.03
             trace.log("status %d", 200)
             batch.append(trace)
-        batch.sort(key=lambda item: item[3] if type(item) is tuple else item.end)
-        recorder.write(batch, offset)
+        batch.sort(key=lambda item: item.end)
+        recorder.write(batch, messages, offset)
         total_messages += per_minute
         # The server purges every 10 s; once a simulated minute is as often
         # as it matters here (retention keeps counts, not minutes).
