@@ -5,7 +5,8 @@ every `--interval` seconds; every member (anonymous readers on
 bench/wsclient.py, half on each process) records when each arrives.
 
 Latency = member's receive time - the poster's send time (same clock, same
-machine). A post is stored (committed) before it is broadcast: the broadcast
+machine). The servers use a scratch PostgreSQL database (`--database sqlite` for a
+scratch SQLite file). A post is stored (committed) before it is broadcast: the broadcast
 carries the row's id, and afterwards the benchmark reads every id back from
 the database. Target: p99 <= 150 ms, no message lost or duplicated.
 
@@ -15,7 +16,11 @@ per socket, same settings, same Message table, same store function).
 
 Servers are pinned to CPU 0 (`--server-cpus`), this client to CPU 1.
 
-    .venv/bin/python bench/chat_fanout.py [--members 1000] [--messages 50] [--interval 0.2]
+    .venv/bin/python bench/chat_fanout.py [--members 1000] [--messages 50] [--interval 0.2] [--rounds 3]
+
+Each round runs ours, then the baseline, on fresh servers; the summary is
+the median p99 over the rounds (every round is in the JSON file, with a row
+per message).
 """
 
 import argparse
@@ -41,6 +46,7 @@ from bench.common import (  # noqa: E402
     install_uvloop,
     load_average,
     machine_state,
+    median,
     percentile,
     pin_self,
     raise_open_file_limit,
@@ -177,6 +183,40 @@ async def run_kind(kind, args, env, session):
     }
 
 
+def stored_texts(database_url, ids):
+    """{id: text} of the message rows with these ids, read back from the
+    servers' database."""
+    if database_url.startswith("sqlite:///"):
+        with sqlite3.connect(database_url.removeprefix("sqlite:///")) as db:
+            rows = [db.execute("SELECT id, text FROM realtime_message WHERE id = ?", (i,)).fetchone() for i in ids]
+    else:
+        import psycopg
+
+        with psycopg.connect(database_url) as db:
+            rows = db.execute("SELECT id, text FROM realtime_message WHERE id = ANY(%s)", (list(ids),)).fetchall()
+    return {row[0]: row[1] for row in rows if row}
+
+
+class ScratchPostgres:
+    """A database of this run's own on the PostgreSQL at `server_url`
+    (e.g. postgresql://postgres@127.0.0.1:5432), dropped afterwards."""
+
+    def __init__(self, server_url):
+        import psycopg
+
+        self.server_url = server_url.rstrip("/")
+        self.name = f"bench_chat_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+        with psycopg.connect(self.server_url + "/postgres", autocommit=True, connect_timeout=3) as db:
+            db.execute(f'CREATE DATABASE "{self.name}"')
+        self.url = f"{self.server_url}/{self.name}"
+
+    def drop(self):
+        import psycopg
+
+        with psycopg.connect(self.server_url + "/postgres", autocommit=True) as db:
+            db.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
 def analyse(kind, members, poster, sent, sampler, args, env):
     index_of = {f"bench message {i}": f"{kind}-{i}" for i in range(args.messages)}
     latencies, per_message, ids = [], {cid: [] for cid in sent}, {}
@@ -209,13 +249,8 @@ def analyse(kind, members, poster, sent, sampler, args, env):
         elif "error" in frame:
             acks.setdefault("errors", []).append(frame["error"])
     # Stored first: every id a member received is a row with that text.
-    database = env["DATABASE_URL"].removeprefix("sqlite:///")
-    with sqlite3.connect(database) as db:
-        stored = {}
-        all_ids = sorted({i for values in ids.values() for i in values})
-        for message_id in all_ids:
-            row = db.execute("SELECT text FROM realtime_message WHERE id = ?", (message_id,)).fetchone()
-            stored[message_id] = row[0] if row else None
+    all_ids = sorted({i for values in ids.values() for i in values})
+    stored = stored_texts(env["DATABASE_URL"], all_ids)
     consistent_ids = all(len(values) == 1 for values in ids.values())
     all_stored = all(stored.get(next(iter(ids[cid]))) == text for text, cid in index_of.items() if cid in ids)
     busy = [sampler.busy_share(sent[cid], last_receive[cid]) for cid in sent if cid in last_receive]
@@ -242,6 +277,14 @@ def analyse(kind, members, poster, sent, sampler, args, env):
         "client_busy_share_median": round(sorted(busy)[len(busy) // 2], 3) if busy else None,
         "client_busy_share_max": round(max(busy), 3) if busy else None,
     }
+    result["messages_over_target_p99"] = sum(1 for value in per_message_p99 if value * 1000.0 > TARGET_P99_MS)
+    result["per_message"] = [
+        {"message": cid, "delivered": len(values), "p50_ms": ms(percentile(values, 0.5)),
+         "p99_ms": ms(percentile(values, 0.99)), "max_ms": ms(max(values)) if values else None,
+         "client_busy_share": round(sampler.busy_share(sent[cid], last_receive[cid]) or 0, 3)
+         if cid in last_receive else None}
+        for cid, values in per_message.items()
+    ]
     result["client_bound"] = bool(busy) and max(busy) > CLIENT_BOUND_SHARE
     result["meets_target"] = (
         result["p99_ms"] is not None and result["p99_ms"] <= TARGET_P99_MS and lost == 0 and duplicated == 0
@@ -258,7 +301,8 @@ def print_result(result):
     flag = " CLIENT-BOUND" if result["client_bound"] else ""
     print(f"  {result['kind']:>5}: {result['members']} members, {result['messages']} messages: "
           f"p50 {result['p50_ms']} ms  p99 {result['p99_ms']} ms  max {result['max_ms']} ms  "
-          f"(worst message p99 {result['worst_message_p99_ms']} ms; sender's ack p50 {result['ack_p50_ms']} ms)")
+          f"(worst message p99 {result['worst_message_p99_ms']} ms, {result['messages_over_target_p99']} of "
+          f"{result['messages']} messages over {TARGET_P99_MS:g} ms; sender's ack p50 {result['ack_p50_ms']} ms)")
     print(f"         delivered {result['deliveries']}/{result['expected_deliveries']}  not delivered within the grace period {result['lost']}  "
           f"duplicated {result['duplicated']}  acks {result['acks']}  stored first "
           f"{result['every_delivered_id_is_a_stored_row']}  errors {result['poster_errors'][:2]}")
@@ -276,9 +320,32 @@ async def main(args):
         sys.exit(f"this benchmark needs a running Redis at {args.redis_url} ({error})")
     state = machine_state()
     state["open_file_limit"] = raise_open_file_limit(args.members * 2 + 1024)
-    # One database (scratch SQLite), one secret: a session made on one server
-    # is valid on every server of the run. No posting limit for the poster.
-    env = server_environment(REDIS_URL=args.redis_url, CHAT_POST_RATE_COUNT=0)
+    # One database, one secret: a session made on one server is valid on
+    # every server of the run. No posting limit for the poster. Persistent
+    # database connections, as docker-compose.yml runs them.
+    scratch = None
+    overrides = {}
+    if args.database == "postgresql":
+        # Several processes writing one SQLite file queue on its single write
+        # lock (the tracing recorder writes there too), which measures SQLite
+        # rather than the fan-out; a multi-process deployment runs PostgreSQL.
+        try:
+            scratch = ScratchPostgres(args.postgres_url)
+        except Exception as error:
+            sys.exit(f"this benchmark needs PostgreSQL at {args.postgres_url} ({error}); "
+                     "pass --database sqlite to use a scratch SQLite file")
+        overrides["DATABASE_URL"] = scratch.url
+    try:
+        env = server_environment(REDIS_URL=args.redis_url, CHAT_POST_RATE_COUNT=0, DATABASE_CONN_MAX_AGE=60,
+                                 **overrides)
+        await run_all(args, state, env)
+    finally:
+        if scratch is not None:
+            scratch.drop()
+
+
+async def run_all(args, state, env):
+    state["database"] = env["DATABASE_URL"].split("://")[0]
     print(f"chat fan-out: {args.members} members over {args.processes} Daphne processes on CPU "
           f"{args.server_cpus}, client on CPU {args.client_cpu}, Redis {args.redis_url}; "
           f"{args.messages} posts every {args.interval} s")
@@ -289,17 +356,30 @@ async def main(args):
     finally:
         signup_server.stop()
     results = []
+    # Rounds alternate the servers, so a busy spell on this shared machine
+    # hits both; the summary takes each kind's median p99 over the rounds.
+    for round_number in range(1, args.rounds + 1):
+        for kind in args.servers:
+            result = await run_kind(kind, args, env, session)
+            result["round"] = round_number
+            print_result(result)
+            results.append(result)
+    summary = {"target_p99_ms": TARGET_P99_MS, "rounds": args.rounds}
     for kind in args.servers:
-        result = await run_kind(kind, args, env, session)
-        print_result(result)
-        results.append(result)
-    summary = {"target_p99_ms": TARGET_P99_MS}
-    by_kind = {result["kind"]: result for result in results}
-    if "ours" in by_kind:
-        summary["ours_p99_ms"] = by_kind["ours"]["p99_ms"]
-        summary["meets_target"] = by_kind["ours"]["meets_target"]
-    if "ours" in by_kind and "stock" in by_kind and by_kind["ours"]["p99_ms"]:
-        summary["stock_p99_over_ours"] = round(by_kind["stock"]["p99_ms"] / by_kind["ours"]["p99_ms"], 2)
+        runs = [result for result in results if result["kind"] == kind]
+        summary[f"{kind}_p99_ms_each_round"] = [result["p99_ms"] for result in runs]
+        summary[f"{kind}_p99_ms_median"] = median([result["p99_ms"] for result in runs])
+        summary[f"{kind}_p50_ms_median"] = median([result["p50_ms"] for result in runs])
+        summary[f"{kind}_lost_total"] = sum(result["lost"] for result in runs)
+    if "ours" in args.servers:
+        ours = [result for result in results if result["kind"] == "ours"]
+        summary["meets_target"] = (
+            summary["ours_p99_ms_median"] <= TARGET_P99_MS
+            and all(result["lost"] == 0 and result["duplicated"] == 0
+                    and result["every_delivered_id_is_a_stored_row"] for result in ours)
+        )
+    if "ours" in args.servers and "stock" in args.servers and summary["ours_p99_ms_median"]:
+        summary["stock_p99_over_ours"] = round(summary["stock_p99_ms_median"] / summary["ours_p99_ms_median"], 2)
     print(f"summary: {summary}")
     command = " ".join(shlex.quote(part) for part in [os.path.relpath(sys.executable), *sys.argv])
     path = write_result(args.output, {
@@ -308,11 +388,12 @@ async def main(args):
         "machine": state,
         "load_average_at_end": load_average(),
         "parameters": {
-            "members": args.members, "processes": args.processes, "messages": args.messages,
+            "members": args.members, "processes": args.processes, "messages": args.messages, "rounds": args.rounds,
             "interval_seconds": args.interval, "grace_seconds": args.grace,
             "lost": "a post a member had not received by grace_seconds after the last post",
             "server_cpus": args.server_cpus, "client_cpu": args.client_cpu,
             "latency": "member receive time minus the poster's send time",
+            "database": args.database,
             "client": "bench/wsclient.py (asyncio Protocol on uvloop), anonymous members; one logged-in poster",
             "baseline": "bench/stock_chat.py: Channels tutorial chat pattern on stock Daphne, same DB and layer",
         },
@@ -328,12 +409,16 @@ def parse_args(argv=None):
     parser.add_argument("--messages", type=int, default=50)
     parser.add_argument("--interval", type=float, default=0.2)
     parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each server, alternating")
     parser.add_argument("--servers", default=["ours", "stock"], type=lambda text: text.split(","))
     parser.add_argument("--server-cpus", default="0")
     parser.add_argument("--client-cpu", type=int, default=1)
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--settle", type=float, default=2.0)
     parser.add_argument("--grace", type=float, default=2.0)
+    parser.add_argument("--database", choices=["postgresql", "sqlite"], default="postgresql",
+                        help="the servers' database: a scratch PostgreSQL database (default) or SQLite file")
+    parser.add_argument("--postgres-url", default=os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432"))
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
     parser.add_argument("--output", default="chat_fanout")
     return parser.parse_args(argv)
