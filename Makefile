@@ -49,6 +49,7 @@ test-tools:
 	@bash scripts/ensure-nginx.sh
 	@bash scripts/ensure-wscat.sh
 	@bash scripts/ensure-redis.sh
+	@bash scripts/ensure-autobahn.sh .autobahn-venv
 
 # Debian's Chromium for the page tests (Playwright drives it; nothing is downloaded).
 chromium:
