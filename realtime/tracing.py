@@ -213,7 +213,9 @@ class EventLog:
         self.title = title
         self.start = monotonic()
         self.end = None
-        self.events = collections.deque(maxlen=MAX_EVENTS_PER_LOG)
+        # A list, not a deque(maxlen): an idle connection's log stays small
+        # (a deque costs ~600 bytes even with three events).
+        self.events = []
         self.errors = 0
         self.last_error = None
         self.discarded = 0
@@ -229,13 +231,15 @@ class EventLog:
         return self.errors > 0
 
     def printf(self, fmt, *args, sensitive=False):
-        if len(self.events) == MAX_EVENTS_PER_LOG:
+        if len(self.events) >= MAX_EVENTS_PER_LOG:
             self.discarded += 1
+            del self.events[0]  # keep the latest, as x/net/trace's event logs do
         self.events.append((monotonic(), fmt, args, sensitive, False))
 
     def errorf(self, fmt, *args, sensitive=False):
-        if len(self.events) == MAX_EVENTS_PER_LOG:
+        if len(self.events) >= MAX_EVENTS_PER_LOG:
             self.discarded += 1
+            del self.events[0]
         now = monotonic()
         self.events.append((now, fmt, args, sensitive, True))
         self.errors += 1
