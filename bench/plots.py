@@ -32,7 +32,7 @@ def load(name):
 
 def save(figure, name):
     path = RESULTS / f"{name}.png"
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0.04, 1, 1))  # room for the stamp line
     figure.savefig(path, dpi=110)
     plt.close(figure)
     print(f"written {os.path.relpath(path)}")
@@ -40,9 +40,11 @@ def save(figure, name):
 
 
 def stamp(axes, data):
+    """When, which commit, how busy the machine was: under the plot."""
     machine = data.get("machine", {})
-    axes.set_title(axes.get_title() + f"\n{machine.get('started_utc', '')}, commit {machine.get('git_commit')}, "
-                   f"load {machine.get('load_average_at_start', ['?'])[0]}", fontsize=8, loc="left")
+    axes.figure.text(0.01, 0.01, f"{data.get('command', '')}  |  {machine.get('started_utc', '')}, commit "
+                     f"{machine.get('git_commit')}, load average at start "
+                     f"{machine.get('load_average_at_start', ['?'])[0]}", fontsize=6, color="grey")
 
 
 def plot_time_fanout(data):
@@ -121,14 +123,18 @@ def plot_soak(data):
         axes.plot(times, [s["rss_mib"][index] for s in samples], ".-", label=f"server {index}")
     warmup = data["parameters"]["warmup"] / 60
     axes.axvline(warmup, color="grey", linestyle=":", label="end of warm-up")
-    verdict = "no upward trend" if data["no_upward_trend"] else "memory grows"
+    verdict = "no upward trend" if data["no_upward_trend"] else "rises"
     slopes = ", ".join(f"{t['slope_mib_per_minute']:+.2f}" for t in data["trend_after_warmup"] if t)
+    last_half = data.get("trend_last_half") or []
+    half_slopes = ", ".join(f"{t['slope_mib_per_minute']:+.2f}" for t in last_half if t)
+    half_verdict = "no upward trend" if data.get("no_upward_trend_last_half") else "rises"
     axes.set_xlabel("minutes")
     axes.set_ylabel("RSS (MiB)")
     busy = data.get("client_cpu_share_max") or 0
-    axes.set_title(f"Soak: mixed load, RSS every {data['parameters']['interval']:g} s; {verdict} "
-                   f"(slopes {slopes} MiB/min); client CPU max {busy:.0%}"
-                   f"{' CLIENT-BOUND' if data.get('client_bound') else ''}", fontsize=9)
+    axes.set_title(f"Soak: mixed load, RSS every {data['parameters']['interval']:g} s\n"
+                   f"after warm-up: {verdict} ({slopes} MiB/min); last half: {half_verdict} "
+                   f"({half_slopes} MiB/min); client CPU max {busy:.0%}"
+                   f"{' CLIENT-BOUND' if data.get('client_bound') else ''}", fontsize=8)
     axes.legend(fontsize=8)
     axes.set_ylim(bottom=0)
     stamp(axes, data)

@@ -185,6 +185,9 @@ async def main(args):
             server.stop()
 
     trends = [trend(samples, f"rss_mib_{index}", args.warmup) for index in range(len(servers))]
+    # A second view that needs no chosen warm-up: the trend over the last half.
+    half = samples[-1]["t"] / 2 if samples else 0
+    last_half = [trend(samples, f"rss_mib_{index}", half) for index in range(len(servers))]
     busy = [s["client_cpu_share"] for s in samples]
     result = {
         "benchmark": "soak",
@@ -197,6 +200,8 @@ async def main(args):
         "totals": totals,
         "samples": samples,
         "trend_after_warmup": trends,
+        "trend_last_half": last_half,
+        "no_upward_trend_last_half": all(t and t["no_upward_trend"] for t in last_half),
         "no_upward_trend": all(t and t["no_upward_trend"] for t in trends),
         "client_cpu_share_max": max(busy) if busy else None,
         "client_bound": bool(busy) and max(busy) > CLIENT_BOUND_SHARE,
@@ -204,6 +209,7 @@ async def main(args):
     print(f"  totals: {totals}")
     for index, item in enumerate(trends):
         print(f"  server {index}: after {args.warmup:g} s warm-up: {item}")
+        print(f"  server {index}: last half of the run: {last_half[index]}")
     print(f"  verdict: {'no upward trend' if result['no_upward_trend'] else 'MEMORY GROWS'}; "
           f"client CPU max {result['client_cpu_share_max']:.0%}{' CLIENT-BOUND' if result['client_bound'] else ''}")
     path = write_result(args.output, result)

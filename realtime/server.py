@@ -186,6 +186,11 @@ class RealtimeWebSocketProtocol(WebSocketProtocol):
         if type(self._perMessageCompress) is PerMessageDeflate:
             self._perMessageCompress.__class__ = FastPerMessageDeflate
         super().onOpen()
+        # Handshake leftovers that autobahn and Daphne keep for the socket's
+        # whole life, ~1 KiB of an idle socket's ~20: the raw request and
+        # response, and the already fired Deferred that created the application.
+        self.http_request_data = self.http_response_data = None
+        self.application_deferred = None
 
     inbound_limit = 64
     reading_paused = False
