@@ -51,6 +51,10 @@ from bench.common import (  # noqa: E402
 from bench.wsclient import OP_TEXT, WebSocketClientProtocol, client_frame, close_all, connect_many  # noqa: E402
 
 TARGET_RATIO = 2.0
+# Our server's flood control (REALTIME_RATE_PER_SECOND, default 1,000 msg/s
+# per socket) must not shape the figure: each run reports its fastest
+# connection against it, and a run within 10% of it is flagged.
+RATE_LIMIT = float(os.environ.get("REALTIME_RATE_PER_SECOND", "1000") or 1000)
 
 SERVERS = {
     "ours": {
@@ -158,6 +162,7 @@ async def run_once(name, args, run_index):
         "server_cpu_us_per_message": round(server_share / rate * 1e6, 1) if rate else None,
         "load_average_before": load_before,
         "load_average_after": load_after,
+        "near_flood_limit": name == "ours" and RATE_LIMIT > 0 and max(per_connection) >= 0.9 * RATE_LIMIT,
         "wrong_echoes": wrong,
         "connections_closed_during_run": len(closed_early),
         "server_command": " ".join(shlex.quote(part) for part in server.command),
@@ -171,7 +176,8 @@ async def run_once(name, args, run_index):
         f"   load {load_before[0]:.2f}->{load_after[0]:.2f}"
         f"{f'   WRONG ECHOES {wrong}' if wrong else ''}"
         f"{f'   {len(closed_early)} CLOSED' if closed_early else ''}"
-        f"{f'   {len(competing)} competing processes' if competing else ''}",
+        f"{f'   {len(competing)} competing processes' if competing else ''}"
+        f"{f'   NEAR THE FLOOD LIMIT ({max(per_connection):.0f} of {RATE_LIMIT:.0f} msg/s on one socket)' if result['near_flood_limit'] else ''}",
         flush=True,
     )
     return result
