@@ -262,6 +262,9 @@ def test_writer_stores_only_what_retention_keeps_but_counts_everything(settings)
         if i % 100 == 0:
             trace.set_error()
         trace.finish()
+        # 0.1 ms each, whatever pauses this busy machine makes (a pause over
+        # 50 ms would file a trace in another bucket, with 10 more kept).
+        trace.start, trace.end = i * 0.001, i * 0.001 + 0.0001
     assert not recorder.active
     recorder.flush(publish=False)
     rows = TraceRecord.objects.filter(family="fam.burst")
