@@ -108,7 +108,6 @@ def test_each_received_message_leaves_a_receive_trace(server, server_database):
     # An echo takes microseconds: bucket 0 unless this shared machine paused
     # the server for 50 ms in between; either way the bucket fits the time.
     assert text_trace["bucket"] == tracing.bucket_of(text_trace["elapsed"]) and not text_trace["is_error"]
-    assert text_trace["elapsed"] < 0.05 or text_trace["bucket"] >= 1
     assert event_texts(text_trace) == [f"text, {len(probe) + 6} chars: 'hello {probe}'"]
     (binary_trace,) = wait_for_rows(server_database, "SELECT * FROM realtime_tracerecord WHERE events LIKE ?",
                                     (f"%{probe.encode().hex()[:40]}%",))
