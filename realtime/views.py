@@ -2,7 +2,9 @@ from django.shortcuts import render
 
 
 def index(request):
-    return render(request, "realtime/index.html")
+    # The socket examples on the page name the address the visitor used.
+    scheme = "wss" if request.is_secure() else "ws"
+    return render(request, "realtime/index.html", {"ws_base": f"{scheme}://{request.get_host()}"})
 
 
 def mouse(request):
