@@ -81,7 +81,8 @@ def main(args):
         for i in range(per_minute):
             begin = base + i * step
             bad = i % 5000 == 4999
-            messages.append(("/ws/mouse", message if not bad else '{"x": "a"}', begin,
+            text = message if not bad else '{"x": "a"}'
+            messages.append(("/ws/mouse", text, len(text), begin,
                           begin + 0.00008 + (i % 7) * 0.00001,
                           "decode error invalid_type: field 'x' must be an integer" if bad else None, bad))
         for i in range(20):

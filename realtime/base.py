@@ -118,7 +118,8 @@ class SocketConsumer(AsyncWebsocketConsumer):
             await self.send_error("internal_error", "the server could not handle this message")
         finally:
             if self.record_message is not None:
-                self.record_message((self.scope["path"], data, started, monotonic(), note, failed))
+                preview = data if len(data) <= tracing.PAYLOAD_PREVIEW else data[: tracing.PAYLOAD_PREVIEW]
+                self.record_message((self.scope["path"], preview, len(data), started, monotonic(), note, failed))
 
     async def accept(self, subprotocol=None, headers=None):
         self.trace_log.accepted = True

@@ -68,8 +68,8 @@ REDACTED = "[redacted]"
 
 
 MICROS_PER_SECOND = 1e6
-STARTED = operator.itemgetter(2)  # of a received-message tuple (see message_recorder)
-ENDED = operator.itemgetter(3)
+STARTED = operator.itemgetter(3)  # of a received-message tuple (see message_recorder)
+ENDED = operator.itemgetter(4)
 
 
 def bucket_of(elapsed):
@@ -117,16 +117,17 @@ def scrub(text):
     return text
 
 
-def summarize_payload(data):
-    """`text, 23 chars: {"x": 1, "y": 2}` -- the kind, size and a short preview."""
+def summarize_payload(data, size=None):
+    """`text, 23 chars: {"x": 1, "y": 2}` -- the kind, size and a short
+    preview. `data` may be only the start of the payload, `size` its length."""
+    size = len(data) if size is None else size
     if isinstance(data, str):
         preview = data[:PAYLOAD_PREVIEW]
-        more = "…" if len(data) > PAYLOAD_PREVIEW else ""
-        return f"text, {len(data)} chars: {preview!r}{more}"
-    data = bytes(data)
-    preview = data[: PAYLOAD_PREVIEW // 2].hex()
-    more = "…" if len(data) > PAYLOAD_PREVIEW // 2 else ""
-    return f"binary, {len(data)} bytes: {preview}{more}"
+        more = "…" if size > PAYLOAD_PREVIEW else ""
+        return f"text, {size} chars: {preview!r}{more}"
+    preview = bytes(data[: PAYLOAD_PREVIEW // 2]).hex()
+    more = "…" if size > PAYLOAD_PREVIEW // 2 else ""
+    return f"binary, {size} bytes: {preview}{more}"
 
 
 PAYLOAD = object()  # marker format: the event's single argument is a message payload
@@ -308,8 +309,8 @@ def serialize_events(item, offset):
 def message_events(record):
     """The events of a received-message record: its payload, and what went
     wrong (or that it was throttled), if anything."""
-    _, data, start, end, note, is_error = record
-    rows = [[0.0, format_event(PAYLOAD, (data,)), False, False]]
+    _, preview, size, start, end, note, is_error = record
+    rows = [[0.0, scrub(summarize_payload(preview, size)), False, False]]
     if note:
         rows.append([round(end - start, 6), scrub(note[:MAX_EVENT_TEXT]), is_error, False])
     return rows
@@ -521,14 +522,14 @@ class Recorder:
         keep = self.config["keep"]
         # map() over C functions: no Python frame per message.
         elapsed = list(map(operator.sub, map(ENDED, messages), map(STARTED, messages)))
-        first_minute = int((messages[0][3] + offset) // 60)
-        last_minute = int((messages[-1][3] + offset) // 60)
+        first_minute = int((ENDED(messages[0]) + offset) // 60)
+        last_minute = int((ENDED(messages[-1]) + offset) // 60)
         if first_minute == last_minute:
             key = (RECEIVE_FAMILY, first_minute)
             self.histograms.setdefault(key, Histogram()).add_many(elapsed)
         else:  # the batch straddles a minute: file each by its own minute
             for record, value in zip(messages, elapsed):
-                key = (RECEIVE_FAMILY, int((record[3] + offset) // 60))
+                key = (RECEIVE_FAMILY, int((ENDED(record) + offset) // 60))
                 self.histograms.setdefault(key, Histogram()).add(value)
         chosen = set()
         # Bucket 0 (< 50 ms): the newest `keep`.
@@ -545,13 +546,13 @@ class Recorder:
             slow[bucket_of(elapsed[index])].append(index)
         for indices in slow.values():
             chosen.update(indices[-keep:])
-        chosen.update([i for i, record in enumerate(messages) if record[5]][-keep:])
+        chosen.update([i for i, record in enumerate(messages) if record[6]][-keep:])
         rows = []
         for index in sorted(chosen, reverse=True):
             record = messages[index]
             rows.append(TraceRecord(
-                family=RECEIVE_FAMILY, title=record[0][:255], started_at=to_datetime(record[2] + offset),
-                elapsed=elapsed[index], bucket=bucket_of(elapsed[index]), is_error=bool(record[5]),
+                family=RECEIVE_FAMILY, title=record[0][:255], started_at=to_datetime(STARTED(record) + offset),
+                elapsed=elapsed[index], bucket=bucket_of(elapsed[index]), is_error=bool(record[6]),
                 process=self.process, events=message_events(record),
             ))
         return rows
@@ -716,8 +717,10 @@ def new_event_log(family, title):
 def message_recorder():
     """The hot path's way to trace a received WebSocket message (one per
     message, tens of thousands a second): a function taking one flat tuple
-    `(title, payload, started, ended, note, is_error)` (monotonic times; note
-    None or a short text), or None when tracing is off. Appending a tuple of
+    `(title, preview, size, started, ended, note, is_error)`: the payload's
+    first PAYLOAD_PREVIEW characters or bytes (never the whole of a large
+    message: the queue must not hold megabytes), its length, monotonic
+    times, note None or a short text; or None when tracing is off. Appending a tuple of
     immutable values costs a fraction of a Trace object and leaves the
     garbage collector nothing to track; the writer makes the same
     "websocket.Receive" trace of it (payload summary, then the note). These

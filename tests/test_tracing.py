@@ -102,6 +102,9 @@ def test_each_received_message_leaves_a_receive_trace(server, server_database):
         assert socket.recv(5) == f"hello {probe}"
         socket.send(probe.encode())
         assert socket.recv(5) == probe.encode()
+        big = probe + "z" * 200_000  # only a preview is kept, the size is the whole
+        socket.send(big)
+        assert socket.recv(5) == big
     (text_trace,) = wait_for_rows(server_database, "SELECT * FROM realtime_tracerecord WHERE events LIKE ?",
                                   (f"%hello {probe}%",))
     assert (text_trace["family"], text_trace["title"]) == ("websocket.Receive", "/ws/echo")
@@ -112,6 +115,9 @@ def test_each_received_message_leaves_a_receive_trace(server, server_database):
     (binary_trace,) = wait_for_rows(server_database, "SELECT * FROM realtime_tracerecord WHERE events LIKE ?",
                                     (f"%{probe.encode().hex()[:40]}%",))
     assert event_texts(binary_trace)[0].startswith(f"binary, {len(probe)} bytes: ")
+    (big_trace,) = wait_for_rows(server_database, "SELECT * FROM realtime_tracerecord WHERE events LIKE ?",
+                                 (f"%200032 chars: '{probe}zzz%",))
+    assert event_texts(big_trace) == [f"text, 200032 chars: '{probe}{'z' * 48}'…"]
 
 
 def test_a_bad_message_is_marked_as_an_error(server, server_database):
