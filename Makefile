@@ -75,7 +75,7 @@ $(VENV)/.installed-bench: $(VENV)/.installed-test requirements-bench.txt
 # benchmarks so that they do not run in the backlog it leaves on a shared
 # machine; the soak runs last.
 bench: $(VENV)/.installed-bench
-	$(PY) bench/time_fanout.py --sockets 1000,3000,10000
+	$(PY) bench/time_fanout.py --sockets 1000,3000,10000 --output time_fanout_scale
 	$(PY) bench/chat_fanout.py
 	$(PY) bench/idle_memory.py
 	$(PY) bench/storm.py

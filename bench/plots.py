@@ -1,7 +1,8 @@
 """PNG plots of the benchmark results in bench/results/*.json (the README
 shows them). Each plot is drawn only when its result file exists:
 
-- time_fanout.png: tick delivery latency (p50, p99, max) against sockets;
+- time_fanout.png: tick delivery latency (p50, p99, max) against sockets
+  (from time_fanout_scale.json, the 1,000/3,000/10,000 run of `make bench`);
 - echo_throughput.png: /ws/echo messages/s, ours against the baselines;
 - idle_memory.png: KiB per idle connection, ours/stock/websockets;
 - soak_memory.png: each server's RSS over the soak.
@@ -68,6 +69,12 @@ def plot_time_fanout(data):
     return save(figure, "time_fanout")
 
 
+def time_fanout_data():
+    """The multi-size run of `make bench` (time_fanout_scale.json); else a
+    plain time_fanout.json."""
+    return load("time_fanout_scale") or load("time_fanout")
+
+
 def plot_echo(data):
     summary = data["summary"]
     names = list(summary)
@@ -110,7 +117,8 @@ def plot_idle_memory(data):
     axes.set_xticklabels([f"{s:,} sockets" for s in sizes])
     axes.set_ylabel("RSS growth per idle connection (KiB)")
     axes.set_title("Idle memory per connection")
-    axes.legend(fontsize=8)
+    axes.set_ylim(top=max(r["kib_per_connection"] for r in rows) * 1.35)  # room for the legend
+    axes.legend(fontsize=8, ncol=2, loc="upper center")
     stamp(axes, data)
     return save(figure, "idle_memory")
 
@@ -145,7 +153,7 @@ def main():
     made = []
     for name, draw in (("time_fanout", plot_time_fanout), ("echo_throughput", plot_echo),
                        ("idle_memory", plot_idle_memory), ("soak", plot_soak)):
-        data = load(name)
+        data = time_fanout_data() if name == "time_fanout" else load(name)
         if data is None:
             print(f"no {name}.json yet: skipped")
             continue

@@ -2,10 +2,11 @@
 same moment on one Daphne process (`python -m realtime.serve`, CPU 0), each
 doing the opening handshake on /ws/time and waiting for its first tick.
 
-Every client ends one of three ways: accepted (101, then a tick), refused
+Every client ends one of these ways: accepted (101, then a tick), refused
 cleanly (connection refused, an HTTP error such as Daphne's 403 for a
-handshake it timed out, or the connection closed before the upgrade), or
-hung (no answer within --timeout seconds). Target (issue 6): none hung.
+handshake it timed out, or the connection closed before the upgrade), hung
+(no answer within --timeout seconds), or accepted but no tick within 10 s
+after the 101. Target (issue 6): none hung (and every accepted socket ticks).
 It prints the counts, the time until the last client was answered, the
 handshake time percentiles and this client's CPU share (client-bound over
 80% of its core). The open-file limit is raised to the hard limit first;
@@ -41,6 +42,7 @@ from bench.common import (  # noqa: E402
     write_result,
 )
 
+TICK_WAIT = 10.0  # after the 101, the first tick must come within this
 SERVER_ARGV = ["{python}", "-m", "realtime.serve", "-v", "0", "-b", "127.0.0.1", "-p", "{port}",
                "config.asgi:application"]
 
@@ -59,8 +61,11 @@ async def one_client(port, started, writers):
     if not head.startswith(b"HTTP/1.1 101"):
         return "refused", time.monotonic() - started
     answered = time.monotonic() - started
-    frame = await asyncio.wait_for(reader.readexactly(2), 3.0)
-    await reader.readexactly(frame[1] & 0x7F)
+    try:
+        frame = await asyncio.wait_for(reader.readexactly(2), TICK_WAIT)
+        await reader.readexactly(frame[1] & 0x7F)
+    except asyncio.TimeoutError:
+        return "accepted, no tick", answered
     return "accepted", answered
 
 
@@ -95,8 +100,9 @@ async def main(args):
         for writer in writers:
             writer.transport.abort()
         server.stop()
-    counts = {kind: sum(1 for k, _ in outcomes if k == kind) for kind in ("accepted", "refused", "hung")}
-    answered = [t for k, t in outcomes if k == "accepted"]
+    kinds = ("accepted", "refused", "hung", "accepted, no tick")
+    counts = {kind: sum(1 for k, _ in outcomes if k == kind) for kind in kinds}
+    answered = [t for k, t in outcomes if k.startswith("accepted")]
     result = {
         "benchmark": "storm",
         "command": " ".join(shlex.quote(part) for part in [os.path.relpath(PYTHON), *sys.argv]),
@@ -113,7 +119,7 @@ async def main(args):
         "client_bound": client_share > CLIENT_BOUND_SHARE,
         "server_cpu_share": round(server_share, 3),
         "server_survived": alive,
-        "none_hung": counts["hung"] == 0 and alive,
+        "none_hung": counts["hung"] == 0 and counts["accepted, no tick"] == 0 and alive,
     }
     flag = " CLIENT-BOUND" if result["client_bound"] else ""
     print(f"  {counts} in {elapsed:.1f} s; handshake p50 {result['handshake_seconds_p50']} s, "
