@@ -53,6 +53,7 @@ from autobahn.websocket.compress import (
     PerMessageDeflateOffer,
     PerMessageDeflateOfferAccept,
 )
+from autobahn.util import encode_truncate
 from daphne.server import Server
 from daphne.ws_protocol import WebSocketProtocol
 from twisted.internet import defer, reactor, tcp
@@ -304,9 +305,30 @@ class RealtimeWebSocketProtocol(WebSocketProtocol):
             self.onMessage(payload, opcode == 0x2)
         return data[pos:] if pos else data
 
+    # -- closing with protocol codes -------------------------------------------
+
+    # Codes an endpoint may send (RFC 6455 7.4.1) besides 1000 and 3000-4999.
+    # autobahn's public sendClose() refuses all of these, so an application's
+    # 1008 (policy), 1009 (too big) or 1001 (going away) became a 1011 crash.
+    PROTOCOL_CLOSE_CODES = {1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014}
+
+    def serverClose(self, code=None, reason=None):
+        code = 1000 if code is None else code
+        if code in self.PROTOCOL_CLOSE_CODES:
+            # At most 123 bytes, cut on a character boundary (a reason with a
+            # broken UTF-8 sequence would be a protocol error at the client).
+            reason_bytes = encode_truncate(reason, 123) if reason else None
+            self.sendCloseFrame(code=code, reasonUtf8=reason_bytes, isReply=False)
+        else:
+            self.sendClose(code=code, reason=reason or None)
+
     # -- output: empty messages, direct framing, broadcast frame reuse ---------
 
     def handle_reply(self, message):
+        if message.get("type") == "websocket.close" and self.state != self.STATE_CONNECTING:
+            # Daphne's own handling drops the ASGI close "reason"; keep it.
+            self.serverClose(code=message.get("code"), reason=message.get("reason"))
+            return
         if message.get("type") != "websocket.send":
             return super().handle_reply(message)
         if self.state == self.STATE_CONNECTING:
