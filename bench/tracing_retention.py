@@ -77,14 +77,14 @@ def main(args):
 
     for minute in range(args.minutes):
         base = minute * 60.0
-        batch, messages = [], []
+        batch = []
+        record = recorder.record_message
         for i in range(per_minute):
             begin = base + i * step
             bad = i % 5000 == 4999
-            text = message if not bad else '{"x": "a"}'
-            messages.append(("/ws/mouse", text, len(text), begin,
-                          begin + 0.00008 + (i % 7) * 0.00001,
-                          "decode error invalid_type: field 'x' must be an integer" if bad else None, bad))
+            record("/ws/mouse", message if not bad else '{"x": "a"}', begin,
+                   "decode error invalid_type: field 'x' must be an integer" if bad else None, bad,
+                   ended=begin + 0.00008 + (i % 7) * 0.00001)
         for i in range(20):
             log = tracing.EventLog(recorder, tracing.CONNECTION_FAMILY, f"/ws/mouse 127.0.0.1:{40000 + i}")
             recorder.active.discard(log)
@@ -103,7 +103,10 @@ def main(args):
             trace.log("status %d", 200)
             batch.append(trace)
         batch.sort(key=lambda item: item.end)
-        recorder.write(batch, messages, offset)
+        # What Recorder.flush does, with the simulated minute for the histograms.
+        times, recorder.message_times = recorder.message_times, tracing.array("d")
+        messages = recorder.drain(recorder.recent_messages) + recorder.drain(recorder.notable_messages)
+        recorder.write(batch, offset, times, messages, minute=int((offset + base) // 60))
         total_messages += per_minute
         # The server purges every 10 s; once a simulated minute is as often
         # as it matters here (retention keeps counts, not minutes).

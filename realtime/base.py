@@ -87,7 +87,7 @@ class SocketConsumer(AsyncWebsocketConsumer):
             return
         self.trace_log.messages_in += 1
         # One "websocket.Receive" trace per message, as in the Bendersky
-        # sample: two clock reads and one tuple here; formatted off the loop.
+        # sample: two clock reads and a few appends; formatted off the loop.
         started = monotonic()
         note = None  # what the trace should say went wrong (or slowed it)
         failed = True
@@ -118,8 +118,7 @@ class SocketConsumer(AsyncWebsocketConsumer):
             await self.send_error("internal_error", "the server could not handle this message")
         finally:
             if self.record_message is not None:
-                preview = data if len(data) <= tracing.PAYLOAD_PREVIEW else data[: tracing.PAYLOAD_PREVIEW]
-                self.record_message((self.scope["path"], preview, len(data), started, monotonic(), note, failed))
+                self.record_message(self.scope["path"], data, started, note, failed)
 
     async def accept(self, subprotocol=None, headers=None):
         self.trace_log.accepted = True

@@ -31,6 +31,7 @@ active traces of all of them.
 
 import atexit
 import collections
+from array import array
 import json
 import logging
 import math
@@ -382,7 +383,13 @@ class Recorder:
         # Bounded: if the writer falls behind by this many, the oldest unwritten
         # traces are dropped rather than memory growing.
         self.pending = collections.deque(maxlen=config["buffer"])  # Trace / EventLog objects
-        self.messages = collections.deque(maxlen=config["buffer"])  # received-message tuples
+        # Received messages (record_message): every latency goes into a flat
+        # array of doubles (8 bytes, no object kept alive); only the newest
+        # fast ones (a ring of `keep`) and the rare slow, throttled or failed
+        # ones are kept whole, because retention would drop the rest anyway.
+        self.message_times = array("d")
+        self.recent_messages = collections.deque(maxlen=config["keep"])
+        self.notable_messages = collections.deque(maxlen=config["buffer"])
         self.process = f"{socket.gethostname()}:{os.getpid()}"
         self.histograms = {}  # (family, minute) -> Histogram not yet written
         self.flush_lock = threading.Lock()
@@ -391,6 +398,21 @@ class Recorder:
         self.last_purge = 0.0
         self.redis = None
         self.last_redis_warning = 0.0
+
+    def record_message(self, title, data, started, note=None, failed=False, ended=None):
+        """One received WebSocket message, on the loop: a subtraction, an
+        array append and a small tuple in a ring. See message_recorder."""
+        if ended is None:
+            ended = monotonic()
+        elapsed = ended - started
+        self.message_times.append(elapsed)
+        size = len(data)
+        record = (title, data if size <= PAYLOAD_PREVIEW else data[:PAYLOAD_PREVIEW], size, started, ended,
+                  note, failed)
+        if note is None and elapsed < 0.05:
+            self.recent_messages.append(record)
+        else:
+            self.notable_messages.append(record)
 
     # -- background thread --------------------------------------------------------
 
@@ -432,11 +454,15 @@ class Recorder:
         """Write what finished since the last flush; publish the active set.
         Runs in the writer thread (or a test's thread), never on the loop."""
         with self.flush_lock:
+            times, self.message_times = self.message_times, array("d")
             batch = self.drain(self.pending)
-            messages = self.drain(self.messages)
+            messages = self.drain(self.recent_messages) + self.drain(self.notable_messages)
+            # A record_message() that the swap above interrupted between
+            # looking up the array and appending to it finishes now.
+            time.sleep(0.001)
             offset = wall_clock_offset()
-            if batch or messages:
-                self.write(batch, messages, offset)
+            if batch or messages or times:
+                self.write(batch, offset, times, messages, minute=int(time.time() // 60))
             now = time.time()
             if now - self.last_purge >= self.config["purge_seconds"]:
                 self.last_purge = now
@@ -445,9 +471,9 @@ class Recorder:
                 purge_traces()
             if publish:
                 self.publish_active(offset)
-        return len(batch) + len(messages)
+        return len(batch) + len(times)
 
-    def write(self, batch, messages, offset):
+    def write(self, batch, offset, times=(), messages=(), minute=None):
         """Count every trace in the histograms; write only those retention
         keeps (see the module docstring). One tight pass, newest first: at
         20,000 messages a second this loop is the writer's main cost."""
@@ -461,7 +487,7 @@ class Recorder:
         kept_errors = {}
         # Received messages are nearly all of a busy second: they take the
         # bulk path; the rest (requests, connection logs) the loop below.
-        trace_rows = self.message_rows(messages, offset) if messages else []
+        trace_rows = self.message_rows(times, list(messages), offset, minute) if times or messages else []
         log_rows = []
         for item in reversed(batch):
             title, start, end, family, error = item.title, item.start, item.end, item.family, item.error
@@ -511,50 +537,36 @@ class Recorder:
             self.merge_back(histograms)
             raise
 
-    def message_rows(self, messages, offset):
-        """Histograms and retention for received-message records, in bulk
-        (comprehensions and C-level sums instead of a Python loop body per
-        message: this is where a busy server's writer spends its time).
-        Returns the TraceRecords to write: the newest `keep` per latency
-        bucket and the newest `keep` errors."""
+    def message_rows(self, times, messages, offset, minute):
+        """Received messages: every latency into the histogram of `minute`
+        (the flush's; a batch covers one flush period), and the TraceRecords
+        retention keeps: the newest `keep` per latency bucket and the newest
+        `keep` errors, from the records the loop kept."""
         from realtime.models import TraceRecord
 
         keep = self.config["keep"]
-        # map() over C functions: no Python frame per message.
-        elapsed = list(map(operator.sub, map(ENDED, messages), map(STARTED, messages)))
-        first_minute = int((ENDED(messages[0]) + offset) // 60)
-        last_minute = int((ENDED(messages[-1]) + offset) // 60)
-        if first_minute == last_minute:
-            key = (RECEIVE_FAMILY, first_minute)
-            self.histograms.setdefault(key, Histogram()).add_many(elapsed)
-        else:  # the batch straddles a minute: file each by its own minute
-            for record, value in zip(messages, elapsed):
-                key = (RECEIVE_FAMILY, int((ENDED(record) + offset) // 60))
-                self.histograms.setdefault(key, Histogram()).add(value)
-        chosen = set()
-        # Bucket 0 (< 50 ms): the newest `keep`.
-        found = 0
-        for index in range(len(messages) - 1, -1, -1):
-            if elapsed[index] < 0.05:
-                chosen.add(index)
-                found += 1
-                if found == keep:
-                    break
-        # Slower buckets and errors are rare: collect their indices in bulk.
-        slow = collections.defaultdict(list)
-        for index in [i for i, value in enumerate(elapsed) if value >= 0.05]:
-            slow[bucket_of(elapsed[index])].append(index)
-        for indices in slow.values():
-            chosen.update(indices[-keep:])
-        chosen.update([i for i, record in enumerate(messages) if record[6]][-keep:])
+        if times:
+            self.histograms.setdefault((RECEIVE_FAMILY, minute), Histogram()).add_many(times)
+        messages.sort(key=ENDED)
+        kept_per_bucket = {}
+        kept_errors = 0
         rows = []
-        for index in sorted(chosen, reverse=True):
-            record = messages[index]
-            rows.append(TraceRecord(
-                family=RECEIVE_FAMILY, title=record[0][:255], started_at=to_datetime(STARTED(record) + offset),
-                elapsed=elapsed[index], bucket=bucket_of(elapsed[index]), is_error=bool(record[6]),
-                process=self.process, events=message_events(record),
-            ))
+        for record in reversed(messages):
+            elapsed = ENDED(record) - STARTED(record)
+            bucket = bucket_of(elapsed)
+            count = kept_per_bucket.get(bucket, 0)
+            kept = count < keep
+            if kept:
+                kept_per_bucket[bucket] = count + 1
+            if record[6] and kept_errors < keep:
+                kept_errors += 1
+                kept = True
+            if kept:
+                rows.append(TraceRecord(
+                    family=RECEIVE_FAMILY, title=record[0][:255], started_at=to_datetime(STARTED(record) + offset),
+                    elapsed=elapsed, bucket=bucket, is_error=bool(record[6]), process=self.process,
+                    events=message_events(record),
+                ))
         return rows
 
     def merge_back(self, histograms):
@@ -716,17 +728,19 @@ def new_event_log(family, title):
 
 def message_recorder():
     """The hot path's way to trace a received WebSocket message (one per
-    message, tens of thousands a second): a function taking one flat tuple
-    `(title, preview, size, started, ended, note, is_error)`: the payload's
-    first PAYLOAD_PREVIEW characters or bytes (never the whole of a large
-    message: the queue must not hold megabytes), its length, monotonic
-    times, note None or a short text; or None when tracing is off. Appending a tuple of
-    immutable values costs a fraction of a Trace object and leaves the
-    garbage collector nothing to track; the writer makes the same
-    "websocket.Receive" trace of it (payload summary, then the note). These
-    are not listed as active: they are in flight for microseconds."""
+    message, tens of thousands a second): Recorder.record_message(title,
+    payload, started, note=None, failed=False), or None when tracing is off.
+    Much cheaper than a Trace: the latency goes into an array of doubles for
+    the histogram, and a small tuple (the payload's first PAYLOAD_PREVIEW
+    characters or bytes, never a whole large message) into a ring of the
+    newest `keep` or, when slow, throttled or failed, into a queue; the
+    writer makes the same "websocket.Receive" traces of them (payload
+    summary, then the note). Nothing per message stays alive for long, which
+    matters more than the instructions (memory churn is what a retained
+    object per message costs). These are not listed as active: they are in
+    flight for microseconds."""
     recorder = _recorder if _recorder is not None else get_recorder()
-    return recorder.messages.append if recorder else None
+    return recorder.record_message if recorder else None
 
 
 def flush():
