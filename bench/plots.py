@@ -15,7 +15,6 @@ Figures marked client-bound in a result are drawn hatched and labelled.
 import json
 import os
 import sys
-from pathlib import Path
 
 import matplotlib
 

@@ -2,7 +2,6 @@
 subprocesses: two users on two processes sharing Redis, infinite scroll,
 markup shown as text, and reconnecting after the server died."""
 
-import re
 
 from playwright.sync_api import expect
 

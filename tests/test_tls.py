@@ -8,7 +8,6 @@ prove verification happened."""
 import base64
 import hashlib
 import json
-import shutil
 import ssl
 import subprocess
 import urllib.error
@@ -108,38 +107,37 @@ def spki_hash(cert_path):
     return base64.b64encode(hashlib.sha256(spki).digest()).decode()
 
 
-def test_browser_page_over_https_and_wss_with_the_certificate_trusted(tls_server, tmp_path):
+def test_browser_page_over_https_and_wss_with_the_certificate_trusted(tls_server, browser):
     """Chromium trusts exactly this server key (SPKI pin), like a developer
     who added the dev certificate, not `ignore_https_errors` (which would
     accept any certificate). The /echo/ page loads over https:// and talks
     to /ws/received over wss://."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"this test needs Chromium at {CHROMIUM}: `make test` installs it")
     from playwright.sync_api import Error as PlaywrightError
-    from playwright.sync_api import sync_playwright
 
+    # Browsers with other flags, launched from the session's one Playwright
+    # (a second sync_playwright() in the same thread is refused).
+    chromium = browser.browser_type
     base = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
     url = f"https://localhost:{tls_server.tls_port}/echo/"
-    with sync_playwright() as playwright:
-        trusted = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=[*base, f"--ignore-certificate-errors-spki-list={spki_hash(tls_server.cert)}"]
+    trusted = chromium.launch(
+        executable_path=CHROMIUM, args=[*base, f"--ignore-certificate-errors-spki-list={spki_hash(tls_server.cert)}"]
+    )
+    try:
+        page = trusted.new_page()
+        page.goto(url)
+        page.wait_for_selector("#status[data-state=connected]", timeout=10000)
+        assert page.evaluate("window.realtimeSockets.received.url").startswith("wss://")
+        page.fill("#message", "sent over wss")
+        page.click("#send")
+        page.wait_for_function(
+            "() => document.getElementById('log').textContent.includes('Received: sent over wss')", timeout=5000
         )
-        try:
-            page = trusted.new_page()
-            page.goto(url)
-            page.wait_for_selector("#status[data-state=connected]", timeout=10000)
-            assert page.evaluate("window.realtimeSockets.received.url").startswith("wss://")
-            page.fill("#message", "sent over wss")
-            page.click("#send")
-            page.wait_for_function(
-                "() => document.getElementById('log').textContent.includes('Received: sent over wss')", timeout=5000
-            )
-        finally:
-            trusted.close()
-        untrusted = playwright.chromium.launch(executable_path=CHROMIUM, args=base)
-        try:
-            with pytest.raises(PlaywrightError) as refused:
-                untrusted.new_page().goto(url)
-            assert "CERT" in str(refused.value)
-        finally:
-            untrusted.close()
+    finally:
+        trusted.close()
+    untrusted = chromium.launch(executable_path=CHROMIUM, args=base)
+    try:
+        with pytest.raises(PlaywrightError) as refused:
+            untrusted.new_page().goto(url)
+        assert "CERT" in str(refused.value)
+    finally:
+        untrusted.close()
