@@ -65,7 +65,7 @@ SERVERS = {
                  "config.asgi:application"],
         "env": lambda: server_environment(),
         "describe": "this project: realtime.serve (Daphne 4.2.3 + realtime/server.py, uvloop), EchoConsumer, "
-                    "project defaults (request tracing on, flood control 1,000 msg/s per socket)",
+                    f"project defaults (request tracing on, flood control {RATE_LIMIT:,.0f} msg/s per socket)",
     },
     "stock": {
         "argv": ["{python}", "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", "{port}",
