@@ -80,6 +80,7 @@ bench: $(VENV)/.installed-bench
 	$(PY) bench/idle_memory.py
 	$(PY) bench/storm.py
 	$(PY) bench/echo_throughput.py
+	$(PY) bench/tracing_overhead.py
 	$(PY) bench/soak.py
 	$(PY) bench/plots.py
 
