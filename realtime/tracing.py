@@ -152,7 +152,24 @@ def format_event(fmt, args):
 # -- traces ----------------------------------------------------------------------
 
 
-class Trace:
+class _Timed:
+    """What a trace and an event log share: finishing and elapsed time.
+    (Empty __slots__: the subclasses declare the attributes.)"""
+
+    __slots__ = ()
+
+    def finish(self):
+        if self.end is None:
+            self.end = monotonic()
+            self.recorder.active.discard(self)
+            self.recorder.pending.append(self)
+
+    @property
+    def elapsed(self):
+        return (self.end if self.end is not None else monotonic()) - self.start
+
+
+class Trace(_Timed):
     """One request or message: a family, a title, timed events, an error flag."""
 
     __slots__ = ("family", "title", "start", "end", "events", "error", "discarded", "recorder")
@@ -191,18 +208,8 @@ class Trace:
     def set_title(self, title):
         self.title = title
 
-    def finish(self):
-        if self.end is None:
-            self.end = monotonic()
-            self.recorder.active.discard(self)
-            self.recorder.pending.append(self)
 
-    @property
-    def elapsed(self):
-        return (self.end if self.end is not None else monotonic()) - self.start
-
-
-class EventLog:
+class EventLog(_Timed):
     """A long-lived object's log (x/net/trace's EventLog): printf/errorf/finish."""
 
     __slots__ = ("family", "title", "start", "end", "events", "errors", "last_error", "discarded",
@@ -233,29 +240,19 @@ class EventLog:
         return self.errors > 0
 
     def printf(self, fmt, *args, sensitive=False):
-        if len(self.events) >= MAX_EVENTS_PER_LOG:
-            self.discarded += 1
-            del self.events[0]  # keep the latest, as x/net/trace's event logs do
-        self.events.append((monotonic(), fmt, args, sensitive, False))
+        self._add((monotonic(), fmt, args, sensitive, False))
 
     def errorf(self, fmt, *args, sensitive=False):
-        if len(self.events) >= MAX_EVENTS_PER_LOG:
-            self.discarded += 1
-            del self.events[0]
         now = monotonic()
-        self.events.append((now, fmt, args, sensitive, True))
+        self._add((now, fmt, args, sensitive, True))
         self.errors += 1
         self.last_error = now
 
-    def finish(self):
-        if self.end is None:
-            self.end = monotonic()
-            self.recorder.active.discard(self)
-            self.recorder.pending.append(self)
-
-    @property
-    def elapsed(self):
-        return (self.end if self.end is not None else monotonic()) - self.start
+    def _add(self, event):
+        if len(self.events) >= MAX_EVENTS_PER_LOG:
+            self.discarded += 1
+            del self.events[0]  # keep the latest, as x/net/trace's event logs do
+        self.events.append(event)
 
 
 class NullTrace:
