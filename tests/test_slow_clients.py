@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 import psutil
 import websockets
 
-from realtime.server import SLOW_CLIENT_FAMILY
+from realtime.server.protocol import SLOW_CLIENT_FAMILY
 from tests.raw_ws import client_frame, open_socket
 
 STALLED_CLIENTS = 3

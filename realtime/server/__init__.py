@@ -1,0 +1,54 @@
+"""Daphne, extended (not forked) where stock Daphne 4.2 falls short.
+
+Pinned to daphne==4.2.3 (requirements.txt): this module overrides
+`WebSocketProtocol.handle_reply` and `Server.create_application`, whose
+behaviour it relies on; re-check both before moving to another version.
+
+What it changes, and why:
+- Empty text and binary messages are sent. Stock Daphne tests
+  `if message.get("text")`, so an empty message is silently dropped and an
+  echo client waits forever.
+- Outgoing messages are framed here and written straight to the transport
+  when nothing else is pending (no compression, no fragmentation, nothing
+  queued); autobahn's general `sendMessage` path costs several times more per
+  message. A broadcast sends the same `str` object to every socket, so the
+  frame built for the first socket is reused for the rest.
+- Back-pressure on input: Daphne queues every received message for the
+  application without bound. Here, once a socket has more than
+  REALTIME_INBOUND_QUEUE messages waiting, Daphne stops reading from that TCP
+  connection until the application has caught up, so a flooding client is
+  slowed by TCP instead of growing the server's memory.
+- A message over --websocket-max-message-size closes with 1009. Stock Daphne
+  leaves autobahn's `failByDrop` on, so the client only sees the TCP
+  connection vanish; with it off, autobahn runs the closing handshake with
+  the proper code (1009 oversize, 1002 protocol error, 1007 bad UTF-8).
+- permessage-deflate (RFC 7692) is negotiated when the client offers it
+  (REALTIME_PERMESSAGE_DEFLATE, on by default). Stock Daphne never sets
+  autobahn's `perMessageCompressionAccept`, so it declines every offer.
+  autobahn (pinned >= 26.10 in requirements.txt) bounds inflation by the same
+  max message size, so a small compressed "bomb" closes with 1009 instead of
+  filling memory.
+- SIGTERM: every open socket gets a close frame with 1001 (going away) and
+  up to REALTIME_SHUTDOWN_GRACE_SECONDS to answer it before the process
+  exits; stock Daphne cancels the applications and drops the connections, so
+  clients see 1006 and cannot tell a restart from a crash.
+- Back-pressure on output (gorilla's bounded send buffer): a client that
+  stops reading fills its TCP window, and stock Daphne then keeps every later
+  message in Twisted's write buffer without bound. Here, once a socket has
+  more than REALTIME_SEND_BUFFER_BYTES waiting to be written, the next message
+  is dropped, the socket is closed with 1008 and the event is logged; nothing
+  more is queued for it.
+
+
+Modules, one concern each:
+- `frames`: RFC 6455 frame bytes (also used by bench/ and the tests);
+- `compression`: permessage-deflate negotiation and the compressor;
+- `inbound`: the per-socket receive queue (input back-pressure);
+- `send_buffer`: unsent bytes of a transport (output back-pressure);
+- `protocol`: the WebSocket protocol subclass;
+- `server`: the Server subclass and its SIGTERM handling;
+- `cli`: `python -m realtime.server`, Daphne's command line with uvloop.
+
+This package's __init__ imports nothing: `python -m realtime.server` must set
+the uvloop policy before daphne.server installs Twisted's reactor.
+"""

@@ -1,0 +1,3 @@
+from realtime.server.cli import main
+
+main()

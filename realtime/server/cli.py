@@ -1,0 +1,72 @@
+"""Run Daphne with this project's extensions: `python -m realtime.server`
+takes the same options as the `daphne` command (e.g. `-b 127.0.0.1 -p 8000
+config.asgi:application`)."""
+
+import asyncio
+import os
+import sys
+
+
+def main(argv=None):
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    raise_file_limit()
+    # uvloop must be the policy before daphne.server creates Twisted's loop at
+    # import time. REALTIME_UVLOOP=0 keeps the standard loop.
+    if os.environ.get("REALTIME_UVLOOP", "1") != "0":
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+    from daphne.cli import CommandLineInterface
+
+    from realtime.server.server import RealtimeServer
+
+    class RealtimeCommandLine(CommandLineInterface):
+        server_class = RealtimeServer
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    RealtimeCommandLine().run(tls_endpoint_args() + args)
+
+
+def raise_file_limit():
+    """Every socket is a file descriptor: take the hard limit (20,000 here)
+    instead of the usual soft 1,024, which would refuse the 1,021st client."""
+    try:
+        import resource
+    except ImportError:  # not on POSIX
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        hard = 1 << 20
+    if soft != resource.RLIM_INFINITY and soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):
+            pass  # keep the soft limit; the kernel said no
+
+
+def tls_endpoint_args():
+    """With REALTIME_TLS_CERT_FILE and REALTIME_TLS_KEY_FILE set, one more
+    Daphne endpoint serving https:// and wss:// (Twisted's `ssl:` endpoint,
+    which needs pyOpenSSL and service-identity) besides the plain one."""
+    from django.conf import settings
+    from twisted.internet.endpoints import quoteStringArgument
+
+    cert, key = settings.REALTIME_TLS_CERT_FILE, settings.REALTIME_TLS_KEY_FILE
+    if not cert and not key:
+        return []
+    for name, path in (("REALTIME_TLS_CERT_FILE", cert), ("REALTIME_TLS_KEY_FILE", key)):
+        if not path or not os.path.isfile(path):
+            sys.exit(f"TLS needs both certificate and key files: {name}={path!r} is not a readable file")
+    endpoint = (
+        f"ssl:{settings.REALTIME_TLS_PORT}:interface={quoteStringArgument(settings.REALTIME_TLS_BIND)}"
+        f":privateKey={quoteStringArgument(key)}:certKey={quoteStringArgument(cert)}"
+    )
+    return ["-e", endpoint]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,308 @@
+"""Daphne's WebSocket protocol, extended: empty messages, close codes with
+reasons, a fast path for simple frames in and out, one frame per broadcast,
+input back-pressure and a bounded send buffer. The module docstring of
+`realtime.server` says why each exists."""
+
+import logging
+import pprint
+
+import autobahn.websocket.protocol as autobahn_protocol
+from autobahn.util import encode_truncate
+from autobahn.websocket.compress import PerMessageDeflate
+from daphne.ws_protocol import WebSocketProtocol
+from twisted.internet import tcp
+
+from realtime import tracing
+from realtime.server.compression import FastPerMessageDeflate
+from realtime.server.frames import OP_BINARY, OP_TEXT, mask, server_frame
+from realtime.server.send_buffer import kernel_level_transport, unsent_bytes
+
+CLOSE_GOING_AWAY = 1001
+CLOSE_POLICY_VIOLATION = 1008
+
+slow_client_log = logging.getLogger("realtime.slow_clients")
+SLOW_CLIENT_FAMILY = "websocket.SlowClient"  # trace family of these closes
+
+
+class LazyPformat:
+    """pprint.pformat, done only if the text is actually formatted."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+    def __format__(self, spec):
+        return format(pprint.pformat(self.value), spec)
+
+
+# autobahn pretty-prints every new connection's ~40 settings for a debug line
+# (WebSocketProtocol._connectionMade) that is dropped unless debug logging is
+# on: a quarter of the server's CPU in a storm of 10,000 handshakes. Its module
+# looks `pformat` up at call time, so this makes the formatting lazy.
+autobahn_protocol.pformat = LazyPformat
+
+
+class RealtimeWebSocketProtocol(WebSocketProtocol):
+    def onOpen(self):
+        # autobahn builds its PerMessageDeflate during the handshake from a
+        # global registry; switch it to our faster level before any message.
+        if type(self._perMessageCompress) is PerMessageDeflate:
+            self._perMessageCompress.__class__ = FastPerMessageDeflate
+        super().onOpen()
+        # Handshake leftovers that autobahn and Daphne keep for the socket's
+        # whole life, ~1 KiB of an idle socket's ~20: the raw request and
+        # response, and the already fired Deferred that created the application.
+        self.http_request_data = self.http_response_data = None
+        self.application_deferred = None
+
+    inbound_limit = 64
+    reading_paused = False
+    send_buffer_limit = 256 * 1024  # bytes; 0 = unbounded (stock Daphne)
+    send_overflowed = False
+
+    # -- input: back-pressure ------------------------------------------------
+
+    def applicationCreateWorked(self, application_queue):
+        application_queue.low_water = self.inbound_limit // 2
+        application_queue.on_drained = self.resume_reading
+        super().applicationCreateWorked(application_queue)
+
+    def onMessage(self, payload, isBinary):
+        super().onMessage(payload, isBinary)
+        queue = getattr(self, "application_queue", None)
+        if queue is not None and not self.reading_paused and queue.qsize() >= self.inbound_limit:
+            self.reading_paused = True
+            self.transport.pauseProducing()
+
+    def resume_reading(self):
+        # A slow client being dropped stays paused (see drop_slow_client).
+        if self.reading_paused and not self.send_overflowed:
+            self.reading_paused = False
+            self.transport.resumeProducing()
+
+    # -- input: a fast path for simple frames ----------------------------------
+
+    def _dataReceived(self, data):
+        """Take complete, small, unfragmented, uncompressed data frames
+        straight to onMessage; hand everything else to autobahn.
+
+        Why: autobahn parses every frame through a general state machine (a
+        FrameHeader, an XOR masker object, an incremental UTF-8 validator,
+        five callbacks); for a 64-byte echo that was a quarter of the
+        server's CPU. Here a frame is taken only when nothing of autobahn's
+        is in progress (no buffered bytes, no open frame or fragmented
+        message, no logging or timing options) and the frame is final, text
+        or binary, RSV bits 0, masked, minimally encoded, under 64 KiB and
+        within the frame and message size limits, and (text) valid UTF-8 by
+        Python's strict decoder. The first frame that is anything else (a
+        control frame, a fragment, a compressed or large message, bad UTF-8,
+        a protocol error) and every byte after it go to autobahn, which
+        handles or fails them exactly as before.
+        """
+        if (
+            self.state == self.STATE_OPEN
+            and not self.data
+            and self.current_frame is None
+            and not self.inside_message
+            and self.applyMask
+            and self.utf8validateIncoming
+            and not (self.logOctets or self.logFrames or self.trackedTimings)
+            and not self.autoPingTimeoutCall
+        ):
+            data = self.take_simple_frames(data)
+            if not data:
+                return
+        super()._dataReceived(data)
+
+    def take_simple_frames(self, data):
+        """Deliver the leading simple frames of `data`; return the rest."""
+        size = len(data)
+        pos = 0
+        stats = self.trafficStats
+        while size - pos >= 6 and self.state == self.STATE_OPEN:
+            first = data[pos]
+            second = data[pos + 1]
+            opcode = first & 0x0F
+            # FIN set, RSV 0, text or binary; MASK set.
+            if first & 0xF0 != 0x80 or opcode not in (OP_TEXT, OP_BINARY) or not second & 0x80:
+                break
+            length = second & 0x7F
+            header = 6
+            if length == 126:
+                if size - pos < 8:
+                    break
+                length = (data[pos + 2] << 8) | data[pos + 3]
+                if length < 126:
+                    break  # not minimally encoded: autobahn fails it
+                header = 8
+            elif length == 127:
+                break  # 64 KiB and more: autobahn's path
+            end = pos + header + length
+            if end > size:
+                break
+            if 0 < self.maxFramePayloadSize < length or 0 < self.maxMessagePayloadSize < length:
+                break
+            key = data[end - length - 4 : end - length]
+            payload = data[end - length : end]
+            payload = mask(payload, key)
+            if opcode == OP_TEXT:
+                try:
+                    payload.decode("utf-8")
+                except UnicodeDecodeError:
+                    break  # autobahn closes with 1007
+            stats.incomingOctetsWireLevel += end - pos
+            stats.incomingOctetsWebSocketLevel += length
+            stats.incomingOctetsAppLevel += length
+            stats.incomingWebSocketFrames += 1
+            stats.incomingWebSocketMessages += 1
+            pos = end
+            self.onMessage(payload, opcode == OP_BINARY)
+        return data[pos:] if pos else data
+
+    # -- closing with protocol codes -------------------------------------------
+
+    # Codes an endpoint may send (RFC 6455 7.4.1) besides 1000 and 3000-4999.
+    # autobahn's public sendClose() refuses all of these, so an application's
+    # 1008 (policy), 1009 (too big) or 1001 (going away) became a 1011 crash.
+    PROTOCOL_CLOSE_CODES = {1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014}
+
+    def serverClose(self, code=None, reason=None):
+        code = 1000 if code is None else code
+        if code in self.PROTOCOL_CLOSE_CODES:
+            # At most 123 bytes, cut on a character boundary (a reason with a
+            # broken UTF-8 sequence would be a protocol error at the client).
+            reason_bytes = encode_truncate(reason, 123) if reason else None
+            self.sendCloseFrame(code=code, reasonUtf8=reason_bytes, isReply=False)
+        else:
+            self.sendClose(code=code, reason=reason or None)
+
+    # -- output: empty messages, direct framing, broadcast frame reuse ---------
+
+    def handle_reply(self, message):
+        if message.get("type") == "websocket.close" and self.state != self.STATE_CONNECTING:
+            # Daphne's own handling drops the ASGI close "reason"; keep it.
+            self.serverClose(code=message.get("code"), reason=message.get("reason"))
+            return
+        if message.get("type") != "websocket.send":
+            return super().handle_reply(message)
+        if self.state == self.STATE_CONNECTING:
+            raise ValueError("Socket has not been accepted, so cannot send over it")
+        text = message.get("text")
+        data = message.get("bytes")
+        if text is not None and data is not None:
+            raise ValueError(f"WebSocket send message on {self!r} has both text and bytes")
+        if text is not None:
+            self.send_text(text)
+        elif data is not None:
+            self.send_frame(OP_BINARY, bytes(data))
+
+    def send_text(self, text):
+        cache = self.factory.last_text_frame
+        if cache is not None and cache[0] is text:
+            frame = cache[1]
+        else:
+            payload = text.encode("utf8")
+            frame = server_frame(OP_TEXT, payload)
+            # Keep the str itself alive with its frame, so `is` above can
+            # never match a new object that reuses a freed id.
+            self.factory.last_text_frame = (text, frame)
+        self.write_frame(frame, OP_TEXT, text)
+
+    def send_frame(self, opcode, payload):
+        self.write_frame(server_frame(opcode, payload), opcode, payload)
+
+    def write_frame(self, frame, opcode, content):
+        if self.state != self.STATE_OPEN:
+            return  # closing or closed: nothing more may be sent
+        if self.send_buffer_limit and self.send_backlog() > self.send_buffer_limit:
+            # Checked before queuing, so one large message still goes out to
+            # a client that reads; the bound is limit + one message.
+            self.drop_slow_client()
+            return
+        if (
+            self._perMessageCompress is None
+            and self.send_state == self.SEND_STATE_GROUND
+            and not self.send_queue
+        ):
+            self.write_now(frame)
+            return
+        # Compression negotiated or a write in progress: autobahn's own path.
+        if isinstance(content, str):
+            content = content.encode("utf8")
+        self.sendMessage(content, opcode == OP_BINARY)
+
+    def write_now(self, frame):
+        """`transport.write(frame)`, but straight into the socket when Twisted
+        holds no unsent bytes for it.
+
+        Why: Twisted's write only buffers and registers the socket for
+        writability; the bytes leave on a later loop turn, after everything
+        else this turn does. A tick to 1,500 local sockets therefore sent
+        nothing until the last socket had been served (the first client got
+        it ~50 ms late), and every echo paid an add and a remove of the writer
+        (two epoll_ctl calls and an extra loop turn). Sending at once when
+        nothing is queued keeps the byte order; anything else keeps Twisted's
+        path: a partial send queues the rest, and a send error is left for
+        Twisted's own write to meet and turn into connectionLost. Plain TCP
+        only. Behind TLS, self.transport is a TLSMemoryBIOProtocol, which
+        forwards unknown attributes (`TLS`, `socket`) to the TCP connection it
+        wraps: only the isinstance test keeps plaintext frames off a TLS
+        connection.
+        """
+        transport = self.transport
+        if (
+            isinstance(transport, tcp.Connection)
+            and transport.TLS is False
+            and transport.connected
+            and not transport.disconnecting
+            and not transport._tempDataLen
+            and transport.offset == len(transport.dataBuffer)
+        ):
+            try:
+                sent = transport.socket.send(frame)
+            except OSError:  # would block, or the peer is gone: Twisted's write handles it
+                sent = 0
+            if sent == len(frame):
+                return
+            frame = frame[sent:]
+        transport.write(frame)
+
+
+    # -- output: bounded send buffer (slow clients) -----------------------------
+
+    def send_backlog(self):
+        tcp = self.__dict__.get("tcp_transport")
+        if tcp is None:
+            tcp = self.tcp_transport = kernel_level_transport(self.transport)
+        return unsent_bytes(tcp)
+
+    def drop_slow_client(self):
+        """The client has not read what we sent (its TCP window is full and our
+        buffer past the limit): close with 1008. The close frame waits behind
+        the backlog; autobahn aborts the TCP connection when the client has
+        not answered it within closeHandshakeTimeout (1 s), which frees the
+        buffer. Further sends are dropped by write_frame (state CLOSING), and
+        we stop reading, so its close reply is never seen: the abort is the
+        normal end."""
+        if self.send_overflowed:
+            return
+        self.send_overflowed = True
+        backlog = self.send_backlog()
+        peer = getattr(self, "client_addr", None)
+        path = getattr(self, "path", b"?").decode("ascii")
+        slow_client_log.warning(
+            "closing slow client %s on %s with 1008: %d bytes unsent (limit %d)",
+            peer, path, backlog, self.send_buffer_limit,
+        )
+        # sendCloseFrame: autobahn's public sendClose() refuses 1008.
+        self.sendCloseFrame(code=CLOSE_POLICY_VIOLATION, reasonUtf8=b"send buffer full: client too slow", isReply=False)
+        trace = tracing.new(SLOW_CLIENT_FAMILY, path)
+        trace.errorf("closed with 1008: %d bytes unsent (limit %d), peer %s", backlog, self.send_buffer_limit, peer)
+        trace.finish()
+        # Stop reading it too: autobahn would go on parsing (and our consumer
+        # answering, into the void) everything it sends until the abort, and a
+        # fast sender pushed ~30 MiB through that way in the 1 s wait.
+        if not self.reading_paused:
+            self.reading_paused = True
+            self.transport.pauseProducing()
