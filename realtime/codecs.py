@@ -131,10 +131,20 @@ class JSONCodec:
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False), TEXT
 
     def unmarshal(self, payload, frame_type, into=None):
+        text = _as_text(payload)  # outside the try: its DecodeError is a ValueError too
         try:
-            value = json.loads(_as_text(payload))
+            value = json.loads(text)
         except json.JSONDecodeError as error:
             raise DecodeError("invalid_json", f"malformed JSON: {error.msg} at position {error.pos}") from None
+        # Hostile but well-formed-looking input: the decoder gives up with
+        # other errors, which must not reach the consumer's catch-all (a
+        # traceback in the log per message, at the flood limit's rate).
+        except RecursionError:
+            # Nesting deeper than the interpreter's recursion limit ("[" * 30000).
+            raise DecodeError("invalid_json", "JSON nested too deeply") from None
+        except ValueError:
+            # An integer literal longer than sys.get_int_max_str_digits() (4,300).
+            raise DecodeError("invalid_json", "a number in the JSON has too many digits") from None
         if into is None:
             return value
         if not isinstance(value, dict):
