@@ -289,8 +289,7 @@ def test_stack_runs_with_each_services_own_command_behind_one_proxy(tmp_path, fr
         assert response.read() == (ROOT / "static" / "realtime" / "style.css").read_bytes()
         assert response.headers.get("Expires")  # nginx's `expires`, not Django
     with urllib.request.urlopen(f"{base}/healthz", timeout=10) as response:
-        body = json.loads(response.read())
-        assert body["database"] == "ok (postgresql)" and body["channel_layer"] == "ok (redis)"
+        assert json.loads(response.read()) == {"status": "ok"}
 
     # The admin user from the environment can log in to the admin.
     jar = CookieJar()
