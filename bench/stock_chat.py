@@ -32,7 +32,6 @@ class StockChatConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self):
         self.room_name = self.scope["url_route"]["kwargs"]["room"]
         self.group = f"chat.{self.room_name}"
-        self.room = await database_sync_to_async(chat_store.get_room)(self.room_name)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         await self.send_json({"type": "joined", "room": self.room_name})
@@ -42,7 +41,7 @@ class StockChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def receive_json(self, content):
         message, _ = await database_sync_to_async(chat_store.post)(
-            self.room, self.scope["user"], content["text"], content.get("client_id", "")
+            self.room_name, self.scope["user"], content["text"], content.get("client_id", "")
         )
         await self.channel_layer.group_send(self.group, {"type": "chat.message", "message": message})
         await self.send_json({"type": "ack", "action": "post", "id": message["id"],

@@ -55,7 +55,8 @@ class ChatConsumer(SocketConsumer):
         self.room_name = self.scope["url_route"]["kwargs"]["room"]
         user = self.scope.get("user")
         self.user = user if user is not None and user.is_authenticated else None
-        self.room = await database_sync_to_async(chat_store.get_room)(self.room_name)
+        # None until someone posts: a room is stored with its first post.
+        self.room = await database_sync_to_async(chat_store.find_room)(self.room_name)
         # Until the "joined" frame is out, broadcasts wait here, so a client
         # always gets the history first and then what came after it.
         self.waiting = []
@@ -114,7 +115,7 @@ class ChatConsumer(SocketConsumer):
         client_id = request.get("client_id", "")
         if not isinstance(client_id, str) or len(client_id) > MAX_CLIENT_ID:
             raise ClientError("invalid_field", f'"client_id" must be a string of at most {MAX_CLIENT_ID} characters')
-        message, created = await self.store(chat_store.post, self.room, self.user, text, client_id)
+        message, created = await self.store(chat_store.post, self.room_name, self.user, text, client_id)
         # Broadcast, then acknowledge: once the sender sees the ack the message
         # is stored *and* on its way to everyone. A retry of a post already
         # stored (same client_id) is broadcast again, in case the process
@@ -129,20 +130,20 @@ class ChatConsumer(SocketConsumer):
         await self.require_user("edit")
         message_id = require_int(request, "id")
         text = self.clean_text(request)
-        message = await self.store(chat_store.edit, self.room, self.user, message_id, text)
+        message = await self.store(chat_store.edit, await self.stored_room(), self.user, message_id, text)
         await self.broadcast("edited", message)
         await self.send_value({"type": "ack", "action": "edit", "id": message_id, "message": message})
 
     async def do_delete(self, request):
         await self.require_user("delete")
         message_id = require_int(request, "id")
-        message = await self.store(chat_store.delete, self.room, self.user, message_id)
+        message = await self.store(chat_store.delete, await self.stored_room(), self.user, message_id)
         await self.broadcast("deleted", message)
         await self.send_value({"type": "ack", "action": "delete", "id": message_id, "message": message})
 
     async def do_history(self, request):
         before = require_int(request, "before")
-        messages, has_more = await database_sync_to_async(chat_store.latest)(self.room, before)
+        messages, has_more = await database_sync_to_async(chat_store.latest)(await self.stored_room(), before)
         await self.send_value({"type": "history", "before": before, "messages": messages, "has_more": has_more})
 
     async def do_sync(self, request):
@@ -155,7 +156,7 @@ class ChatConsumer(SocketConsumer):
             if timezone.is_naive(since):
                 since = timezone.make_aware(since, dt_timezone.utc)
         now = chat_store.iso(timezone.now())
-        messages, has_more = await database_sync_to_async(chat_store.missed)(self.room, after, since)
+        messages, has_more = await database_sync_to_async(chat_store.missed)(await self.stored_room(), after, since)
         await self.send_value({"type": "sync", "after": after, "messages": messages, "has_more": has_more, "now": now})
 
     actions = {"post": do_post, "edit": do_edit, "delete": do_delete, "history": do_history, "sync": do_sync}
@@ -187,6 +188,13 @@ class ChatConsumer(SocketConsumer):
             # PostgreSQL text cannot hold NUL; refuse it everywhere alike.
             raise ClientError("invalid_text", "the message contains a NUL character")
         return text
+
+    async def stored_room(self):
+        """This room's row; looked up again while it is not stored yet (a post
+        through another socket or process may have stored it since)."""
+        if self.room is None:
+            self.room = await database_sync_to_async(chat_store.find_room)(self.room_name)
+        return self.room
 
     async def store(self, function, *args):
         try:

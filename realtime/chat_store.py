@@ -63,12 +63,15 @@ def session_is_current(session_key, user):
     return user.is_active and bool(session_hash) and constant_time_compare(session_hash, user.get_session_auth_hash())
 
 
-def get_room(name):
-    room, _ = Room.objects.get_or_create(name=name)
-    return room
+def find_room(name):
+    """The room of this name, or None if nobody has posted in it yet: a room
+    is stored with its first post, so looking at a room (the page, a guest's
+    socket) stores nothing."""
+    return Room.objects.filter(name=name).first()
 
 
 def _messages(room):
+    # room None (not stored yet) matches no message: the room is NOT NULL.
     return Message.objects.filter(room=room).select_related("author")
 
 
@@ -113,20 +116,23 @@ def missed(room, after, since=None, limit=200):
     return [wire(m) for m in changed + new[:limit]], has_more
 
 
-def post(room, user, text, client_id=""):
-    """Store a post. Returns (message, created): a retried post with a client_id
-    already stored returns the stored message and created=False."""
+def post(room_name, user, text, client_id=""):
+    """Store a post, and the room with its first post. Returns (message,
+    created): a retried post with a client_id already stored returns the
+    stored message and created=False."""
+    posted = Message.objects.filter(room__name=room_name, author=user).select_related("author")
     if client_id:
-        existing = _messages(room).filter(author=user, client_id=client_id).first()
+        existing = posted.filter(client_id=client_id).first()
         if existing is not None:
             return wire(existing), False
     check_rate(user)
     try:
         with transaction.atomic():
+            room, _ = Room.objects.get_or_create(name=room_name)
             message = Message.objects.create(room=room, author=user, text=text, client_id=client_id)
     except IntegrityError:
         # The same client_id raced in from another socket; that one is stored.
-        return wire(_messages(room).get(author=user, client_id=client_id)), False
+        return wire(posted.get(client_id=client_id)), False
     message.author = user
     return wire(message), True
 

@@ -5,8 +5,9 @@ from realtime.models import Room
 
 
 def room(request, room):
-    # Rooms are created on their first visit.
-    room, _ = Room.objects.get_or_create(name=room)
+    # Not stored: a room is stored with its first post, so page views (by
+    # anyone, under any name) add no rows.
+    room = Room(name=room)
     return render(request, "realtime/chat.html", {
         "room": room,
         "max_chars": settings.CHAT_MAX_MESSAGE_CHARS,

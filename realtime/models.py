@@ -11,7 +11,8 @@ ROOM_NAME_PATTERN = r"[A-Za-z0-9_-]{1,64}"
 
 
 class Room(models.Model):
-    """A chat room. Created on its first visit (page or socket)."""
+    """A chat room. Stored with its first post; until then its page and
+    socket show an empty room."""
 
     name = models.CharField(
         max_length=64,

@@ -53,11 +53,11 @@ def seed(room, count, author="seeder"):
 # -- joining and history --------------------------------------------------------
 
 
-async def test_joining_creates_the_room_and_sends_nothing_for_an_empty_room(room):
+async def test_joining_an_empty_room_sends_nothing_and_stores_no_room(room):
     async with ChatSocket(room) as guest:
         assert guest.joined["messages"] == [] and guest.joined["has_more"] is False
         assert guest.joined["user"] is None
-    assert await Room.objects.filter(name=room).aexists()
+    assert not await Room.objects.filter(name=room).aexists()
 
 
 async def test_joining_sends_the_last_50_messages_oldest_first(room):
