@@ -91,7 +91,7 @@ def main(args):
             log.start, log.end = base + i * 3, base + i * 3 + 2.5
             log.printf("connect from 127.0.0.1:%d", 40000 + i)
             if i % 10 == 0:
-                log.errorf("rejected: Origin http://evil.example is not an allowed host")
+                log.errorf("rejected: Origin http://evil.example is not an allowed origin")
             else:
                 log.accepted, log.messages_in, log.messages_out = True, 150, 150
             log.last_error = log.start if log.errors else None

@@ -14,7 +14,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from realtime.lean_auth import AuthMiddlewareStack  # noqa: E402  (no thread hop without a session cookie)
 from realtime.routing import websocket_urlpatterns  # noqa: E402
-from realtime.security import AllowedHostsOriginValidator  # noqa: E402
+from realtime.security import OriginCheck  # noqa: E402
 from realtime.static_handler import StaticFilesUnderStaticURL  # noqa: E402
 from realtime.tracing_asgi import TracingMiddleware  # noqa: E402
 
@@ -24,7 +24,7 @@ application = TracingMiddleware(ProtocolTypeRouter(
     {
         # Daphne serves the static files on the same port as the sockets.
         "http": StaticFilesUnderStaticURL(django_asgi_app),
-        "websocket": AllowedHostsOriginValidator(
+        "websocket": OriginCheck(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
         ),
     }

@@ -51,6 +51,12 @@ if not SECRET_KEY:
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+# A WebSocket handshake from a web page (it has an Origin header) is accepted
+# from the site's own origin (the handshake's scheme and Host), these
+# origins ("https://app.example.com:8443"; "https://*.example.com" for the
+# subdomains) and CSRF_TRUSTED_ORIGINS: scheme, host and port must all match
+# (realtime/security.py).
+REALTIME_ALLOWED_ORIGINS = env_list("REALTIME_ALLOWED_ORIGINS", [])
 
 INSTALLED_APPS = [
     "daphne",

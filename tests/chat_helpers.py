@@ -26,7 +26,7 @@ class ChatSocket:
     def __init__(self, room, cookie=None):
         from config.asgi import application
 
-        headers = [(b"origin", b"http://127.0.0.1")]
+        headers = [(b"origin", b"http://127.0.0.1"), (b"host", b"127.0.0.1")]
         if cookie:
             headers.append((b"cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}".encode()))
         self.communicator = WebsocketCommunicator(application, f"/ws/chat/{room}/", headers=headers)

@@ -122,7 +122,8 @@ async def test_a_foreign_origin_is_refused():
 
 
 async def test_an_allowed_origin_and_no_origin_are_accepted():
-    for headers in ([(b"origin", b"http://localhost:8000")], []):
+    # A page's own origin: what its browser sends to the Host it loaded it from.
+    for headers in ([(b"origin", b"http://localhost:8000"), (b"host", b"localhost:8000")], []):
         ws = await connect("/ws/echo", headers=headers)
         await ws.send_to(text_data="ok")
         assert await ws.receive_from() == "ok"

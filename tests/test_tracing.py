@@ -93,7 +93,7 @@ def test_origin_rejection_is_logged_with_its_reason(server, server_database):
         ws_client.connect(server.ws_url + "/ws/echo", origin=f"http://{host}")
     assert refused.value.response.status_code == 403
     (log,) = wait_for_rows(server_database, "SELECT * FROM realtime_eventlogrecord WHERE events LIKE ?",
-                           (f"%{host} is not an allowed host%",))
+                           (f"%{host} is not an allowed origin%",))
     assert log["is_error"]
     assert any(text.startswith("rejected (handshake refused") for text in event_texts(log))
 

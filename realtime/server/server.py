@@ -7,6 +7,7 @@ from functools import partial
 from daphne.server import Server
 from daphne.ws_protocol import WebSocketProtocol
 from twisted.internet import defer, reactor
+from twisted.internet.interfaces import ISSLTransport
 
 from realtime.server.compression import accept_permessage_deflate
 from realtime.server.inbound import InboundQueue
@@ -20,6 +21,18 @@ def with_listen_backlog(description, backlog):
     if description.split(":", 1)[0] in ("tcp", "ssl") and ":backlog=" not in description:
         return f"{description}:backlog={backlog}"
     return description
+
+
+def websocket_scheme(protocol):
+    """"wss" or "ws", for the WebSocket scope's "scheme", which Daphne leaves
+    out (the ASGI default is "ws", even on a TLS port). The Origin check
+    needs it: a page of https://host may open wss://host, not ws://host.
+    Behind a proxy (--proxy-headers) the proxy's X-Forwarded-Proto says it;
+    Daphne parses that header, only when X-Forwarded-For comes with it."""
+    forwarded = getattr(protocol, "client_scheme", None)
+    if forwarded:
+        return "wss" if forwarded.strip().lower() in ("https", "wss") else "ws"
+    return "wss" if ISSLTransport(protocol.transport, None) is not None else "ws"
 
 
 class RealtimeServer(Server):
@@ -115,6 +128,8 @@ class RealtimeServer(Server):
         assert "application_instance" not in self.connections[protocol]
         input_queue = InboundQueue()
         scope.setdefault("asgi", {"version": "3.0"})
+        if scope.get("type") == "websocket" and "scheme" not in scope:
+            scope["scheme"] = websocket_scheme(protocol)
         application_instance = self.application(
             scope=scope, receive=input_queue.get, send=partial(self.handle_reply, protocol)
         )
