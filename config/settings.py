@@ -104,6 +104,13 @@ DATABASES = {
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # BEGIN IMMEDIATE: a transaction takes SQLite's write lock when it starts,
+    # so transactions that read and then write (the rate limits,
+    # realtime/rate_windows.py) run one after another, as SELECT ... FOR
+    # UPDATE makes them on PostgreSQL, instead of two passing the same check
+    # or one failing with "database is locked".
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("transaction_mode", "IMMEDIATE")
 
 # REDIS_URL unset: one process, in-memory layer. Set: channels-redis pub/sub,
 # which fans group messages out to every Daphne process subscribed to Redis.
@@ -257,6 +264,9 @@ CHAT_HISTORY_PAGE = env_int("CHAT_HISTORY_PAGE", 50)
 # in the database so it holds across sockets and processes (0 disables).
 CHAT_POST_RATE_COUNT = env_int("CHAT_POST_RATE_COUNT", 10)
 CHAT_POST_RATE_SECONDS = env_float("CHAT_POST_RATE_SECONDS", 10.0)
+# The same for edits (each edit is broadcast to the room like a post).
+CHAT_EDIT_RATE_COUNT = env_int("CHAT_EDIT_RATE_COUNT", CHAT_POST_RATE_COUNT)
+CHAT_EDIT_RATE_SECONDS = env_float("CHAT_EDIT_RATE_SECONDS", CHAT_POST_RATE_SECONDS)
 # Each process re-announces who is in its rooms this often; a process that
 # stops announcing (it died) drops out of presence after 3 periods.
 CHAT_PRESENCE_REFRESH_SECONDS = env_float("CHAT_PRESENCE_REFRESH_SECONDS", 5.0)

@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from realtime import rate_windows
 from realtime.models import Message, Room
 
 
@@ -125,9 +126,10 @@ def post(room_name, user, text, client_id=""):
         existing = posted.filter(client_id=client_id).first()
         if existing is not None:
             return wire(existing), False
-    check_rate(user)
     try:
+        # The rate check and the insert commit together (rate_windows.take).
         with transaction.atomic():
+            check_rate(user, "post")
             room, _ = Room.objects.get_or_create(name=room_name)
             message = Message.objects.create(room=room, author=user, text=text, client_id=client_id)
     except IntegrityError:
@@ -137,25 +139,25 @@ def post(room_name, user, text, client_id=""):
     return wire(message), True
 
 
-def check_rate(user):
-    """At most CHAT_POST_RATE_COUNT posts per CHAT_POST_RATE_SECONDS per user.
-    Counted in the database, so the limit holds across sockets, tabs and
-    server processes, and survives a restart."""
-    count, seconds = settings.CHAT_POST_RATE_COUNT, settings.CHAT_POST_RATE_SECONDS
-    if count <= 0:
-        return
-    window_start = timezone.now() - timedelta(seconds=seconds)
-    recent = list(
-        Message.objects.filter(author=user, created__gte=window_start)
-        .order_by("-created")
-        .values_list("created", flat=True)[:count]
-    )
-    if len(recent) >= count:
-        wait = (recent[-1] - window_start).total_seconds()
+RATE_LIMITS = {
+    # action: (settings of its count and window, what the error calls it)
+    "post": ("CHAT_POST_RATE_COUNT", "CHAT_POST_RATE_SECONDS", "messages"),
+    "edit": ("CHAT_EDIT_RATE_COUNT", "CHAT_EDIT_RATE_SECONDS", "edits"),
+}
+
+
+def check_rate(user, action):
+    """At most CHAT_<ACTION>_RATE_COUNT posts (or edits) per
+    CHAT_<ACTION>_RATE_SECONDS per user, in the database (realtime/
+    rate_windows.py), so the limit holds across sockets, tabs and server
+    processes. Inside the transaction that stores the post or edit."""
+    count_setting, seconds_setting, noun = RATE_LIMITS[action]
+    count, seconds = getattr(settings, count_setting), getattr(settings, seconds_setting)
+    wait = rate_windows.take(f"chat.{action}:{user.pk}", count, seconds)
+    if wait:
         raise ChatRefused(
             "rate_limited",
-            f"slow down: at most {count} messages every {seconds:g} s; "
-            f"try again in {max(wait, 0.1):.1f} s",
+            f"slow down: at most {count} {noun} every {seconds:g} s; try again in {max(wait, 0.1):.1f} s",
         )
 
 
@@ -173,11 +175,13 @@ def _own_message(room, user, message_id, allow_staff=False):
 def edit(room, user, message_id, text):
     message = _own_message(room, user, message_id)
     now = timezone.now()
-    # Conditional update: a deletion that commits between our read and this
-    # write wins, and the edit reports it instead of resurrecting text.
-    updated = Message.objects.filter(pk=message.pk, deleted_at__isnull=True).update(text=text, edited_at=now)
-    if not updated:
-        raise ChatRefused("message_deleted", f"message {message_id} is deleted")
+    with transaction.atomic():
+        check_rate(user, "edit")
+        # Conditional update: a deletion that commits between our read and
+        # this write wins, and the edit reports it instead of resurrecting text.
+        updated = Message.objects.filter(pk=message.pk, deleted_at__isnull=True).update(text=text, edited_at=now)
+        if not updated:
+            raise ChatRefused("message_deleted", f"message {message_id} is deleted")
     message.text, message.edited_at = text, now
     return wire(message)
 

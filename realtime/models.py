@@ -66,6 +66,18 @@ class Message(models.Model):
         return self.deleted_at is not None
 
 
+class RateWindow(models.Model):
+    """The last uses of one rate-limited action by one user or client
+    (realtime/rate_windows.py): Unix times, at most the limit's count."""
+
+    key = models.CharField(max_length=200, unique=True)
+    recent = models.JSONField(default=list)
+    updated = models.DateTimeField(db_index=True)
+
+    def __str__(self):
+        return self.key
+
+
 # --- Request tracing (issue 3) -------------------------------------------------
 # Written by realtime/tracing.py's background writer; shown by
 # realtime/tracing_views.py. Bounded like x/net/trace: see purge_traces().
