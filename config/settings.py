@@ -7,6 +7,7 @@ and REDIS_URL.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -67,6 +68,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "axes",
     "realtime",
 ]
 
@@ -78,6 +80,14 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into its answer.
+    "axes.middleware.AxesMiddleware",
+]
+
+# django-axes first: it refuses a locked-out login before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -267,6 +277,31 @@ CHAT_POST_RATE_SECONDS = env_float("CHAT_POST_RATE_SECONDS", 10.0)
 # The same for edits (each edit is broadcast to the room like a post).
 CHAT_EDIT_RATE_COUNT = env_int("CHAT_EDIT_RATE_COUNT", CHAT_POST_RATE_COUNT)
 CHAT_EDIT_RATE_SECONDS = env_float("CHAT_EDIT_RATE_SECONDS", CHAT_POST_RATE_SECONDS)
+# New accounts per client address: at most COUNT in any SECONDS window,
+# counted in the database, so across processes (0 disables). Behind a proxy
+# the address is the one Daphne takes from X-Forwarded-For (--proxy-headers).
+ACCOUNTS_SIGNUP_RATE_COUNT = env_int("ACCOUNTS_SIGNUP_RATE_COUNT", 10)
+ACCOUNTS_SIGNUP_RATE_SECONDS = env_float("ACCOUNTS_SIGNUP_RATE_SECONDS", 3600.0)
+# Failed logins (django-axes, counted in the database, so across processes):
+# after ACCOUNTS_LOGIN_FAILURE_LIMIT failures from one client address, or on
+# one account from anywhere, logging in from that address or to that account
+# is refused (HTTP 429, a page that says why and until when) for
+# ACCOUNTS_LOCKOUT_MINUTES; a successful login clears the count. An
+# administrator lifts a lockout at once with `manage.py axes_reset_username
+# NAME` or `axes_reset_ip ADDRESS`.
+ACCOUNTS_LOGIN_FAILURE_LIMIT = env_int("ACCOUNTS_LOGIN_FAILURE_LIMIT", 5)
+ACCOUNTS_LOCKOUT_MINUTES = env_float("ACCOUNTS_LOCKOUT_MINUTES", 15.0)
+AXES_FAILURE_LIMIT = ACCOUNTS_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=ACCOUNTS_LOCKOUT_MINUTES)
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]  # each on its own: per client, and per account
+AXES_RESET_ON_SUCCESS = True
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+AXES_LOCKOUT_CALLABLE = "realtime.accounts.locked_out"
+# The address Daphne gives (the proxy's X-Forwarded-For only with
+# --proxy-headers), never a header the client wrote itself.
+AXES_CLIENT_IP_CALLABLE = "realtime.accounts.client_address"
+# No table row per successful login (who logged in from where, forever).
+AXES_DISABLE_ACCESS_LOG = True
 # Each process re-announces who is in its rooms this often; a process that
 # stops announcing (it died) drops out of presence after 3 periods.
 CHAT_PRESENCE_REFRESH_SECONDS = env_float("CHAT_PRESENCE_REFRESH_SECONDS", 5.0)

@@ -5,6 +5,7 @@ file, and a chat socket client on the `websockets` library."""
 import http.client
 import json
 import os
+import random
 import re
 import subprocess
 import sys
@@ -21,10 +22,19 @@ def unique(prefix):
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-def http_signup(server, username, password=PASSWORD):
+def loopback_address():
+    """A random 127.x.y.z: a client address of its own on this machine (the
+    whole 127/8 is loopback), for tests that must look like many clients."""
+    return ".".join(["127", *(str(random.randint(1, 254)) for _ in range(3))])
+
+
+def http_signup(server, username, password=PASSWORD, address=None):
     """Sign up through /accounts/signup/ (CSRF token and all) and return the
-    session cookie value the server set."""
-    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    session cookie value the server set. Each signup comes from a loopback
+    address of its own (or `address`), as different people's would: the
+    server limits new accounts per client address."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10,
+                                            source_address=(address or loopback_address(), 0))
     connection.request("GET", "/accounts/signup/")
     response = connection.getresponse()
     page = response.read().decode()
