@@ -11,8 +11,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     DJANGO_STATIC_ROOT=/srv/static
 
 WORKDIR /app
-COPY requirements.txt .
-RUN pip install -r requirements.txt
+# The lock (exact versions, hashes checked), compiled from requirements.txt
+# by `make lock`.
+COPY requirements.lock .
+RUN pip install --require-hashes -r requirements.lock
 
 COPY manage.py ./
 COPY config ./config

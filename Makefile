@@ -7,17 +7,41 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run run-tls test conformance install install-test chromium test-tools clean
+.PHONY: run run-tls test lint lock conformance install install-test chromium test-tools clean
 
-$(VENV)/.installed: requirements.txt
+# Installs come from the lock files (exact versions, hashes checked); the
+# stamps keep a repeated `make test` from reinstalling until a lock changes.
+$(VENV)/.installed: requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --require-hashes -r requirements.lock
 	touch $@
 
-$(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt
-	$(PY) -m pip install --quiet -r requirements-test.txt
+$(VENV)/.installed-test: $(VENV)/.installed requirements-test.lock
+	$(PY) -m pip install --quiet --require-hashes -r requirements-test.lock
 	touch $@
+
+# Recompile requirements.lock and requirements-test.lock after editing
+# requirements.txt or requirements-test.txt: Python 3.11 on Linux x86_64
+# (the Dockerfile's platform), from PyPI whatever the local pip configuration.
+# Versions already in the locks are kept; `make lock UPGRADE=--upgrade` moves
+# everything to the newest allowed. The test lock is constrained by the
+# runtime lock, so both install the same runtime versions.
+UV_VERSION ?= 0.13.9
+LOCK_VENV ?= .venv-lock
+UPGRADE ?=
+UV_COMPILE = $(LOCK_VENV)/bin/uv pip compile --quiet --no-config --generate-hashes $(UPGRADE) \
+	--python-version 3.11 --python-platform x86_64-manylinux_2_36 \
+	--index-url https://pypi.org/simple --custom-compile-command "make lock"
+
+$(LOCK_VENV)/.uv-$(UV_VERSION):
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install --quiet uv==$(UV_VERSION)
+	touch $@
+
+lock: $(LOCK_VENV)/.uv-$(UV_VERSION)
+	$(UV_COMPILE) requirements.txt -o requirements.lock
+	$(UV_COMPILE) requirements-test.txt --constraint requirements.lock -o requirements-test.lock
 
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test chromium test-tools
@@ -55,7 +79,12 @@ test-tools:
 chromium:
 	@bash scripts/ensure-chromium.sh
 
-test: install-test
+# ruff (settings in pyproject.toml) before the tests: a lint error fails
+# `make test` without spending the suite's time.
+lint: $(VENV)/.installed-test
+	$(PY) -m ruff check .
+
+test: install-test lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # Benchmarks (bench/README.md): /ws/time fan-out to 1,000, 3,000 and 10,000
@@ -85,4 +114,4 @@ bench: $(VENV)/.installed-bench
 	$(PY) bench/plots.py
 
 clean:
-	rm -rf $(VENV) db.sqlite3 staticfiles
+	rm -rf $(VENV) $(LOCK_VENV) db.sqlite3 staticfiles
