@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 # Installs come from the lock files (exact versions, hashes checked); the
 # stamps keep a repeated `make test` from reinstalling until a lock changes.
 $(VENV)/.installed: requirements.lock
-	$(PYTHON) -m venv $(VENV)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet --require-hashes -r requirements.lock
 	touch $@
@@ -35,7 +35,7 @@ UV_COMPILE = $(LOCK_VENV)/bin/uv pip compile --quiet --no-config --generate-hash
 	--index-url https://pypi.org/simple --custom-compile-command "make lock"
 
 $(LOCK_VENV)/.uv-$(UV_VERSION):
-	$(PYTHON) -m venv $(LOCK_VENV)
+	test -x $(LOCK_VENV)/bin/python || $(PYTHON) -m venv $(LOCK_VENV)
 	$(LOCK_VENV)/bin/python -m pip install --quiet uv==$(UV_VERSION)
 	touch $@
 
