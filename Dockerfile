@@ -21,6 +21,7 @@ COPY realtime ./realtime
 COPY templates ./templates
 COPY static ./static
 COPY scripts/dev_cert.py ./scripts/dev_cert.py
+COPY scripts/init_secrets.py ./scripts/init_secrets.py
 
 # An unprivileged user; it owns the static volume's mount point so
 # collectstatic (run by `setup`) can write into the named volume, and /srv/data
