@@ -46,10 +46,12 @@ lock: $(LOCK_VENV)/.uv-$(UV_VERSION)
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test chromium test-tools
 
-# Serve the app with embedded defaults (SQLite, in-memory channel layer).
+# Serve the app with embedded defaults (SQLite, in-memory channel layer) and
+# Django's debug pages: DEBUG is off unless asked for, and this asks
+# (DJANGO_DEBUG=0 make run serves as production does).
 run: $(VENV)/.installed
 	$(PY) manage.py migrate --noinput
-	$(PY) -m realtime.serve -b $(HOST) -p $(PORT) config.asgi:application
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(PY) -m realtime.serve -b $(HOST) -p $(PORT) config.asgi:application
 
 # The same server, also on https://$(HOST):$(TLS_PORT) and wss:// with a local
 # development certificate (certs/; trust certs/ca.pem in the client).
@@ -58,7 +60,7 @@ run-tls: $(VENV)/.installed
 	$(PY) scripts/dev_cert.py certs
 	$(PY) manage.py migrate --noinput
 	REALTIME_TLS_CERT_FILE=certs/server.pem REALTIME_TLS_KEY_FILE=certs/server-key.pem \
-	REALTIME_TLS_PORT=$(TLS_PORT) REALTIME_TLS_BIND=$(HOST) \
+	REALTIME_TLS_PORT=$(TLS_PORT) REALTIME_TLS_BIND=$(HOST) DJANGO_DEBUG=$${DJANGO_DEBUG:-1} \
 	$(PY) -m realtime.serve -b $(HOST) -p $(PORT) config.asgi:application
 
 # Autobahn TestSuite (every case, compression included) against /ws/echo;
