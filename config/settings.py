@@ -103,7 +103,7 @@ DATABASES = {
 # which fans group messages out to every Daphne process subscribed to Redis.
 REDIS_URL = os.environ.get("REDIS_URL", "")
 CHANNEL_LAYER_PREFIX = os.environ.get("CHANNEL_LAYER_PREFIX", "realtime")
-# More than one Redis (realtime/redis_connection.py says who uses which):
+# More than one Redis (realtime/sockets/redis_connection.py says who uses which):
 # REDIS_SHARDS="redis://a:6379/0,redis://b:6379/0": the channel layer spreads
 # groups and channels over these (channels-redis consistent hash).
 REDIS_SHARDS = env_list("REDIS_SHARDS", [])

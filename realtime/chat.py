@@ -27,9 +27,11 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from realtime import chat_store, codecs
-from realtime.base import ClientError, SocketConsumer
-from realtime.hub import get_hub
+from realtime import chat_store
+from realtime.sockets import codecs
+from realtime.sockets.consumer import SocketConsumer
+from realtime.sockets.errors import ClientError
+from realtime.sockets.hub import get_hub
 from realtime.presence import get_presence
 
 logger = logging.getLogger(__name__)

@@ -33,10 +33,9 @@ from websockets.exceptions import (
     InvalidURI,
 )
 
-from realtime import codecs
+from realtime.sockets import codecs
+from realtime.sockets.close_codes import CLOSE_ABNORMAL, CLOSE_NORMAL
 
-CLOSE_NORMAL = 1000
-CLOSE_ABNORMAL = 1006  # no close frame: the TCP connection just ended
 # Bendersky's check: the server ticks on every wall-clock second, so a tick
 # must arrive within one second plus some slack.
 TIME_CHECK_SECONDS = 1.2

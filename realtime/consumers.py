@@ -1,11 +1,13 @@
-"""One thin consumer per socket. Wire formats live in realtime.codecs; limits,
-error frames and groups in realtime.base."""
+"""One thin consumer per socket. Wire formats live in realtime.sockets.codecs;
+limits, error frames and groups in realtime.sockets.consumer."""
 
 import logging
 
-from realtime import codecs
-from realtime.base import CLOSE_NORMAL, ClientError, SocketConsumer
-from realtime.ticker import TIME_GROUP
+from realtime.sockets import codecs, limits
+from realtime.sockets.close_codes import CLOSE_NORMAL
+from realtime.sockets.consumer import SocketConsumer
+from realtime.sockets.errors import ClientError
+from realtime.ticker import TIME_GROUP, start_tick_publisher
 
 logger = logging.getLogger(__name__)
 person_log = logging.getLogger("realtime.person")
@@ -15,7 +17,7 @@ class EchoConsumer(SocketConsumer):
     """/ws/echo: every message back unchanged, same frame type, empty included
     (gorilla's echo, Newmarch's Message)."""
 
-    max_message_bytes_setting = "REALTIME_ECHO_MAX_MESSAGE_BYTES"
+    max_message_bytes_setting = limits.ECHO_MAX_MESSAGE_BYTES
 
     async def receive(self, text_data=None, bytes_data=None):
         if text_data is not None:
@@ -94,6 +96,7 @@ class TimeConsumer(SocketConsumer):
     async def connect(self):
         await self.accept()
         await self.join_group(TIME_GROUP)
+        start_tick_publisher()
 
     async def receive(self, text_data=None, bytes_data=None):
         raise ClientError("read_only", "this socket only pushes the time")

@@ -228,7 +228,7 @@ class EventLog(_Timed):
         self.errors = 0
         self.last_error = None
         self.discarded = 0
-        # Connection logs count messages (realtime.base.SocketConsumer) and
+        # Connection logs count messages (realtime.sockets.consumer) and
         # note the accept; other logs leave these alone.
         self.messages_in = 0
         self.messages_out = 0
@@ -623,7 +623,7 @@ class Recorder:
         }
 
     def redis_client(self):
-        from realtime import redis_connection
+        from realtime.sockets import redis_connection
 
         if not redis_connection.configured():
             return None

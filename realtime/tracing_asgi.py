@@ -11,7 +11,7 @@ router in it).
   path and peer): connect, accept or reject (and why, when something said:
   the Origin check and the consumers log their reasons into
   scope["realtime.trace_log"]), close code, messages in and out, duration.
-  The counts, the accept and the closes come from realtime.base.SocketConsumer
+  The counts, the accept and the closes come from realtime.sockets.consumer.SocketConsumer
   (no wrapper around receive/send here: two coroutine frames per message),
   which also records one "websocket.Receive" trace per received message.
 """

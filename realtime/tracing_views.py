@@ -26,7 +26,8 @@ from django.shortcuts import render
 from django.template.loader import render_to_string
 
 from realtime import tracing
-from realtime.base import SocketConsumer
+from realtime.sockets.consumer import SocketConsumer
+from realtime.sockets.errors import ClientError
 from realtime.models import EventLogRecord, LatencyHistogram, TraceRecord
 
 logger = logging.getLogger(__name__)
@@ -465,8 +466,6 @@ class TraceLiveConsumer(SocketConsumer):
             await asyncio.sleep(LIVE_INTERVAL_SECONDS)
 
     async def receive(self, text_data=None, bytes_data=None):
-        from realtime.base import ClientError
-
         raise ClientError("read_only", "this socket only sends updates")
 
     async def disconnect(self, code):

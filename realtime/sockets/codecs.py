@@ -21,19 +21,17 @@ from xml.etree.ElementTree import Element, ParseError
 import defusedxml.ElementTree as SafeElementTree
 from defusedxml import DefusedXmlException
 
+from realtime.sockets.errors import ClientError
+
 TEXT = "text"
 BINARY = "binary"
 
 INT64 = (-(2**63), 2**63 - 1)
 
 
-class DecodeError(ValueError):
-    """A received payload that cannot become the expected value."""
-
-    def __init__(self, code, message):
-        super().__init__(message)
-        self.code = code
-        self.message = message
+class DecodeError(ClientError, ValueError):
+    """A received payload that cannot become the expected value. (Also a
+    ValueError: that is what a malformed value is, to code outside sockets.)"""
 
 
 # -- Values carried by the sockets ---------------------------------------------
