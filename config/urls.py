@@ -1,15 +1,13 @@
 from django.contrib import admin
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 
-from realtime import health, views
+from realtime import health
 from realtime import accounts, chat_views
 from realtime import tracing_views
 from realtime.models import ROOM_NAME_PATTERN
 
 urlpatterns = [
-    path("", views.index, name="index"),
-    path("mouse/", views.mouse, name="mouse"),
-    path("echo/", views.echo, name="echo"),
+    path("", include("realtime.samples.urls")),
     path("admin/", admin.site.urls),
     path("accounts/signup/", accounts.signup, name="signup"),
     path("accounts/login/", accounts.LoginView.as_view(), name="login"),

@@ -3,7 +3,8 @@
 import pytest
 
 from realtime.sockets import codecs
-from realtime.sockets.codecs import JSON, MESSAGE, XML, DecodeError, MouseEvent, Person
+from realtime.samples.values import MouseEvent, Person
+from realtime.sockets.codecs import JSON, MESSAGE, XML, DecodeError
 
 
 def test_message_codec_keeps_the_frame_type():

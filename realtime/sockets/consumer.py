@@ -185,3 +185,11 @@ class SocketConsumer(AsyncWebsocketConsumer):
         """A group message for this socket; `memo` is shared by all sockets of
         this delivery in this process (encode once, send many)."""
         raise NotImplementedError
+
+
+class UnknownPathConsumer(SocketConsumer):
+    """Any other path: the handshake is refused (HTTP 403), rather than the
+    router raising "No route found" (an HTTP 500 and a traceback in the log)."""
+
+    async def connect(self):
+        await self.close()
