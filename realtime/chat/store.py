@@ -11,19 +11,15 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from realtime.models import Message, Room
-
+from realtime.chat.models import Message, Room
+from realtime.sockets.errors import ClientError
 
 SYNC_MARGIN_SECONDS = 10
 
 
-class ChatRefused(Exception):
-    """The request is understood but not allowed; becomes a ClientError."""
-
-    def __init__(self, code, message):
-        super().__init__(message)
-        self.code = code
-        self.message = message
+class ChatRefused(ClientError):
+    """The request is understood but not allowed (rate limit, someone else's
+    message, a deleted one): an error frame, like any ClientError."""
 
 
 def iso(moment):
