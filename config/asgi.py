@@ -16,10 +16,10 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 from realtime.sockets.origin import allowed_origins_only  # noqa: E402
 from realtime.sockets.session_auth import SessionAuthStack  # noqa: E402  (no thread hop without a session cookie)
-from realtime.tracing_asgi import TracingMiddleware  # noqa: E402
+from realtime.tracing.middleware import TracingMiddleware  # noqa: E402
 
 # Outermost, so every request and connection is traced, including those
-# the Origin check refuses and those no route matches (realtime/tracing_asgi.py).
+# the Origin check refuses and those no route matches (realtime/tracing/middleware.py).
 application = TracingMiddleware(ProtocolTypeRouter(
     {
         # Daphne serves the static files on the same port as the sockets.

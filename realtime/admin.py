@@ -2,4 +2,4 @@
 its own models in its package's admin module."""
 
 from realtime.chat import admin as chat_admin  # noqa: F401
-from realtime import tracing_admin  # noqa: F401
+from realtime.tracing import admin as tracing_admin  # noqa: F401

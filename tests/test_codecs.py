@@ -2,8 +2,8 @@
 
 import pytest
 
-from realtime.sockets import codecs
 from realtime.samples.values import MouseEvent, Person
+from realtime.sockets import codecs
 from realtime.sockets.codecs import JSON, MESSAGE, XML, DecodeError
 
 

@@ -4,7 +4,8 @@ loop. Each function that changes a message returns it in its wire shape, and
 returns only after the change is committed (autocommit): whatever the
 consumer acknowledges or broadcasts afterwards is already stored."""
 
-from datetime import timedelta, timezone as dt_timezone
+from datetime import timedelta
+from datetime import timezone as dt_timezone
 
 from django.conf import settings
 from django.db import IntegrityError, transaction

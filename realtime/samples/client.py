@@ -33,8 +33,8 @@ from websockets.exceptions import (
     InvalidURI,
 )
 
-from realtime.sockets import codecs
 from realtime.samples.values import Ack, MouseEvent, Person
+from realtime.sockets import codecs
 from realtime.sockets.close_codes import CLOSE_ABNORMAL, CLOSE_NORMAL
 
 # Bendersky's check: the server ticks on every wall-clock second, so a tick

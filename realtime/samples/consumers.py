@@ -3,12 +3,12 @@ limits, error frames and groups in realtime.sockets.consumer."""
 
 import logging
 
+from realtime.samples.ticker import TIME_GROUP, start_tick_publisher
+from realtime.samples.values import Ack, MouseEvent, Person
 from realtime.sockets import codecs, limits
 from realtime.sockets.close_codes import CLOSE_NORMAL
 from realtime.sockets.consumer import SocketConsumer
 from realtime.sockets.errors import ClientError
-from realtime.samples.ticker import TIME_GROUP, start_tick_publisher
-from realtime.samples.values import Ack, MouseEvent, Person
 
 logger = logging.getLogger(__name__)
 person_log = logging.getLogger("realtime.person")

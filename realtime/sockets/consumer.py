@@ -10,11 +10,10 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from realtime import tracing
-from realtime.sockets import codecs
+from realtime.sockets import codecs, limits
 from realtime.sockets.close_codes import CLOSE_NORMAL, CLOSE_TOO_BIG
 from realtime.sockets.errors import ClientError
 from realtime.sockets.hub import get_hub
-from realtime.sockets import limits
 
 logger = logging.getLogger(__name__)
 
