@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from tests.conftest import PYTHON, ROOT
+from tests.support.paths import PYTHON, ROOT
 
 WSTEST = ROOT / ".autobahn-venv" / "bin" / "wstest"
 
