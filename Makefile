@@ -43,13 +43,17 @@ conformance: $(VENV)/.installed
 	bash scripts/ensure-autobahn.sh .autobahn-venv
 	$(PY) scripts/conformance.py --wstest .autobahn-venv/bin/wstest --outdir reports/autobahn
 
-# nginx (the compose parity test runs the proxy config), wscat (the TLS test)
-# and redis-server (the shared Redis on 6379; the topology tests' own servers).
+# nginx (the compose parity test runs the proxy config), wscat (the TLS test),
+# redis-server (the shared Redis on 6379; the topology tests' own servers),
+# Debian's postgresql (a private cluster when none answers on 5432) and the
+# Autobahn TestSuite. Without Python 2.7 the last prints one line and the
+# tests run anyway: only tests/server/test_conformance.py needs it.
 test-tools:
 	@bash scripts/ensure-nginx.sh
 	@bash scripts/ensure-wscat.sh
 	@bash scripts/ensure-redis.sh
-	@bash scripts/ensure-autobahn.sh .autobahn-venv
+	@bash scripts/ensure-postgres.sh
+	@bash scripts/ensure-autobahn.sh .autobahn-venv || true
 
 # Debian's Chromium for the page tests (Playwright drives it; nothing is downloaded).
 chromium:
