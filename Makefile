@@ -67,7 +67,7 @@ test: install-test
 # 127.0.0.1:6379), chat fan-out to a 1,000-member room, idle memory per
 # connection (ours, stock Daphne, raw websockets), a 10,000-connection storm,
 # /ws/echo throughput against a stock Channels consumer on stock Daphne, a
-# 10-minute soak of mixed load, then the PNG plots (bench/plots.py). Results:
+# 10-minute soak of mixed load, then the PNG plots (bench.plots). Results:
 # bench/results/*.json and *.png. Each script raises its open-file limit to
 # the hard limit (setrlimit) for the 10,000 sockets. About 25 minutes.
 .PHONY: bench
@@ -79,14 +79,14 @@ $(VENV)/.installed-bench: $(VENV)/.installed-test requirements-bench.txt
 # benchmarks so that they do not run in the backlog it leaves on a shared
 # machine; the soak runs last.
 bench: $(VENV)/.installed-bench
-	$(PY) bench/time_fanout.py --sockets 1000,3000,10000 --output time_fanout_scale
-	$(PY) bench/chat_fanout.py
-	$(PY) bench/idle_memory.py
-	$(PY) bench/storm.py
-	$(PY) bench/echo_throughput.py
-	$(PY) bench/tracing_overhead.py
-	$(PY) bench/soak.py
-	$(PY) bench/plots.py
+	$(PY) -m bench.time_fanout --sockets 1000,3000,10000 --output time_fanout_scale
+	$(PY) -m bench.chat_fanout
+	$(PY) -m bench.idle_memory
+	$(PY) -m bench.storm
+	$(PY) -m bench.echo_throughput
+	$(PY) -m bench.tracing_overhead
+	$(PY) -m bench.soak
+	$(PY) -m bench.plots
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles
