@@ -7,25 +7,51 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run run-tls test conformance install install-test chromium test-tools clean
+.PHONY: run run-tls test lint lock conformance install install-test chromium test-tools clean
 
-$(VENV)/.installed: requirements.txt
-	$(PYTHON) -m venv $(VENV)
+# Installs come from the lock files (exact versions, hashes checked); the
+# stamps keep a repeated `make test` from reinstalling until a lock changes.
+$(VENV)/.installed: requirements.lock
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --require-hashes -r requirements.lock
 	touch $@
 
-$(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt
-	$(PY) -m pip install --quiet -r requirements-test.txt
+$(VENV)/.installed-test: $(VENV)/.installed requirements-test.lock
+	$(PY) -m pip install --quiet --require-hashes -r requirements-test.lock
 	touch $@
+
+# Recompile requirements.lock and requirements-test.lock after editing
+# requirements.txt or requirements-test.txt: Python 3.11 on Linux x86_64
+# (the Dockerfile's platform), from PyPI whatever the local pip configuration.
+# Versions already in the locks are kept; `make lock UPGRADE=--upgrade` moves
+# everything to the newest allowed. The test lock is constrained by the
+# runtime lock, so both install the same runtime versions.
+UV_VERSION ?= 0.13.9
+LOCK_VENV ?= .venv-lock
+UPGRADE ?=
+UV_COMPILE = $(LOCK_VENV)/bin/uv pip compile --quiet --no-config --generate-hashes $(UPGRADE) \
+	--python-version 3.11 --python-platform x86_64-manylinux_2_36 \
+	--index-url https://pypi.org/simple --custom-compile-command "make lock"
+
+$(LOCK_VENV)/.uv-$(UV_VERSION):
+	test -x $(LOCK_VENV)/bin/python || $(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install --quiet uv==$(UV_VERSION)
+	touch $@
+
+lock: $(LOCK_VENV)/.uv-$(UV_VERSION)
+	$(UV_COMPILE) requirements.txt -o requirements.lock
+	$(UV_COMPILE) requirements-test.txt --constraint requirements.lock -o requirements-test.lock
 
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test chromium test-tools
 
-# Serve the app with embedded defaults (SQLite, in-memory channel layer).
+# Serve the app with embedded defaults (SQLite, in-memory channel layer) and
+# Django's debug pages: DEBUG is off unless asked for, and this asks
+# (DJANGO_DEBUG=0 make run serves as production does).
 run: $(VENV)/.installed
 	$(PY) manage.py migrate --noinput
-	$(PY) -m realtime.serve -b $(HOST) -p $(PORT) config.asgi:application
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(PY) -m realtime.serve -b $(HOST) -p $(PORT) config.asgi:application
 
 # The same server, also on https://$(HOST):$(TLS_PORT) and wss:// with a local
 # development certificate (certs/; trust certs/ca.pem in the client).
@@ -34,7 +60,7 @@ run-tls: $(VENV)/.installed
 	$(PY) scripts/dev_cert.py certs
 	$(PY) manage.py migrate --noinput
 	REALTIME_TLS_CERT_FILE=certs/server.pem REALTIME_TLS_KEY_FILE=certs/server-key.pem \
-	REALTIME_TLS_PORT=$(TLS_PORT) REALTIME_TLS_BIND=$(HOST) \
+	REALTIME_TLS_PORT=$(TLS_PORT) REALTIME_TLS_BIND=$(HOST) DJANGO_DEBUG=$${DJANGO_DEBUG:-1} \
 	$(PY) -m realtime.serve -b $(HOST) -p $(PORT) config.asgi:application
 
 # Autobahn TestSuite (every case, compression included) against /ws/echo;
@@ -43,19 +69,28 @@ conformance: $(VENV)/.installed
 	bash scripts/ensure-autobahn.sh .autobahn-venv
 	$(PY) scripts/conformance.py --wstest .autobahn-venv/bin/wstest --outdir reports/autobahn
 
-# nginx (the compose parity test runs the proxy config), wscat (the TLS test)
-# and redis-server (the shared Redis on 6379; the topology tests' own servers).
+# nginx (the compose parity test runs the proxy config), wscat (the TLS test),
+# redis-server (the shared Redis on 6379; the topology tests' own servers),
+# Debian's postgresql (a private cluster when none answers on 5432) and the
+# Autobahn TestSuite. Without Python 2.7 the last prints one line and the
+# tests run anyway: only tests/server/test_conformance.py needs it.
 test-tools:
 	@bash scripts/ensure-nginx.sh
 	@bash scripts/ensure-wscat.sh
 	@bash scripts/ensure-redis.sh
-	@bash scripts/ensure-autobahn.sh .autobahn-venv
+	@bash scripts/ensure-postgres.sh
+	@bash scripts/ensure-autobahn.sh .autobahn-venv || true
 
 # Debian's Chromium for the page tests (Playwright drives it; nothing is downloaded).
 chromium:
 	@bash scripts/ensure-chromium.sh
 
-test: install-test
+# ruff (settings in pyproject.toml) before the tests: a lint error fails
+# `make test` without spending the suite's time.
+lint: $(VENV)/.installed-test
+	$(PY) -m ruff check .
+
+test: install-test lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # Benchmarks (bench/README.md): /ws/time fan-out to 1,000, 3,000 and 10,000
@@ -63,7 +98,7 @@ test: install-test
 # 127.0.0.1:6379), chat fan-out to a 1,000-member room, idle memory per
 # connection (ours, stock Daphne, raw websockets), a 10,000-connection storm,
 # /ws/echo throughput against a stock Channels consumer on stock Daphne, a
-# 10-minute soak of mixed load, then the PNG plots (bench/plots.py). Results:
+# 10-minute soak of mixed load, then the PNG plots (bench.plots). Results:
 # bench/results/*.json and *.png. Each script raises its open-file limit to
 # the hard limit (setrlimit) for the 10,000 sockets. About 25 minutes.
 .PHONY: bench
@@ -75,14 +110,14 @@ $(VENV)/.installed-bench: $(VENV)/.installed-test requirements-bench.txt
 # benchmarks so that they do not run in the backlog it leaves on a shared
 # machine; the soak runs last.
 bench: $(VENV)/.installed-bench
-	$(PY) bench/time_fanout.py --sockets 1000,3000,10000 --output time_fanout_scale
-	$(PY) bench/chat_fanout.py
-	$(PY) bench/idle_memory.py
-	$(PY) bench/storm.py
-	$(PY) bench/echo_throughput.py
-	$(PY) bench/tracing_overhead.py
-	$(PY) bench/soak.py
-	$(PY) bench/plots.py
+	$(PY) -m bench.time_fanout --sockets 1000,3000,10000 --output time_fanout_scale
+	$(PY) -m bench.chat_fanout
+	$(PY) -m bench.idle_memory
+	$(PY) -m bench.storm
+	$(PY) -m bench.echo_throughput
+	$(PY) -m bench.tracing_overhead
+	$(PY) -m bench.soak
+	$(PY) -m bench.plots
 
 clean:
-	rm -rf $(VENV) db.sqlite3 staticfiles
+	rm -rf $(VENV) $(LOCK_VENV) db.sqlite3 staticfiles

@@ -12,20 +12,20 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from realtime.lean_auth import AuthMiddlewareStack  # noqa: E402  (no thread hop without a session cookie)
 from realtime.routing import websocket_urlpatterns  # noqa: E402
-from realtime.security import OriginCheck  # noqa: E402
+from realtime.sockets.origin import OriginCheck  # noqa: E402
+from realtime.sockets.session_auth import SessionAuthStack  # noqa: E402  (no thread hop without a session cookie)
 from realtime.static_handler import StaticFilesUnderStaticURL  # noqa: E402
-from realtime.tracing_asgi import TracingMiddleware  # noqa: E402
+from realtime.tracing.middleware import TracingMiddleware  # noqa: E402
 
 # Outermost, so every request and connection is traced, including those
-# the Origin check refuses and those no route matches (realtime/tracing_asgi.py).
+# the Origin check refuses and those no route matches (realtime/tracing/middleware.py).
 application = TracingMiddleware(ProtocolTypeRouter(
     {
         # Daphne serves the static files on the same port as the sockets.
         "http": StaticFilesUnderStaticURL(django_asgi_app),
         "websocket": OriginCheck(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+            SessionAuthStack(URLRouter(websocket_urlpatterns))
         ),
     }
 ))

@@ -11,7 +11,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
-from django.core.exceptions import ImproperlyConfigured
+
+from config import keyfile
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -40,15 +41,36 @@ def env_list(name, default):
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
-DEBUG = env_bool("DJANGO_DEBUG", True)
+def env_secret(name):
+    """NAME's value, else the contents of the file NAME_FILE names (how the
+    compose stack hands secrets over from its volume), else ""."""
+    value = os.environ.get(name, "")
+    if value:
+        return value
+    path = os.environ.get(name + "_FILE", "")
+    return keyfile.read(path) if path else ""
 
-# A development key is embedded only for DEBUG runs; a production run must say
-# its own, so no secret that matters is ever committed.
+
+# Off unless asked for (`make run` asks): debug pages show settings, paths and
+# every URL to whoever sends a request.
+DEBUG = env_bool("DJANGO_DEBUG", False)
+
+# No key is written in the repository, not even for development: without
+# DJANGO_SECRET_KEY the installation makes a random one on its first start and
+# keeps it (sessions survive restarts) in DJANGO_SECRET_KEY_FILE, by default
+# .secret_key next to manage.py (git- and docker-ignored, mode 0600).
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
 if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off")
-    SECRET_KEY = "insecure-development-key-only-used-when-DEBUG-is-on"
+    SECRET_KEY_FILE = Path(os.environ.get("DJANGO_SECRET_KEY_FILE") or BASE_DIR / ".secret_key")
+    try:
+        SECRET_KEY = keyfile.read_or_create(SECRET_KEY_FILE)
+    except OSError as error:
+        # Refuse to start, with one line and no traceback: never run on a
+        # key that is known or that changes at every start.
+        raise SystemExit(
+            f"error: DJANGO_SECRET_KEY is not set and no key can be kept in {SECRET_KEY_FILE} ({error.strerror}): "
+            "set DJANGO_SECRET_KEY, or DJANGO_SECRET_KEY_FILE to a writable path"
+        ) from None
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
@@ -56,7 +78,7 @@ CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 # from the site's own origin (the handshake's scheme and Host), these
 # origins ("https://app.example.com:8443"; "https://*.example.com" for the
 # subdomains) and CSRF_TRUSTED_ORIGINS: scheme, host and port must all match
-# (realtime/security.py).
+# (realtime/sockets/origin.py).
 REALTIME_ALLOWED_ORIGINS = env_list("REALTIME_ALLOWED_ORIGINS", [])
 
 INSTALLED_APPS = [
@@ -114,10 +136,14 @@ DATABASES = {
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
     )
 }
+# A password kept out of DATABASE_URL (the compose stack's generated one is in
+# a file: DATABASE_PASSWORD_FILE); one written in the URL wins.
+if not DATABASES["default"].get("PASSWORD") and env_secret("DATABASE_PASSWORD"):
+    DATABASES["default"]["PASSWORD"] = env_secret("DATABASE_PASSWORD")
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # BEGIN IMMEDIATE: a transaction takes SQLite's write lock when it starts,
     # so transactions that read and then write (the rate limits,
-    # realtime/rate_windows.py) run one after another, as SELECT ... FOR
+    # realtime/chat/rate_windows.py) run one after another, as SELECT ... FOR
     # UPDATE makes them on PostgreSQL, instead of two passing the same check
     # or one failing with "database is locked".
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("transaction_mode", "IMMEDIATE")
@@ -126,7 +152,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # which fans group messages out to every Daphne process subscribed to Redis.
 REDIS_URL = os.environ.get("REDIS_URL", "")
 CHANNEL_LAYER_PREFIX = os.environ.get("CHANNEL_LAYER_PREFIX", "realtime")
-# More than one Redis (realtime/redis_connection.py says who uses which):
+# More than one Redis (realtime/sockets/redis_connection.py says who uses which):
 # REDIS_SHARDS="redis://a:6379/0,redis://b:6379/0": the channel layer spreads
 # groups and channels over these (channels-redis consistent hash).
 REDIS_SHARDS = env_list("REDIS_SHARDS", [])
@@ -190,6 +216,27 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+
+# --- Served over HTTPS ----------------------------------------------------------
+# Off by default (`make run` is plain HTTP); docker-compose.tls.yml turns them
+# on. Behind nginx (DJANGO_BEHIND_PROXY) the scheme the client used is nginx's
+# X-Forwarded-Proto: nginx always sets it, so a client cannot forge it.
+if env_bool("DJANGO_BEHIND_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", False)
+SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", False)
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SSL_REDIRECT", False)
+# Health checks call each replica over plain HTTP on its own port.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SILENCED_SYSTEM_CHECKS = [
+    # HSTS for every subdomain, and the browsers' preload list (hard to undo),
+    # bind domains this app does not know about: the site's owner decides
+    # (DJANGO_HSTS_INCLUDE_SUBDOMAINS, DJANGO_HSTS_PRELOAD).
+    "security.W005",
+    "security.W021",
+]
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
@@ -262,7 +309,7 @@ REALTIME_TLS_BIND = os.environ.get("REALTIME_TLS_BIND", "127.0.0.1")
 # (1.5 s keeps that under the promised 3 s with room for a slow loop).
 REALTIME_PUBLISHER_LEASE_SECONDS = env_float("REALTIME_PUBLISHER_LEASE_SECONDS", 1.5)
 
-# --- Chat and accounts (issue 4) ----------------------------------------------
+# --- Chat and accounts ----------------------------------------------------------
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
@@ -296,17 +343,17 @@ AXES_COOLOFF_TIME = timedelta(minutes=ACCOUNTS_LOCKOUT_MINUTES)
 AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]  # each on its own: per client, and per account
 AXES_RESET_ON_SUCCESS = True
 AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
-AXES_LOCKOUT_CALLABLE = "realtime.accounts.locked_out"
+AXES_LOCKOUT_CALLABLE = "realtime.chat.views.locked_out"
 # The address Daphne gives (the proxy's X-Forwarded-For only with
 # --proxy-headers), never a header the client wrote itself.
-AXES_CLIENT_IP_CALLABLE = "realtime.accounts.client_address"
+AXES_CLIENT_IP_CALLABLE = "realtime.chat.views.client_address"
 # No table row per successful login (who logged in from where, forever).
 AXES_DISABLE_ACCESS_LOG = True
 # Each process re-announces who is in its rooms this often; a process that
 # stops announcing (it died) drops out of presence after 3 periods.
 CHAT_PRESENCE_REFRESH_SECONDS = env_float("CHAT_PRESENCE_REFRESH_SECONDS", 5.0)
 
-# --- Request tracing (issue 3, realtime/tracing.py) ---------------------------
+# --- Request tracing (realtime/tracing/conf.py lists them) ----------------------
 # Off: no trace is made at all (the overhead benchmark compares on and off).
 REALTIME_TRACING = env_bool("REALTIME_TRACING", True)
 # Kept per family and latency bucket (and errors per family), like x/net/trace.

@@ -17,7 +17,7 @@ from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from realtime import redis_connection
+from realtime.sockets import redis_connection
 
 logger = logging.getLogger(__name__)
 

@@ -11,24 +11,19 @@ import uuid
 
 import pytest
 
-from tests.chat_servers import ChatClient, http_signup, unique
-from tests.conftest import PYTHON, ROOT
-
-POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+from tests.support.chat import ChatClient, http_signup, unique
+from tests.support.paths import PYTHON, ROOT
 
 
 @pytest.fixture
-def postgres_database():
+def postgres_database(postgres_url):
     """A migrated PostgreSQL database of this test's own, dropped after it."""
     import psycopg
 
-    try:
-        admin = psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as error:
-        pytest.fail(f"this test needs PostgreSQL at {POSTGRES_URL} ({error}); start it or set TEST_POSTGRES_URL")
     name = f"sec_race_{uuid.uuid4().hex[:10]}"
+    admin = psycopg.connect(postgres_url, autocommit=True, connect_timeout=3)
     admin.execute(f'CREATE DATABASE "{name}"')
-    url = POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
+    url = postgres_url.rsplit("/", 1)[0] + "/" + name
     try:
         migrated = subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT,
                                   env={**os.environ, "DATABASE_URL": url}, capture_output=True, text=True)

@@ -10,7 +10,7 @@ server sees as the TCP peer, as it would see different people."""
 
 import time
 
-from tests.chat_servers import PASSWORD, http_signup, loopback_address, unique
+from tests.support.chat import PASSWORD, http_signup, loopback_address, unique
 from tests.support.visitors import Visitor
 
 

@@ -13,8 +13,9 @@ import subprocess
 
 import pytest
 
-from tests.chat_servers import http_signup, unique
-from tests.conftest import PYTHON, ROOT, free_port, wait_for_port
+from tests.support.chat import http_signup, unique
+from tests.support.paths import PYTHON, ROOT
+from tests.support.ports import free_port, wait_for_port
 
 
 def handshake(port, path, headers, tls_context=None, server_hostname=None):

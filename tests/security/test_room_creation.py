@@ -7,7 +7,7 @@ import http.client
 import sqlite3
 import uuid
 
-from tests.chat_servers import ChatClient, http_signup, unique
+from tests.support.chat import ChatClient, http_signup, unique
 
 
 def stored_rooms(database_url, prefix):

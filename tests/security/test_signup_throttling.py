@@ -5,7 +5,7 @@ and when to come back, keeps what was typed, and creates nothing."""
 
 import sqlite3
 
-from tests.chat_servers import PASSWORD, http_signup, loopback_address, unique
+from tests.support.chat import PASSWORD, http_signup, loopback_address, unique
 from tests.support.visitors import Visitor
 
 

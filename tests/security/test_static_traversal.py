@@ -8,7 +8,7 @@ import http.client
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 
 SETTINGS_TEXT = (ROOT / "config" / "settings.py").read_text()
 

@@ -7,7 +7,7 @@ import re
 from http.cookies import SimpleCookie
 from urllib.parse import urlencode
 
-from tests.chat_servers import loopback_address
+from tests.support.chat import loopback_address
 
 
 class Visitor:

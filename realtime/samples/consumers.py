@@ -1,0 +1,121 @@
+"""One thin consumer per socket. Wire formats live in realtime.sockets.codecs;
+limits, error frames and groups in realtime.sockets.consumer."""
+
+import logging
+
+from realtime.samples.ticker import TIME_GROUP, start_tick_publisher
+from realtime.samples.values import Ack, MouseEvent, Person
+from realtime.sockets import codecs, limits
+from realtime.sockets.close_codes import CLOSE_NORMAL
+from realtime.sockets.consumer import SocketConsumer
+from realtime.sockets.errors import ClientError
+
+logger = logging.getLogger(__name__)
+person_log = logging.getLogger("realtime.person")
+
+
+class EchoConsumer(SocketConsumer):
+    """/ws/echo: every message back unchanged, same frame type, empty included
+    (gorilla's echo, Newmarch's Message)."""
+
+    max_message_bytes_setting = limits.ECHO_MAX_MESSAGE_BYTES
+
+    async def receive(self, text_data=None, bytes_data=None):
+        if text_data is not None:
+            await self.send(text_data=text_data)
+        else:
+            await self.send(bytes_data=bytes_data)
+
+
+class MouseConsumer(SocketConsumer):
+    """/ws/mouse and /wsecho: a {"x": int, "y": int} event back as received."""
+
+    async def receive(self, text_data=None, bytes_data=None):
+        event = codecs.JSON.unmarshal(text_data if text_data is not None else bytes_data, None, MouseEvent)
+        await self.send_value(event)
+
+
+class ReceivedConsumer(SocketConsumer):
+    """/ws/received: astaxie's echo, "Received: m" for each text message."""
+
+    async def receive(self, text_data=None, bytes_data=None):
+        if text_data is None:
+            raise ClientError("text_only", "this socket takes text messages")
+        await self.send(text_data="Received: " + text_data)
+
+
+class HelloConsumer(SocketConsumer):
+    """/ws/hello: Newmarch's server-initiated echo. Sends "Hello 0" on connect
+    and the next greeting after each reply; after the tenth reply, closes."""
+
+    greetings = 10
+
+    async def connect(self):
+        await self.accept()
+        self.replies = 0
+        await self.send(text_data="Hello 0")
+
+    async def receive(self, text_data=None, bytes_data=None):
+        self.replies += 1
+        logger.debug("hello: received back %r", text_data if text_data is not None else bytes_data)
+        if self.replies < self.greetings:
+            await self.send(text_data=f"Hello {self.replies}")
+        else:
+            await self.close_with(CLOSE_NORMAL, "ten greetings answered")
+
+
+class PersonConsumer(SocketConsumer):
+    """/ws/person (JSON, or the codec named by Sec-WebSocket-Protocol) and
+    /ws/person/xml: receives a Person, logs it as the Go server prints it,
+    acknowledges in the same codec."""
+
+    def select_codec(self):
+        if self.scope["url_route"]["kwargs"].get("codec") == "xml":
+            return codecs.XML, None
+        for offered in self.scope.get("subprotocols", []):
+            if offered in codecs.CODECS_BY_SUBPROTOCOL:
+                return codecs.CODECS_BY_SUBPROTOCOL[offered], offered
+        return codecs.JSON, None
+
+    async def connect(self):
+        self.codec, subprotocol = self.select_codec()
+        await self.accept(subprotocol)
+
+    async def receive(self, text_data=None, bytes_data=None):
+        person = self.codec.unmarshal(
+            text_data if text_data is not None else bytes_data, None, Person
+        )
+        person_log.info("Name: %s", person.Name)
+        for email in person.Emails:
+            person_log.info("An email: %s", email)
+        await self.send_value(Ack(Name=person.Name, Emails=len(person.Emails)))
+
+
+class TimeConsumer(SocketConsumer):
+    """/ws/time: the shared tick as JSON {"time", "iso", "seq"}."""
+
+    async def connect(self):
+        await self.accept()
+        await self.join_group(TIME_GROUP)
+        start_tick_publisher()
+
+    async def receive(self, text_data=None, bytes_data=None):
+        raise ClientError("read_only", "this socket only pushes the time")
+
+    async def hub_message(self, group, tick, memo):
+        text = memo.get(type(self))
+        if text is None:
+            text = memo[type(self)] = self.render(tick)
+        await self.send(text_data=text)
+
+    @staticmethod
+    def render(tick):
+        return codecs.JSON.marshal({"time": tick["time"], "iso": tick["iso"], "seq": tick["seq"]})[0]
+
+
+class GoTimeConsumer(TimeConsumer):
+    """/wstime: only the RFC 1123 text, as the Go sample sends it."""
+
+    @staticmethod
+    def render(tick):
+        return tick["time"]

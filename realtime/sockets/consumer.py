@@ -1,0 +1,194 @@
+"""The base of every socket consumer: one lean receive loop, message size and
+rate limits, error frames, and group membership through the process hub."""
+
+import asyncio
+import logging
+from time import monotonic
+
+from channels.db import aclose_old_connections
+from channels.exceptions import StopConsumer
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from realtime import tracing
+from realtime.sockets import codecs, limits
+from realtime.sockets.close_codes import CLOSE_NORMAL, CLOSE_TOO_BIG
+from realtime.sockets.errors import ClientError
+from realtime.sockets.hub import get_hub
+
+logger = logging.getLogger(__name__)
+
+
+class SocketConsumer(AsyncWebsocketConsumer):
+    """Subclasses set `codec` (used for error frames) and implement
+    `receive(text_data=None, bytes_data=None)`; they may raise ClientError.
+
+    Differences from AsyncWebsocketConsumer, and why:
+    - No per-socket channel-layer channel: groups go through the hub,
+      one channel per process, so a tick to 10,000 sockets is not 10,000
+      channel-layer sends.
+    - One plain receive loop instead of `await_many_dispatch` (a task and an
+      `asyncio.wait` per message).
+    - `aclose_old_connections()` (a thread hop per message) only for
+      consumers that set `uses_database = True`.
+    """
+
+    codec = codecs.JSON
+    uses_database = False
+    max_message_bytes_setting = limits.MAX_MESSAGE_BYTES
+
+    async def __call__(self, scope, receive, send):
+        self.scope = scope
+        self.channel_layer = None
+        self.base_send = send
+        self.closing = False
+        self.hub_groups = set()
+        self.max_message_bytes = limits.max_message_bytes(self.max_message_bytes_setting)
+        self.rate_limit = limits.flood_throttle()
+        # Tracing: the connection's event log, made by the tracing ASGI
+        # middleware (counts, accept, close and why), and the recorder of one
+        # "websocket.Receive" trace per message.
+        self.trace_log = scope.get("realtime.trace_log", tracing.NULL_TRACE)
+        self.record_message = tracing.message_recorder()
+        try:
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
+        finally:
+            await self.leave_all_groups()
+
+    async def dispatch(self, message):
+        handler = getattr(self, message["type"].replace(".", "_"), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        if self.uses_database:
+            await aclose_old_connections()
+        await handler(message)
+
+    async def websocket_receive(self, message):
+        if self.closing:
+            return  # we asked to close; the client's late messages are moot
+        text = message.get("text")
+        data = text if text is not None else message.get("bytes")
+        if data is None:
+            return
+        self.trace_log.messages_in += 1
+        # One "websocket.Receive" trace per message, as in the Bendersky
+        # sample: two clock reads and a few appends; formatted off the loop.
+        started = monotonic()
+        note = None  # what the trace should say went wrong (or slowed it)
+        failed = True
+        try:
+            if self.too_big(data):
+                note = f"larger than {self.max_message_bytes} bytes: closing with 1009"
+                await self.close_with(CLOSE_TOO_BIG, f"message larger than {self.max_message_bytes} bytes")
+                return
+            delay = self.rate_limit.take()
+            if delay:
+                note = f"throttled for {delay:.3f}s"
+                await asyncio.sleep(delay)
+            if text is not None:
+                await self.receive(text_data=text)
+            else:
+                await self.receive(bytes_data=data)
+            failed = False
+        except codecs.DecodeError as error:
+            note = f"decode error {error.code}: {error.message}"
+            await self.send_error(error.code, error.message)
+        except ClientError as error:
+            note = f"client error {error.code}: {error.message}"
+            await self.send_error(error.code, error.message)
+        except Exception as error:
+            # The client gets a short error frame; the traceback stays in our log.
+            note = f"internal error {type(error).__name__}"
+            logger.exception("error handling a message on %s", self.scope.get("path"))
+            await self.send_error("internal_error", "the server could not handle this message")
+        finally:
+            if self.record_message is not None:
+                self.record_message(self.scope["path"], data, started, note, failed)
+
+    async def accept(self, subprotocol=None, headers=None):
+        self.trace_log.accepted = True
+        self.trace_log.printf("accepted%s", f", subprotocol {subprotocol}" if subprotocol else "")
+        await super().accept(subprotocol, headers)
+
+    async def close(self, code=None, reason=None):
+        if self.trace_log.accepted:  # else the tracing middleware logs "rejected"
+            self.trace_log.printf("server closed with code %s", code or CLOSE_NORMAL)
+        await super().close(code, reason)
+
+    async def websocket_disconnect(self, message):
+        self.trace_log.printf("disconnected, code %s", message.get("code"))
+        await self.disconnect(message.get("code"))
+        raise StopConsumer()
+
+    def too_big(self, data):
+        limit = self.max_message_bytes
+        if len(data) > limit:
+            return True
+        # UTF-8 takes at most 4 bytes a character: encode only when it matters.
+        return isinstance(data, str) and len(data) * 4 > limit and len(data.encode("utf-8")) > limit
+
+    async def send(self, text_data=None, bytes_data=None, close=False):
+        """AsyncWebsocketConsumer.send, straight to the ASGI send.
+
+        Why: it runs for every reply and for every socket of every broadcast
+        (3,000 times a tick for /ws/time); going through
+        AsyncWebsocketConsumer.send and AsyncConsumer.send costs two more
+        coroutine frames each time for nothing. Same messages, same checks.
+        """
+        self.trace_log.messages_out += 1
+        if text_data is not None:
+            await self.base_send({"type": "websocket.send", "text": text_data})
+        elif bytes_data is not None:
+            await self.base_send({"type": "websocket.send", "bytes": bytes_data})
+        else:
+            raise ValueError("You must pass one of bytes_data or text_data")
+        if close:
+            await self.close(close)
+
+    async def send_value(self, value, codec=None):
+        payload, frame_type = (codec or self.codec).marshal(value)
+        if frame_type == codecs.BINARY:
+            await self.send(bytes_data=payload)
+        else:
+            await self.send(text_data=payload)
+
+    async def send_error(self, code, message):
+        payload, _ = self.codec.error(code, message)
+        await self.send(text_data=payload)
+
+    async def close_with(self, code, reason=""):
+        self.closing = True
+        logger.info("closing %s with %s: %s", self.scope.get("path"), code, reason)
+        if code == CLOSE_NORMAL:
+            self.trace_log.printf("closing with %d: %s", code, reason)
+        else:
+            self.trace_log.errorf("closing with %d: %s", code, reason)
+        await self.close(code, reason)
+
+    # -- groups -------------------------------------------------------------
+
+    async def join_group(self, group):
+        self.hub_groups.add(group)
+        await get_hub().join(group, self)
+
+    async def leave_all_groups(self):
+        if self.hub_groups:
+            hub = get_hub()
+            for group in list(self.hub_groups):
+                await hub.leave(group, self)
+            self.hub_groups.clear()
+
+    async def hub_message(self, group, data, memo):
+        """A group message for this socket; `memo` is shared by all sockets of
+        this delivery in this process (encode once, send many)."""
+        raise NotImplementedError
+
+
+class UnknownPathConsumer(SocketConsumer):
+    """Any other path: the handshake is refused (HTTP 403), rather than the
+    router raising "No route found" (an HTTP 500 and a traceback in the log)."""
+
+    async def connect(self):
+        await self.close()

@@ -1,0 +1,47 @@
+"""SessionAuthStack: Channels' AuthMiddlewareStack (cookies, session, user),
+with a short path for handshakes that carry no session cookie. Its own name,
+because it is not Channels' stack.
+
+Stock AuthMiddlewareStack (cookies, session, user: three middlewares) copies
+the scope three times, keeps three more coroutine frames and a session
+wrapper alive for the life of every socket, and resolves `scope["user"]` with
+`database_sync_to_async`, whose calls run one at a time in a single worker
+thread. A client with no session cookie (any non-browser client, a load
+test, a fleet of devices reconnecting) is anonymous without asking the
+database, yet it queued for that thread: 10,000 clients connecting at once
+waited over 10 s and Daphne's handshake timeout dropped most of them; and the
+extra copies cost ~3 KiB per idle socket. Such a handshake now gets the same
+scope keys (`cookies`, an empty `session`, an AnonymousUser) in one copy.
+A handshake with a session cookie goes through the stock stack unchanged.
+"""
+
+from importlib import import_module
+
+from channels.auth import AuthMiddlewareStack as StockAuthMiddlewareStack
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
+from django.http import parse_cookie
+
+
+def cookies_of(scope):
+    for name, value in scope.get("headers", ()):
+        if name == b"cookie":
+            return parse_cookie(value.decode("latin1"))
+    return {}
+
+
+class SessionAuthStack:
+    """Sets scope["cookies"], scope["session"] and scope["user"] as
+    channels.auth.AuthMiddlewareStack(inner) does."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.stock = StockAuthMiddlewareStack(inner)
+        self.session_store = import_module(settings.SESSION_ENGINE).SessionStore
+
+    async def __call__(self, scope, receive, send):
+        cookies = cookies_of(scope)
+        if settings.SESSION_COOKIE_NAME in cookies:
+            return await self.stock(scope, receive, send)
+        scope = dict(scope, cookies=cookies, session=self.session_store(None), user=AnonymousUser())
+        return await self.inner(scope, receive, send)

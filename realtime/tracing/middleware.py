@@ -1,0 +1,108 @@
+"""TracingMiddleware: ASGI middleware that traces every HTTP request and
+every WebSocket connection, so no view or consumer has to (config/asgi.py
+wraps the whole router in it).
+
+- HTTP: one trace per request, family "http.<METHOD> <route>" (the Django URL
+  pattern, so /admin/auth/user/3/change/ and /admin/auth/user/4/change/ share
+  a family), title = the path; events: the request line (query string
+  scrubbed), the status; 5xx and exceptions are errors. Headers and bodies are
+  never recorded (cookies, Authorization, CSRF tokens, passwords).
+- WebSocket: one event log per connection (family "websocket.Conn", title =
+  path and peer): connect, accept or reject (and why, when something said:
+  the Origin check and the consumers log their reasons into
+  scope["realtime.trace_log"]), close code, messages in and out, duration.
+  The counts, the accept and the closes come from SocketConsumer
+  (realtime.sockets.consumer)
+  (no wrapper around receive/send here: two coroutine frames per message),
+  which also records one "websocket.Receive" trace per received message.
+"""
+
+from django.conf import settings
+from django.urls import Resolver404, get_resolver
+
+from realtime import tracing
+
+TRACE_LOG_KEY = "realtime.trace_log"
+
+
+def route_of(path):
+    """The URL pattern that serves `path` ("/admin/<path:object_id>/change/"),
+    without running any view."""
+    static_url = "/" + settings.STATIC_URL.lstrip("/")
+    if path.startswith(static_url):
+        return static_url + "<path>"
+    try:
+        match = get_resolver().resolve(path)
+    except Resolver404:
+        return "(no route)"
+    except Exception:
+        return "(unresolvable)"
+    return "/" + (match.route or "")
+
+
+def client_of(scope):
+    client = scope.get("client")
+    return f"{client[0]}:{client[1]}" if client else "?"
+
+
+def header(scope, name):
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return value.decode("latin1")
+    return None
+
+
+class TracingMiddleware:
+    def __init__(self, application):
+        self.application = application
+
+    async def __call__(self, scope, receive, send):
+        kind = scope["type"]
+        if kind == "http" and tracing.enabled():
+            return await self.http(scope, receive, send)
+        if kind == "websocket" and tracing.enabled():
+            return await self.websocket(scope, receive, send)
+        return await self.application(scope, receive, send)
+
+    async def http(self, scope, receive, send):
+        method = scope.get("method", "?")
+        path = scope.get("path", "")
+        trace = tracing.new(f"http.{method} {route_of(path)}", path)
+        query = scope.get("query_string", b"").decode("latin1")
+        trace.log("%s %s%s from %s", method, path, "?" + query if query else "", client_of(scope))
+
+        async def traced_send(message):
+            if message["type"] == "http.response.start":
+                status = message.get("status", 0)
+                trace.log("status %d", status)
+                if status >= 500:
+                    trace.set_error()
+            await send(message)
+
+        try:
+            await self.application(scope, receive, traced_send)
+        except BaseException as error:
+            trace.errorf("raised %s", type(error).__name__)
+            raise
+        finally:
+            trace.finish()
+
+    async def websocket(self, scope, receive, send):
+        log = tracing.new_event_log(tracing.CONNECTION_FAMILY, f"{scope.get('path', '')} {client_of(scope)}")
+        scope = dict(scope)
+        scope[TRACE_LOG_KEY] = log
+        log.printf("connect from %s, Origin %s, subprotocols %s", client_of(scope),
+                   header(scope, b"origin"), scope.get("subprotocols") or "none")
+        # No wrapper around receive or send: that would cost two coroutine
+        # frames per message. SocketConsumer counts messages and notes the
+        # accept, the closes and their codes in the log.
+        try:
+            await self.application(scope, receive, send)
+        except BaseException as error:
+            log.errorf("raised %s: %s", type(error).__name__, error)
+            raise
+        finally:
+            if not log.accepted:
+                log.errorf("rejected (handshake refused)")
+            log.printf("closed after %.3fs: %d messages in, %d out", log.elapsed, log.messages_in, log.messages_out)
+            log.finish()
