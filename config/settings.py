@@ -52,7 +52,11 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
+# "realtime" first: Django takes a management command from the first app
+# that has it, and realtime's runserver (this project's server) must win over
+# daphne's (stock Daphne) and staticfiles' (WSGI).
 INSTALLED_APPS = [
+    "realtime",
     "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
@@ -61,7 +65,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
-    "realtime",
 ]
 
 MIDDLEWARE = [
