@@ -81,7 +81,11 @@ CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 # (realtime/sockets/origin.py).
 REALTIME_ALLOWED_ORIGINS = env_list("REALTIME_ALLOWED_ORIGINS", [])
 
+# "realtime" first: Django takes a management command from the first app
+# that has it, and realtime's runserver (this project's server) must win over
+# daphne's (stock Daphne) and staticfiles' (WSGI).
 INSTALLED_APPS = [
+    "realtime",
     "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
@@ -91,7 +95,6 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "axes",
-    "realtime",
 ]
 
 MIDDLEWARE = [
@@ -289,6 +292,16 @@ REALTIME_LISTEN_BACKLOG = env_int("REALTIME_LISTEN_BACKLOG", 4096)
 # permessage-deflate (RFC 7692), negotiated when the client offers it. Off
 # saves CPU on a server whose messages are tiny or already compressed.
 REALTIME_PERMESSAGE_DEFLATE = env_bool("REALTIME_PERMESSAGE_DEFLATE", True)
+# Its parameters, chosen by measurement (realtime/server/compression.py and
+# docs/SCALE.md): without context takeover an idle socket keeps no zlib state,
+# so a browser's socket costs what a plain one does; messages under
+# REALTIME_DEFLATE_MIN_BYTES go out uncompressed. Window bits 9-15, memLevel 1-9.
+REALTIME_DEFLATE_SERVER_NO_CONTEXT_TAKEOVER = env_bool("REALTIME_DEFLATE_SERVER_NO_CONTEXT_TAKEOVER", True)
+REALTIME_DEFLATE_CLIENT_NO_CONTEXT_TAKEOVER = env_bool("REALTIME_DEFLATE_CLIENT_NO_CONTEXT_TAKEOVER", True)
+REALTIME_DEFLATE_SERVER_WINDOW_BITS = env_int("REALTIME_DEFLATE_SERVER_WINDOW_BITS", 12)
+REALTIME_DEFLATE_CLIENT_WINDOW_BITS = env_int("REALTIME_DEFLATE_CLIENT_WINDOW_BITS", 12)
+REALTIME_DEFLATE_MEM_LEVEL = env_int("REALTIME_DEFLATE_MEM_LEVEL", 5)
+REALTIME_DEFLATE_MIN_BYTES = env_int("REALTIME_DEFLATE_MIN_BYTES", 128)
 # On SIGTERM open sockets get close 1001; this is how long the server waits
 # for the clients' close replies before it exits anyway.
 REALTIME_SHUTDOWN_GRACE_SECONDS = env_float("REALTIME_SHUTDOWN_GRACE_SECONDS", 3.0)
