@@ -114,7 +114,7 @@ async def test_racing_posts_and_edits_cannot_both_pass_the_limit(daphne, databas
         env["DATABASE_URL"] = request.getfixturevalue("postgres_database")
     server_a, server_b = daphne(**env), daphne(**env)
     posts, edits, stored = await race(server_a, server_b)
-    for n, (post_pair, edit_pair, messages) in enumerate(zip(posts, edits, stored)):
+    for n, (post_pair, edit_pair, messages) in enumerate(zip(posts, edits, stored, strict=True)):
         assert kinds(post_pair) == ["ack", "rate_limited"], (n, post_pair)
         assert kinds(edit_pair) == ["ack", "rate_limited"], (n, edit_pair)
         mine = [m for m in messages if m["text"].startswith((f"user {n} ", f"edit {n} "))]

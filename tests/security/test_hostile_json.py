@@ -38,6 +38,11 @@ async def next_reply(ws):
             return frame
 
 
+async def flood(ws, payload):
+    for _ in range(FLOOD):
+        await ws.send(payload)
+
+
 async def open_socket(server, path):
     ws = await websockets.connect(f"{server.ws_url}{path}", max_size=None, open_timeout=10)
     if "/ws/chat/" in path:
@@ -84,10 +89,7 @@ async def test_a_flood_of_hostile_json_leaves_at_most_one_short_log_line_each(da
     try:
         for ws in sockets:
             for payload in ("[" * 30000, "1" * 5000):
-                async def flood():
-                    for _ in range(FLOOD):
-                        await ws.send(payload)
-                sender = asyncio.ensure_future(flood())
+                sender = asyncio.ensure_future(flood(ws, payload))
                 codes = [(await next_reply(ws)).get("error", {}).get("code") for _ in range(FLOOD)]
                 await sender
                 assert codes == ["invalid_json"] * FLOOD, set(codes)

@@ -11,8 +11,6 @@ import socket
 import ssl
 import subprocess
 
-import pytest
-
 from tests.support.chat import http_signup, unique
 from tests.support.paths import PYTHON, ROOT
 from tests.support.ports import free_port, wait_for_port
