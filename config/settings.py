@@ -379,3 +379,8 @@ REALTIME_TRACE_FLUSH_SECONDS = env_float("REALTIME_TRACE_FLUSH_SECONDS", 1.0)
 REALTIME_TRACE_PURGE_SECONDS = env_float("REALTIME_TRACE_PURGE_SECONDS", 10.0)
 # Finished traces waiting for the writer; beyond this the oldest are dropped.
 REALTIME_TRACE_BUFFER = env_int("REALTIME_TRACE_BUFFER", 100000)
+# A received message is traced by its kind and size only: what users send
+# (chat text, a JSON "password") is not kept. N > 0 keeps its first N
+# characters (bytes) as an event marked sensitive, which the staff pages
+# show only to holders of the view_sensitive_events permission.
+REALTIME_TRACE_PAYLOAD_PREVIEW = env_int("REALTIME_TRACE_PAYLOAD_PREVIEW", 0)

@@ -101,8 +101,9 @@ def message_recorder():
     message, tens of thousands a second): Recorder.record_message(title,
     payload, started, note=None, failed=False), or None when tracing is off.
     Much cheaper than a Trace: the latency goes into an array of doubles for
-    the histogram, and a small tuple (the payload's first PAYLOAD_PREVIEW
-    characters or bytes, never a whole large message) into a ring of the
+    the histogram, and a small tuple (the payload's kind and size, and only
+    with REALTIME_TRACE_PAYLOAD_PREVIEW its first characters or bytes,
+    never a whole large message) into a ring of the
     newest `keep` or, when slow, throttled or failed, into a queue; the
     writer makes the same "websocket.Receive" traces of them (payload
     summary, then the note). Nothing per message stays alive for long, which

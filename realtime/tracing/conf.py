@@ -8,6 +8,8 @@ reads them through here; config/settings.py sets them from the environment.
     REALTIME_TRACE_FLUSH_SECONDS     how often the writer thread writes (1 s)
     REALTIME_TRACE_PURGE_SECONDS     how often it applies retention (10 s)
     REALTIME_TRACE_BUFFER            finished traces waiting for the writer, at most (100,000)
+    REALTIME_TRACE_PAYLOAD_PREVIEW   characters (or bytes) of a received message kept, as a
+                                     sensitive event; 0: only its kind and size (0)
 """
 
 DEFAULTS = {
@@ -17,6 +19,7 @@ DEFAULTS = {
     "REALTIME_TRACE_FLUSH_SECONDS": 1.0,
     "REALTIME_TRACE_PURGE_SECONDS": 10.0,
     "REALTIME_TRACE_BUFFER": 100_000,
+    "REALTIME_TRACE_PAYLOAD_PREVIEW": 0,
 }
 
 
@@ -44,4 +47,5 @@ def load_config():
         "flush_seconds": setting("REALTIME_TRACE_FLUSH_SECONDS"),
         "purge_seconds": setting("REALTIME_TRACE_PURGE_SECONDS"),
         "buffer": setting("REALTIME_TRACE_BUFFER"),
+        "payload_preview": setting("REALTIME_TRACE_PAYLOAD_PREVIEW"),
     }

@@ -9,6 +9,7 @@ writer thread (`serialize_events`, `message_events`).
 
 import re
 import time
+from urllib.parse import unquote_plus
 
 monotonic = time.monotonic
 
@@ -18,25 +19,79 @@ CONNECTION_FAMILY = "websocket.Conn"
 MAX_EVENTS_PER_TRACE = 30  # x/net/trace keeps 10; a few more help with HTTP
 MAX_EVENTS_PER_LOG = 100  # as x/net/trace's event logs
 MAX_EVENT_TEXT = 300
-PAYLOAD_PREVIEW = 80
 REDACTED = "[redacted]"
 
 
 # -- never recorded ------------------------------------------------------------
 
-# Whatever code logs, these never reach the database: values of secret-looking
-# keys in query strings, form bodies, JSON and headers (cookies, Authorization,
-# passwords, session ids, CSRF tokens).
-SECRET_KEY_PATTERN = r"(?:password|passwd|pwd|secret|token|csrf\w*|csrfmiddlewaretoken|sessionid|session_?id|session|cookie|set-cookie|authorization|api_?key)"
+# Whatever code logs, these never reach the database: values of keys that
+# name a credential, in query strings, form bodies, JSON and headers
+# (cookies, Authorization, passwords, session ids, CSRF tokens, API keys).
+# A key names one when, %-decoded and reduced to its letters and digits, it
+# contains one of CREDENTIAL_WORDS ("access_token", "client_secret",
+# "password1", "X-Api-Key", "pass%77ord") or is one of CREDENTIAL_KEYS.
+# Too much redacted costs a debugging hint; too little, a credential.
+CREDENTIAL_WORDS = (
+    "pass", "pwd", "secret", "token", "csrf", "xsrf", "session", "sessid", "cookie", "auth", "apikey",
+    "accesskey", "privatekey", "signature", "credential", "jwt", "bearer",
+)
+CREDENTIAL_KEYS = frozenset({"key", "sid", "sig", "pin", "otp", "code"})
+_NOT_ALNUM = re.compile(r"[^0-9a-z]")
+
+
+def names_credential(key):
+    """Whether a query, form or JSON key names a credential (see above)."""
+    for _ in range(3):  # %2577 is %77 is w: decode until nothing changes
+        decoded = unquote_plus(key)
+        if decoded == key:
+            break
+        key = decoded
+    key = _NOT_ALNUM.sub("", key.lower())
+    return key in CREDENTIAL_KEYS or any(word in key for word in CREDENTIAL_WORDS)
+
+
+def redact_query(query):
+    """`query` (a raw query string) with the value of every key that names
+    a credential replaced by [redacted]; everything else as sent."""
+    parts = re.split(r"([&;])", query)
+    for index in range(0, len(parts), 2):
+        key, equals, _ = parts[index].partition("=")
+        if equals and names_credential(key):
+            parts[index] = f"{key}={REDACTED}"
+    return "".join(parts)
+
+
+class QueryString:
+    """A query string for an event argument ("%s"): "?<query>" redacted,
+    or "" when there is none. Redacted when the event is formatted, in the
+    writer thread, not on the event loop."""
+
+    __slots__ = ("query",)
+
+    def __init__(self, query):
+        self.query = query
+
+    def __str__(self):
+        return "?" + redact_query(self.query) if self.query else ""
+
+
+# For text that is not a query string (messages, notes): keys anywhere in
+# it, with the same words, in the shapes key=value, "key": value, Header:
+# value and <Key>value</Key>. Keys, not %-decoded here.
+_WORDS = "|".join(
+    [word for word in CREDENTIAL_WORDS if word not in ("apikey", "accesskey", "privatekey")]
+    + [r"api[_-]?key", r"access[_-]?key", r"private[_-]?key"]
+)
+_KEY = r"[\w.%-]*?(?:" + _WORDS + r")[\w.%-]*"
 SECRET_PATTERNS = (
-    # "password": "x"  /  'token': 'x'
-    re.compile(r"""(?i)(["']%s["']\s*:\s*)("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[^,}\s]+)""" % SECRET_KEY_PATTERN),
-    # password=x&...   csrftoken=x; ...
-    re.compile(r"(?i)(\b%s\s*=\s*)([^&;,\s]+)" % SECRET_KEY_PATTERN),
+    # "password": "x"  /  'access_token': 'x'
+    re.compile(r"""(?i)(["']""" + _KEY + r"""["']\s*:\s*)("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[^,}\s]+)"""),
+    # password1=x&...   csrftoken=x; ...
+    re.compile(r"(?i)((?<![\w.%-])" + _KEY + r"\s*=\s*)([^&;,\s]+)"),
     # Authorization: Bearer x  /  Cookie: a=b; c=d
     re.compile(r"(?i)(\b(?:authorization|cookie|set-cookie|proxy-authorization)\s*:\s*)(.+)"),
     # <Password>x</Password>
-    re.compile(r"(?i)(<(%s)>)(.*?)(?=</\2>)" % SECRET_KEY_PATTERN),
+    re.compile(r"(?i)(<(" + _KEY + r")>)(.*?)(?=</\2>)"),
 )
 
 
@@ -47,25 +102,33 @@ def scrub(text):
 
 
 def summarize_payload(data, size=None):
-    """`text, 23 chars: {"x": 1, "y": 2}` -- the kind, size and a short
-    preview. `data` may be only the start of the payload, `size` its length."""
+    """`text, 23 chars` or `binary, 4 bytes`: what is kept of a message by
+    default (its content may be anything a user typed)."""
     size = len(data) if size is None else size
+    return f"text, {size} chars" if isinstance(data, str) else f"binary, {size} bytes"
+
+
+def preview_payload(data, size=None):
+    """`preview: '{"x": 1, "y": 2}'`: the start of a message, kept only
+    with REALTIME_TRACE_PAYLOAD_PREVIEW set (`data` is already cut to it)
+    and logged as sensitive. `size` is the whole message's length."""
+    size = len(data) if size is None else size
+    more = "…" if size > len(data) else ""
     if isinstance(data, str):
-        preview = data[:PAYLOAD_PREVIEW]
-        more = "…" if size > PAYLOAD_PREVIEW else ""
-        return f"text, {size} chars: {preview!r}{more}"
-    preview = bytes(data[: PAYLOAD_PREVIEW // 2]).hex()
-    more = "…" if size > PAYLOAD_PREVIEW // 2 else ""
-    return f"binary, {size} bytes: {preview}{more}"
+        return f"preview: {data!r}{more}"
+    return f"preview: {bytes(data).hex()}{more}"
 
 
 PAYLOAD = object()  # marker format: the event's single argument is a message payload
+PREVIEW = object()  # marker format: (the start of a payload, its whole size)
 
 
 def format_event(fmt, args):
     try:
         if fmt is PAYLOAD:
             text = summarize_payload(args[0])
+        elif fmt is PREVIEW:
+            text = preview_payload(*args)
         elif args:
             text = fmt % args
         else:
@@ -123,8 +186,14 @@ class Trace(_Timed):
         events.append((monotonic(), fmt, args, sensitive, False))
 
     def payload(self, data):
-        """Add an event summarising a message payload (formatted later)."""
-        self.events.append((monotonic(), PAYLOAD, (data,), False, False))
+        """Add an event with a message payload's kind and size, and with
+        REALTIME_TRACE_PAYLOAD_PREVIEW set, a sensitive one with its start
+        (formatted later)."""
+        now = monotonic()
+        self.events.append((now, PAYLOAD, (data,), False, False))
+        preview = self.recorder.config["payload_preview"]
+        if preview > 0:
+            self.events.append((now, PREVIEW, (data[:preview], len(data)), True, False))
 
     def errorf(self, fmt, *args, sensitive=False):
         self.error = True
@@ -225,10 +294,14 @@ def serialize_events(item, offset):
 
 
 def message_events(record):
-    """The events of a received-message record: its payload, and what went
-    wrong (or that it was throttled), if anything."""
+    """The events of a received-message record: its payload's kind and size
+    (and its start, as a sensitive event, when the recorder kept one: see
+    REALTIME_TRACE_PAYLOAD_PREVIEW), and what went wrong (or that it was
+    throttled), if anything."""
     _, preview, size, start, end, note, is_error = record
-    rows = [[0.0, scrub(summarize_payload(preview, size)), False, False]]
+    rows = [[0.0, summarize_payload(preview, size), False, False]]
+    if preview:
+        rows.append([0.0, scrub(preview_payload(preview, size)[:MAX_EVENT_TEXT]), False, True])
     if note:
         rows.append([round(end - start, 6), scrub(note[:MAX_EVENT_TEXT]), is_error, False])
     return rows

@@ -4,9 +4,10 @@ wraps the whole router in it).
 
 - HTTP: one trace per request, family "http.<METHOD> <route>" (the Django URL
   pattern, so /admin/auth/user/3/change/ and /admin/auth/user/4/change/ share
-  a family), title = the path; events: the request line (query string
-  scrubbed), the status; 5xx and exceptions are errors. Headers and bodies are
-  never recorded (cookies, Authorization, CSRF tokens, passwords).
+  a family), title = the path; events: the request line (the values of
+  credential-named query keys redacted), the status; 5xx and exceptions are
+  errors. Headers and bodies are never recorded (cookies,
+  Authorization, CSRF tokens, passwords).
 - WebSocket: one event log per connection (family "websocket.Conn", title =
   path and peer): connect, accept or reject (and why, when something said:
   the Origin check and the consumers log their reasons into
@@ -21,6 +22,7 @@ from django.conf import settings
 from django.urls import Resolver404, get_resolver
 
 from realtime import tracing
+from realtime.tracing.events import QueryString
 
 TRACE_LOG_KEY = "realtime.trace_log"
 
@@ -69,7 +71,7 @@ class TracingMiddleware:
         path = scope.get("path", "")
         trace = tracing.new(f"http.{method} {route_of(path)}", path)
         query = scope.get("query_string", b"").decode("latin1")
-        trace.log("%s %s%s from %s", method, path, "?" + query if query else "", client_of(scope))
+        trace.log("%s %s%s from %s", method, path, QueryString(query), client_of(scope))
 
         async def traced_send(message):
             if message["type"] == "http.response.start":

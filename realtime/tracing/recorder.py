@@ -30,7 +30,7 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from realtime.sockets import redis_connection
-from realtime.tracing.events import PAYLOAD_PREVIEW, monotonic, serialize_events
+from realtime.tracing.events import monotonic, serialize_events
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +55,9 @@ class Recorder:
         self.message_times = array("d")
         self.recent_messages = collections.deque(maxlen=config["keep"])
         self.notable_messages = collections.deque(maxlen=config["buffer"])
+        # Characters (bytes) of a received message kept: none by default
+        # (REALTIME_TRACE_PAYLOAD_PREVIEW), only its kind and size.
+        self.payload_preview = config["payload_preview"]
         self.process = f"{socket.gethostname()}:{os.getpid()}"
         self.histograms = {}  # (family, minute) -> Histogram not yet written
         self.flush_lock = threading.Lock()
@@ -72,8 +75,8 @@ class Recorder:
         elapsed = ended - started
         self.message_times.append(elapsed)
         size = len(data)
-        record = (title, data if size <= PAYLOAD_PREVIEW else data[:PAYLOAD_PREVIEW], size, started, ended,
-                  note, failed)
+        preview = self.payload_preview
+        record = (title, data if size <= preview else data[:preview], size, started, ended, note, failed)
         if note is None and elapsed < 0.05:
             self.recent_messages.append(record)
         else:

@@ -16,17 +16,22 @@ import uuid
 
 from tests.support.paths import PYTHON, ROOT
 
-# The servers of these tests write traces every 0.2 s instead of every second.
-TRACED = {"REALTIME_TRACING": "1", "REALTIME_TRACE_FLUSH_SECONDS": "0.2"}
+# The servers of these tests write traces every 0.2 s instead of every second,
+# and keep the first 80 characters of each received message (off by default:
+# these tests find a message's trace by what it said).
+TRACED = {"REALTIME_TRACING": "1", "REALTIME_TRACE_FLUSH_SECONDS": "0.2", "REALTIME_TRACE_PAYLOAD_PREVIEW": "80"}
 
 
-def make_user(database_url, staff, password=None):
-    """Create a user in the server's database; returns (username, password)."""
+def make_user(database_url, staff, password=None, sensitive=False):
+    """Create a user in the server's database; returns (username, password).
+    `sensitive`: with the permission to see trace events marked sensitive."""
     username = f"{'staff' if staff else 'user'}-{uuid.uuid4().hex[:8]}"
     password = password or f"pw-{uuid.uuid4().hex}"
     code = (
         "from django.contrib.auth import get_user_model;"
-        f"get_user_model().objects.create_user({username!r}, password={password!r}, is_staff={staff!r})"
+        "from django.contrib.auth.models import Permission;"
+        f"user = get_user_model().objects.create_user({username!r}, password={password!r}, is_staff={staff!r});"
+        + ("user.user_permissions.add(Permission.objects.get(codename='view_sensitive_events'))" if sensitive else "")
     )
     result = subprocess.run(
         [PYTHON, "manage.py", "shell", "-c", code], cwd=ROOT,

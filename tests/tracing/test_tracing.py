@@ -114,13 +114,14 @@ def test_each_received_message_leaves_a_receive_trace(server, server_database):
     # An echo takes microseconds: bucket 0 unless this shared machine paused
     # the server for 50 ms in between; either way the bucket fits the time.
     assert text_trace["bucket"] == tracing.bucket_of(text_trace["elapsed"]) and not text_trace["is_error"]
-    assert event_texts(text_trace) == [f"text, {len(probe) + 6} chars: 'hello {probe}'"]
+    assert event_texts(text_trace) == [f"text, {len(probe) + 6} chars", f"preview: 'hello {probe}'"]
     (binary_trace,) = wait_for_rows(server_database, "SELECT * FROM realtime_tracerecord WHERE events LIKE ?",
                                     (f"%{probe.encode().hex()[:40]}%",))
-    assert event_texts(binary_trace)[0].startswith(f"binary, {len(probe)} bytes: ")
+    assert event_texts(binary_trace)[0] == f"binary, {len(probe)} bytes"
+    assert event_texts(binary_trace)[1] == f"preview: {probe.encode().hex()}"
     (big_trace,) = wait_for_rows(server_database, "SELECT * FROM realtime_tracerecord WHERE events LIKE ?",
-                                 (f"%200032 chars: '{probe}zzz%",))
-    assert event_texts(big_trace) == [f"text, 200032 chars: '{probe}{'z' * 48}'…"]
+                                 (f"%preview: '{probe}zzz%",))
+    assert event_texts(big_trace) == ["text, 200032 chars", f"preview: '{probe}{'z' * 48}'…"]
 
 
 def test_a_bad_message_is_marked_as_an_error(server, server_database):
@@ -330,7 +331,7 @@ def test_a_server_on_postgresql_writes_and_purges_traces(daphne, postgres_url):
             assert 1 <= rows <= 3
             newest = connection.execute("SELECT events FROM realtime_tracerecord WHERE family = "
                                         "'websocket.Receive' ORDER BY started_at DESC LIMIT 1").fetchone()[0]
-            assert newest[0][1] == "text, 5 chars: 'pg 11'"
+            assert [event[1] for event in newest] == ["text, 5 chars", "preview: 'pg 11'"]
         server.stop()
     finally:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
