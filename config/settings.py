@@ -384,3 +384,6 @@ REALTIME_TRACE_BUFFER = env_int("REALTIME_TRACE_BUFFER", 100000)
 # characters (bytes) as an event marked sensitive, which the staff pages
 # show only to holders of the view_sensitive_events permission.
 REALTIME_TRACE_PAYLOAD_PREVIEW = env_int("REALTIME_TRACE_PAYLOAD_PREVIEW", 0)
+# Trace families stored (and listed on /debug/requests); traces of any
+# further family are stored under one shared family, "(other families)".
+REALTIME_TRACE_MAX_FAMILIES = env_int("REALTIME_TRACE_MAX_FAMILIES", 200)

@@ -10,6 +10,7 @@ reads them through here; config/settings.py sets them from the environment.
     REALTIME_TRACE_BUFFER            finished traces waiting for the writer, at most (100,000)
     REALTIME_TRACE_PAYLOAD_PREVIEW   characters (or bytes) of a received message kept, as a
                                      sensitive event; 0: only its kind and size (0)
+    REALTIME_TRACE_MAX_FAMILIES      trace families stored; traces of further ones share one (200)
 """
 
 DEFAULTS = {
@@ -20,6 +21,7 @@ DEFAULTS = {
     "REALTIME_TRACE_PURGE_SECONDS": 10.0,
     "REALTIME_TRACE_BUFFER": 100_000,
     "REALTIME_TRACE_PAYLOAD_PREVIEW": 0,
+    "REALTIME_TRACE_MAX_FAMILIES": 200,
 }
 
 
@@ -48,4 +50,5 @@ def load_config():
         "purge_seconds": setting("REALTIME_TRACE_PURGE_SECONDS"),
         "buffer": setting("REALTIME_TRACE_BUFFER"),
         "payload_preview": setting("REALTIME_TRACE_PAYLOAD_PREVIEW"),
+        "max_families": setting("REALTIME_TRACE_MAX_FAMILIES"),
     }

@@ -4,9 +4,10 @@ wraps the whole router in it).
 
 - HTTP: one trace per request, family "http.<METHOD> <route>" (the Django URL
   pattern, so /admin/auth/user/3/change/ and /admin/auth/user/4/change/ share
-  a family), title = the path; events: the request line (the values of
-  credential-named query keys redacted), the status; 5xx and exceptions are
-  errors. Headers and bodies are never recorded (cookies,
+  a family; any method outside the standard ones is "OTHER", so made-up
+  methods cannot make families), title = the path; events: the request line
+  (the values of credential-named query keys redacted), the status; 5xx and
+  exceptions are errors. Headers and bodies are never recorded (cookies,
   Authorization, CSRF tokens, passwords).
 - WebSocket: one event log per connection (family "websocket.Conn", title =
   path and peer): connect, accept or reject (and why, when something said:
@@ -25,6 +26,8 @@ from realtime import tracing
 from realtime.tracing.events import QueryString
 
 TRACE_LOG_KEY = "realtime.trace_log"
+# RFC 9110's methods and PATCH; any other is traced as "OTHER".
+STANDARD_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
 
 
 def route_of(path):
@@ -69,7 +72,8 @@ class TracingMiddleware:
     async def http(self, scope, receive, send):
         method = scope.get("method", "?")
         path = scope.get("path", "")
-        trace = tracing.new(f"http.{method} {route_of(path)}", path)
+        family_method = method if method in STANDARD_METHODS else "OTHER"
+        trace = tracing.new(f"http.{family_method} {route_of(path)}", path)
         query = scope.get("query_string", b"").decode("latin1")
         trace.log("%s %s%s from %s", method, path, QueryString(query), client_of(scope))
 

@@ -58,6 +58,7 @@ class Recorder:
         # Characters (bytes) of a received message kept: none by default
         # (REALTIME_TRACE_PAYLOAD_PREVIEW), only its kind and size.
         self.payload_preview = config["payload_preview"]
+        self.family_limit = None  # the writer's FamilyLimit, made on first use
         self.process = f"{socket.gethostname()}:{os.getpid()}"
         self.histograms = {}  # (family, minute) -> Histogram not yet written
         self.flush_lock = threading.Lock()

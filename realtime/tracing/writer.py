@@ -12,7 +12,7 @@ from django.db import transaction
 from realtime.tracing.events import RECEIVE_FAMILY, message_events, serialize_events
 from realtime.tracing.histograms import Histogram, bucket_of
 from realtime.tracing.models import EventLogRecord, LatencyHistogram, TraceRecord
-from realtime.tracing.retention import KeepRule
+from realtime.tracing.retention import FamilyLimit, KeepRule
 
 # Of a received-message tuple (see Recorder.record_message).
 STARTED = operator.itemgetter(3)
@@ -28,6 +28,9 @@ def write(recorder, batch, offset, times=(), messages=(), minute=None):
     keeps. One tight pass, newest first: at 20,000 messages a second this
     loop is the writer's main cost."""
     keep = recorder.config["keep"]
+    if recorder.family_limit is None:
+        recorder.family_limit = FamilyLimit(recorder.config["max_families"], recorder.config["purge_seconds"])
+    family_of = recorder.family_limit.admit
     histograms = recorder.histograms
     # Traces and event logs are kept apart, each by the one rule.
     rules = {True: KeepRule(keep), False: KeepRule(keep)}
@@ -38,6 +41,8 @@ def write(recorder, batch, offset, times=(), messages=(), minute=None):
     for item in reversed(batch):
         title, start, end, family, error = item.title, item.start, item.end, item.family, item.error
         is_trace = item.kind == "trace"
+        if is_trace:
+            family = family_of(family)
         elapsed = end - start
         bucket = 0 if elapsed < 0.05 else bucket_of(elapsed)
         if is_trace:
@@ -77,17 +82,18 @@ def message_rows(recorder, times, messages, offset, minute):
     """Received messages: every latency into the histogram of `minute`
     (the flush's; a batch covers one flush period), and the TraceRecords
     retention keeps of the records the recorder kept."""
+    family = recorder.family_limit.admit(RECEIVE_FAMILY)
     if times:
-        recorder.histograms.setdefault((RECEIVE_FAMILY, minute), Histogram()).add_many(times)
+        recorder.histograms.setdefault((family, minute), Histogram()).add_many(times)
     messages.sort(key=ENDED)
     rule = KeepRule(recorder.config["keep"])
     rows = []
     for record in reversed(messages):
         elapsed = ENDED(record) - STARTED(record)
         bucket = bucket_of(elapsed)
-        if rule.admits(RECEIVE_FAMILY, bucket, record[6]):
+        if rule.admits(family, bucket, record[6]):
             rows.append(TraceRecord(
-                family=RECEIVE_FAMILY, title=record[0][:255], started_at=to_datetime(STARTED(record) + offset),
+                family=family, title=record[0][:255], started_at=to_datetime(STARTED(record) + offset),
                 elapsed=elapsed, bucket=bucket, is_error=bool(record[6]), process=recorder.process,
                 events=message_events(record),
             ))
