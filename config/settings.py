@@ -387,3 +387,6 @@ REALTIME_TRACE_PAYLOAD_PREVIEW = env_int("REALTIME_TRACE_PAYLOAD_PREVIEW", 0)
 # Trace families stored (and listed on /debug/requests); traces of any
 # further family are stored under one shared family, "(other families)".
 REALTIME_TRACE_MAX_FAMILIES = env_int("REALTIME_TRACE_MAX_FAMILIES", 200)
+# The live /debug/requests socket re-checks its session and staff flag this
+# often; a logout, an expired session or a lost staff flag closes it (1008).
+REALTIME_TRACE_LIVE_RECHECK_SECONDS = env_float("REALTIME_TRACE_LIVE_RECHECK_SECONDS", 2.0)

@@ -33,6 +33,7 @@ from realtime.sockets import codecs
 from realtime.sockets.consumer import SocketConsumer
 from realtime.sockets.errors import ClientError
 from realtime.sockets.hub import get_hub
+from realtime.sockets.session_auth import session_is_current
 
 logger = logging.getLogger(__name__)
 
@@ -173,7 +174,7 @@ class ChatConsumer(SocketConsumer):
         # change, so a logged-out user cannot keep posting through an old socket.
         session = self.scope.get("session")
         key = session.session_key if session is not None else None
-        if not await database_sync_to_async(chat_store.session_is_current)(key, self.user):
+        if not await database_sync_to_async(session_is_current)(key, self.user):
             self.user = None
             raise ClientError("login_required", f"your session has ended; log in again to {action} messages")
 

@@ -42,25 +42,6 @@ def wire(message):
     }
 
 
-def session_is_current(session_key, user):
-    """Whether `session_key` is still a live session of `user`, as Django's
-    auth would decide it for a new request (same user id, and the password
-    hash it was made with, so a password change ends it)."""
-    from importlib import import_module
-
-    from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
-    from django.utils.crypto import constant_time_compare
-
-    if not session_key:
-        return False
-    store = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
-    if store.get(SESSION_KEY) != str(user.pk):
-        return False
-    user.refresh_from_db(fields=["password", "is_active", "is_staff"])
-    session_hash = store.get(HASH_SESSION_KEY)
-    return user.is_active and bool(session_hash) and constant_time_compare(session_hash, user.get_session_auth_hash())
-
-
 def find_room(name):
     """The room of this name, or None if nobody has posted in it yet: a room
     is stored with its first post, so looking at a room (the page, a guest's

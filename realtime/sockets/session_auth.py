@@ -45,3 +45,25 @@ class SessionAuthStack:
             return await self.stock(scope, receive, send)
         scope = dict(scope, cookies=cookies, session=self.session_store(None), user=AnonymousUser())
         return await self.inner(scope, receive, send)
+
+
+def session_is_current(session_key, user):
+    """Whether `session_key` is still a live session of `user`, as Django's
+    auth would decide it for a new request: not expired nor logged out, the
+    same user id, the password hash it was made with (a password change ends
+    it), the user still active. Refreshes `user`'s password, is_active and
+    is_staff from the database. Blocking: call through database_sync_to_async.
+
+    For sockets, which outlive the request that opened them: the chat checks
+    it before every change, the live tracing socket every few seconds."""
+    from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
+    from django.utils.crypto import constant_time_compare
+
+    if not session_key:
+        return False
+    store = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+    if store.get(SESSION_KEY) != str(user.pk):
+        return False
+    user.refresh_from_db(fields=["password", "is_active", "is_staff"])
+    session_hash = store.get(HASH_SESSION_KEY)
+    return user.is_active and bool(session_hash) and constant_time_compare(session_hash, user.get_session_auth_hash())

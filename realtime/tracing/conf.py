@@ -11,6 +11,7 @@ reads them through here; config/settings.py sets them from the environment.
     REALTIME_TRACE_PAYLOAD_PREVIEW   characters (or bytes) of a received message kept, as a
                                      sensitive event; 0: only its kind and size (0)
     REALTIME_TRACE_MAX_FAMILIES      trace families stored; traces of further ones share one (200)
+    REALTIME_TRACE_LIVE_RECHECK_SECONDS  the live socket re-checks its session this often (2 s)
 """
 
 DEFAULTS = {
@@ -22,6 +23,7 @@ DEFAULTS = {
     "REALTIME_TRACE_BUFFER": 100_000,
     "REALTIME_TRACE_PAYLOAD_PREVIEW": 0,
     "REALTIME_TRACE_MAX_FAMILIES": 200,
+    "REALTIME_TRACE_LIVE_RECHECK_SECONDS": 2.0,
 }
 
 

@@ -34,6 +34,11 @@
       show("live: updated " + new Date().toLocaleTimeString(), "on");
     };
     socket.onclose = function (event) {
+      if (event.code === 1008) {
+        // The server ended it: the session is over or no longer staff.
+        show("live: stopped, your session ended or is no longer staff; reload the page to log in", "off");
+        return;
+      }
       show("live: disconnected (code " + event.code + "), reconnecting…", "off");
       setTimeout(connect, delay);
       delay = Math.min(delay * 2, 10000);
