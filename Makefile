@@ -5,6 +5,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Prometheus metrics of `make run` at http://127.0.0.1:$(METRICS_PORT)/metrics
+# (loopback only, whatever HOST is); 0 = none.
+METRICS_PORT ?= 9100
 PYTEST_ARGS ?=
 
 .PHONY: run run-tls test conformance install install-test chromium test-tools clean
@@ -25,7 +28,7 @@ install-test: $(VENV)/.installed-test chromium test-tools
 # Serve the app with embedded defaults (SQLite, in-memory channel layer).
 run: $(VENV)/.installed
 	$(PY) manage.py migrate --noinput
-	$(PY) -m realtime.serve -b $(HOST) -p $(PORT) config.asgi:application
+	REALTIME_METRICS_PORT=$(METRICS_PORT) $(PY) -m realtime.serve -b $(HOST) -p $(PORT) config.asgi:application
 
 # The same server, also on https://$(HOST):$(TLS_PORT) and wss:// with a local
 # development certificate (certs/; trust certs/ca.pem in the client).
@@ -44,12 +47,14 @@ conformance: $(VENV)/.installed
 	$(PY) scripts/conformance.py --wstest .autobahn-venv/bin/wstest --outdir reports/autobahn
 
 # nginx (the compose parity test runs the proxy config), wscat (the TLS test)
-# and redis-server (the shared Redis on 6379; the topology tests' own servers).
+# and redis-server (the shared Redis on 6379; the topology tests' own servers);
+# prometheus and promtool (the metrics tests).
 test-tools:
 	@bash scripts/ensure-nginx.sh
 	@bash scripts/ensure-wscat.sh
 	@bash scripts/ensure-redis.sh
 	@bash scripts/ensure-autobahn.sh .autobahn-venv
+	@bash scripts/ensure-prometheus.sh
 
 # Debian's Chromium for the page tests (Playwright drives it; nothing is downloaded).
 chromium:

@@ -13,6 +13,7 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
+from realtime.ops.asgi import instrument  # noqa: E402
 from realtime.lean_auth import AuthMiddlewareStack  # noqa: E402  (no thread hop without a session cookie)
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 from realtime.security import AllowedHostsOriginValidator  # noqa: E402
@@ -20,7 +21,7 @@ from realtime.tracing_asgi import TracingMiddleware  # noqa: E402
 
 # Outermost, so every request and connection is traced, including those
 # the Origin check refuses and those no route matches (realtime/tracing_asgi.py).
-application = TracingMiddleware(ProtocolTypeRouter(
+application = instrument(TracingMiddleware(ProtocolTypeRouter(
     {
         # Daphne serves the static files on the same port as the sockets.
         "http": ASGIStaticFilesHandler(django_asgi_app),
@@ -28,4 +29,4 @@ application = TracingMiddleware(ProtocolTypeRouter(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
         ),
     }
-))
+)))

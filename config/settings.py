@@ -12,6 +12,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from realtime.ops.logs import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -174,19 +176,14 @@ STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT", BASE_DIR / "staticfiles"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "loggers": {
-        "realtime": {
-            "handlers": ["console"],
-            "level": os.environ.get("REALTIME_LOG_LEVEL", "INFO"),
-            "propagate": False,
-        },
-    },
-}
+# Logs: root, django, daphne and realtime loggers through one handler
+# (realtime/ops/logs.py). LOG_FORMAT=json: one JSON object a line.
+LOG_FORMAT = (os.environ.get("LOG_FORMAT") or "text").strip().lower()
+LOG_LEVEL = os.environ.get("LOG_LEVEL") or "INFO"
+try:
+    LOGGING = logging_config(LOG_FORMAT, LOG_LEVEL, os.environ.get("REALTIME_LOG_LEVEL") or "INFO")
+except ValueError as error:
+    raise ImproperlyConfigured(str(error)) from None
 
 # --- WebSocket limits -------------------------------------------------------
 # Largest message an application socket accepts; larger ones close with 1009.
@@ -268,3 +265,20 @@ REALTIME_TRACE_FLUSH_SECONDS = env_float("REALTIME_TRACE_FLUSH_SECONDS", 1.0)
 REALTIME_TRACE_PURGE_SECONDS = env_float("REALTIME_TRACE_PURGE_SECONDS", 10.0)
 # Finished traces waiting for the writer; beyond this the oldest are dropped.
 REALTIME_TRACE_BUFFER = env_int("REALTIME_TRACE_BUFFER", 100000)
+
+# --- Operations: metrics, errors, traces (realtime/ops, docs/OPERATIONS.md) ---
+# Prometheus metrics of this process at http://BIND:PORT/metrics, on a port
+# of its own that nginx does not proxy. 0 = off (several processes on one
+# host need one port each; `make run` uses 9100).
+REALTIME_METRICS_PORT = env_int("REALTIME_METRICS_PORT", 0)
+REALTIME_METRICS_BIND = os.environ.get("REALTIME_METRICS_BIND") or "127.0.0.1"
+# Sentry: unhandled errors of views and consumers, when a DSN is set.
+SENTRY_DSN = os.environ.get("SENTRY_DSN", "").strip()
+SENTRY_ENVIRONMENT = os.environ.get("SENTRY_ENVIRONMENT", "")
+SENTRY_RELEASE = os.environ.get("SENTRY_RELEASE", "")
+SENTRY_TRACES_SAMPLE_RATE = env_float("SENTRY_TRACES_SAMPLE_RATE", 0.0)
+SENTRY_SEND_DEFAULT_PII = env_bool("SENTRY_SEND_DEFAULT_PII", False)
+if SENTRY_DSN:
+    from realtime.ops.sentry import init as init_sentry
+
+    init_sentry(SENTRY_DSN, SENTRY_ENVIRONMENT, SENTRY_RELEASE, SENTRY_TRACES_SAMPLE_RATE, SENTRY_SEND_DEFAULT_PII)
