@@ -9,8 +9,8 @@ from realtime.ops import logs
 
 def instrument(application):
     if settings.SENTRY_DSN:
-        from realtime.ops.sentry import WebSocketErrorsToSentry
+        from realtime.ops import sentry
 
-        application = WebSocketErrorsToSentry(application)
+        application = sentry.wrap(application)
     # Outermost, so Sentry's own log records carry the request context too.
     return logs.with_log_context(application)

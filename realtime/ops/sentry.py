@@ -3,17 +3,25 @@ is imported otherwise).
 
 - Views: sentry-sdk's Django integration reports every unhandled exception
   (the 500s) with the request.
-- Sockets: Channels consumers are not Django views, so the WebSocket branch
-  of the ASGI application is wrapped in sentry-sdk's ASGI middleware, which
+- Sockets: Channels consumers are not Django views, so the whole ASGI
+  application is wrapped in sentry-sdk's ASGI middleware (`wrap`), which
   reports an exception that escapes a consumer (connect, disconnect, a
-  group handler) with the socket's URL. Errors a consumer catches itself
-  (SocketConsumer answers a failing message with an error frame and logs
-  the traceback with logger.exception) reach Sentry through the SDK's
-  logging integration, which turns ERROR records into events.
+  group handler) with the socket's URL. (Under it, the Django integration
+  leaves HTTP requests to the same middleware instead of wrapping them a
+  second time.) Errors a consumer catches itself (SocketConsumer answers a
+  failing message with an error frame and logs the traceback with
+  logger.exception) reach Sentry through the SDK's logging integration,
+  which turns ERROR records into events.
+- Daphne then logs the escaped exception again ("Exception inside
+  application", logger daphne.server) outside the connection's context,
+  where the SDK cannot tell it was reported already: `drop_duplicates`
+  drops that copy, so one error is one event.
 
 No personal data is sent by default (send_default_pii off: no cookies,
 user names or client addresses); SENTRY_SEND_DEFAULT_PII=1 changes that.
 """
+
+DAPHNE_REPORT = "Exception inside application"
 
 
 def init(dsn, environment="", release="", traces_sample_rate=0.0, send_default_pii=False):
@@ -29,20 +37,19 @@ def init(dsn, environment="", release="", traces_sample_rate=0.0, send_default_p
         # own tracing (and OpenTelemetry) already time requests and sockets.
         traces_sample_rate=traces_sample_rate,
         send_default_pii=send_default_pii,
+        before_send=drop_duplicates,
     )
 
 
-class WebSocketErrorsToSentry:
-    """WebSocket connections through sentry-sdk's ASGI middleware; HTTP
-    untouched (the Django integration reports those, with the request)."""
+def drop_duplicates(event, hint):
+    if event.get("logger") == "daphne.server":
+        message = (event.get("logentry") or {}).get("message") or ""
+        if message.startswith(DAPHNE_REPORT):
+            return None  # the ASGI middleware reported it, with the request
+    return event
 
-    def __init__(self, application):
-        from sentry_sdk.integrations.asgi import SentryAsgiMiddleware
 
-        self.application = application
-        self.reporting = SentryAsgiMiddleware(application, mechanism_type="channels")
+def wrap(application):
+    from sentry_sdk.integrations.asgi import SentryAsgiMiddleware
 
-    async def __call__(self, scope, receive, send):
-        if scope["type"] == "websocket":
-            return await self.reporting(scope, receive, send)
-        return await self.application(scope, receive, send)
+    return SentryAsgiMiddleware(application, mechanism_type="asgi")
