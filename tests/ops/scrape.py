@@ -31,3 +31,17 @@ def wait_for(port, condition, timeout=10.0):
         if condition(samples) or time.monotonic() > deadline:
             return samples
         time.sleep(0.1)
+
+
+def exposed_names(port, host="127.0.0.1"):
+    """Every metric name a scrape declares, as PromQL would name it (a
+    counter `x` as `x_total`), whether or not it has samples yet."""
+    with urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    names = set()
+    for family in text_string_to_metric_families(text):
+        names.add(family.name)
+        if family.type == "counter":
+            names.add(family.name + "_total")
+        names.update(sample.name for sample in family.samples)
+    return names

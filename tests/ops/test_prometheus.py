@@ -8,93 +8,14 @@ this test's own (two static targets, scrape_interval 1s), its database in a
 temporary folder and its API on a free loopback port.
 """
 
-import json
-import shutil
-import subprocess
-import time
-import urllib.parse
-import urllib.request
 from contextlib import ExitStack
-from pathlib import Path
 
-import pytest
 from websockets.sync.client import connect
 
-from tests.conftest import free_port, wait_for_port
+from tests.conftest import free_port
+from tests.ops.prometheus_api import wait_for_query
 
 QUERY = "sum by (instance) (realtime_websocket_connections)"
-
-
-def prometheus_binary():
-    binary = shutil.which("prometheus")
-    if binary is None:
-        pytest.fail("this test needs Prometheus: `make test-tools` installs it (scripts/ensure-prometheus.sh)")
-    return binary
-
-
-@pytest.fixture
-def prometheus(tmp_path):
-    """Start a Prometheus scraping the given targets: `prometheus(targets)`
-    returns the base URL of its HTTP API."""
-    started = []
-
-    def start(targets):
-        port = free_port()
-        config = tmp_path / "prometheus.yml"
-        config.write_text(json.dumps({  # JSON is YAML
-            "global": {"scrape_interval": "1s", "scrape_timeout": "1s"},
-            "scrape_configs": [{"job_name": "realtime", "static_configs": [{"targets": targets}]}],
-        }))
-        log = open(tmp_path / "prometheus.log", "wb")
-        process = subprocess.Popen(
-            [prometheus_binary(), f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-             f"--web.listen-address=127.0.0.1:{port}"],
-            stdout=log, stderr=subprocess.STDOUT,
-        )
-        started.append((process, log))
-        url = f"http://127.0.0.1:{port}"
-        if not wait_for_port(port, timeout=30, process=process) or not ready(url):
-            pytest.fail(f"Prometheus did not start: {Path(log.name).read_text(errors='replace')[-2000:]}")
-        return url
-
-    yield start
-    for process, log in started:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
-
-
-def ready(url, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/-/ready", timeout=2) as response:
-                if response.status == 200:
-                    return True
-        except OSError:
-            pass
-        time.sleep(0.2)
-    return False
-
-
-def query(url, promql):
-    """{instance: value} of an instant query through Prometheus's HTTP API."""
-    with urllib.request.urlopen(f"{url}/api/v1/query?" + urllib.parse.urlencode({"query": promql}), timeout=5) as r:
-        answer = json.load(r)
-    assert answer["status"] == "success", answer
-    return {item["metric"].get("instance", ""): float(item["value"][1]) for item in answer["data"]["result"]}
-
-
-def wait_for_query(url, promql, expected, timeout=20):
-    deadline = time.monotonic() + timeout
-    while True:
-        got = query(url, promql)
-        if got == expected or time.monotonic() > deadline:
-            return got
-        time.sleep(0.5)
 
 
 def test_prometheus_sees_each_process_open_sockets_as_they_open_and_close(daphne, prometheus):

@@ -1,0 +1,119 @@
+"""The operator's files, checked by the tools that read them:
+
+- deploy/prometheus/prometheus.yml (and its alert rules) by promtool;
+- docker-compose.metrics.yml, over docker-compose.yml, by the real compose
+  binary: it adds Prometheus and Grafana, gives every replica the metrics
+  port the Prometheus config scrapes, and publishes nothing of it;
+- deploy/grafana/realtime.json: well-formed, and every query in it names
+  metrics a real server exposes and is accepted by a real Prometheus.
+"""
+
+import json
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from tests.conftest import ROOT, free_port
+from tests.ops.prometheus_api import query_answer, wait_for_query
+from tests.ops.scrape import exposed_names
+from tests.test_compose import REQUIRED, compose
+
+PROMETHEUS_CONFIG = ROOT / "deploy" / "prometheus" / "prometheus.yml"
+DASHBOARD = ROOT / "deploy" / "grafana" / "realtime.json"
+METRICS_FILES = ["-f", "docker-compose.yml", "-f", "docker-compose.metrics.yml"]
+WITH_GRAFANA = {**REQUIRED, "GRAFANA_ADMIN_PASSWORD": "test-grafana-password"}
+
+
+def promtool(*args):
+    binary = shutil.which("promtool")
+    if binary is None:
+        pytest.fail("this test needs promtool: `make test-tools` installs Debian's prometheus (scripts/ensure-prometheus.sh)")
+    return subprocess.run([binary, *args], capture_output=True, text=True, timeout=60)
+
+
+def test_promtool_accepts_the_prometheus_config_and_its_alert_rules():
+    result = promtool("check", "config", str(PROMETHEUS_CONFIG))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "rule files found" in result.stdout  # the alerts were read and checked too
+    rules = promtool("check", "rules", str(PROMETHEUS_CONFIG.parent / "alerts.yml"))
+    assert rules.returncode == 0, rules.stdout + rules.stderr
+
+
+def test_promtool_refuses_a_broken_copy(tmp_path):
+    """promtool is a real judge here: the same file with a bad interval fails."""
+    broken = tmp_path / "prometheus.yml"
+    broken.write_text(PROMETHEUS_CONFIG.read_text().replace("scrape_interval: 15s", "scrape_interval: fast"))
+    shutil.copy(PROMETHEUS_CONFIG.parent / "alerts.yml", tmp_path / "alerts.yml")
+    assert promtool("check", "config", str(broken)).returncode != 0
+
+
+def test_the_metrics_compose_file_adds_prometheus_and_grafana_and_publishes_no_metrics_port():
+    result = compose(*METRICS_FILES, "config", "-q", env=WITH_GRAFANA)
+    assert result.returncode == 0, result.stderr
+    model = json.loads(compose(*METRICS_FILES, "config", "--format", "json", env=WITH_GRAFANA).stdout)
+    services = model["services"]
+    assert {"prometheus", "grafana"} <= set(services)
+    web = services["web"]
+    # The port every replica serves and the port Prometheus scrapes agree.
+    scraped = re.search(r"port: (\d+)", PROMETHEUS_CONFIG.read_text()).group(1)
+    assert web["environment"]["REALTIME_METRICS_PORT"] == scraped
+    assert web["environment"]["REALTIME_METRICS_BIND"] == "0.0.0.0"  # the container's own address
+    assert "ports" not in web  # not published...
+    assert scraped not in services["proxy"]["environment"]["NGINX_UPSTREAM_SERVERS"]  # ...nor proxied
+    for name in ("prometheus", "grafana"):
+        assert all(port["host_ip"] == "127.0.0.1" for port in services[name]["ports"]), services[name]["ports"]
+    assert "healthcheck" in services["prometheus"]
+
+
+def test_grafana_needs_an_admin_password():
+    # Tried: the metrics file without GRAFANA_ADMIN_PASSWORD: refused, by name.
+    result = compose(*METRICS_FILES, "config", "-q", env=REQUIRED)
+    assert result.returncode != 0
+    assert "GRAFANA_ADMIN_PASSWORD" in result.stderr
+
+
+def dashboard_queries():
+    dashboard = json.loads(DASHBOARD.read_text())
+    queries = []
+    for panel in dashboard["panels"]:
+        for target in panel.get("targets", []):
+            queries.append((panel["title"], target["expr"]))
+    return dashboard, queries
+
+
+def as_promql(expr):
+    """A dashboard query as Grafana sends it, for the selection "All"."""
+    return expr.replace("$__rate_interval", "1m").replace("$instance", ".*")
+
+
+def test_the_dashboard_is_well_formed():
+    dashboard, queries = dashboard_queries()
+    assert dashboard["uid"] and dashboard["title"]
+    ids = [panel["id"] for panel in dashboard["panels"]]
+    assert len(ids) == len(set(ids)), "panel ids must be unique"
+    assert len(queries) >= 20
+    variables = {variable["name"] for variable in dashboard["templating"]["list"]}
+    for title, expr in queries:
+        used = set(re.findall(r"\$(\w+)", expr)) - {"__rate_interval"}
+        assert used <= variables, f"{title}: {expr} uses an undefined variable"
+
+
+def test_every_dashboard_query_names_exposed_metrics_and_prometheus_accepts_it(daphne, prometheus):
+    metrics_port = free_port()
+    daphne(REALTIME_METRICS_PORT=metrics_port)
+    exposed = exposed_names(metrics_port)
+    _, queries = dashboard_queries()
+    for title, expr in queries:
+        for name in re.findall(r"\b((?:realtime|process)_[a-z_]+)\b", expr):
+            assert name in exposed, f"panel {title!r} queries {name}, which /metrics does not expose"
+
+    target = f"127.0.0.1:{metrics_port}"
+    api = prometheus([target])
+    assert wait_for_query(api, "up", {target: 1.0}) == {target: 1.0}
+    for title, expr in queries:
+        answer = query_answer(api, as_promql(expr))
+        assert answer["status"] == "success", f"panel {title!r}: Prometheus refused {expr}: {answer}"
+    # ...and a query over the socket metrics has data once a scrape happened.
+    assert query_answer(api, 'process_open_fds{job="realtime"}')["data"]["result"]
