@@ -8,11 +8,14 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     DJANGO_SETTINGS_MODULE=config.settings \
-    DJANGO_STATIC_ROOT=/srv/static
+    DJANGO_STATIC_ROOT=/srv/static \
+    DJANGO_SECRET_KEY_FILE=/srv/data/django_secret_key
 
 WORKDIR /app
-COPY requirements.txt .
-RUN pip install -r requirements.txt
+# The lock (exact versions, hashes checked), compiled from requirements.txt
+# by `make lock`.
+COPY requirements.lock .
+RUN pip install --require-hashes -r requirements.lock
 
 COPY manage.py ./
 COPY config ./config
@@ -20,12 +23,15 @@ COPY realtime ./realtime
 COPY templates ./templates
 COPY static ./static
 COPY scripts/dev_cert.py ./scripts/dev_cert.py
+COPY scripts/init_secrets.py ./scripts/init_secrets.py
 
 # An unprivileged user; it owns the static volume's mount point so
-# collectstatic (run by `setup`) can write into the named volume.
+# collectstatic (run by `setup`) can write into the named volume, and /srv/data
+# where `docker run` without DJANGO_SECRET_KEY keeps the key it makes (DEBUG is
+# off unless DJANGO_DEBUG=1).
 RUN useradd --system --uid 10001 --home-dir /app app \
-    && mkdir -p /srv/static /srv/certs \
-    && chown app /srv/static /srv/certs
+    && mkdir -p /srv/static /srv/certs /srv/data \
+    && chown app /srv/static /srv/certs /srv/data
 USER app
 
 EXPOSE 8000 8443

@@ -10,25 +10,51 @@ PORT ?= 8000
 METRICS_PORT ?= 9100
 PYTEST_ARGS ?=
 
-.PHONY: run run-tls test conformance install install-test chromium test-tools clean
+.PHONY: run run-tls test lint lock conformance install install-test chromium test-tools clean
 
-$(VENV)/.installed: requirements.txt
-	$(PYTHON) -m venv $(VENV)
+# Installs come from the lock files (exact versions, hashes checked); the
+# stamps keep a repeated `make test` from reinstalling until a lock changes.
+$(VENV)/.installed: requirements.lock
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --require-hashes -r requirements.lock
 	touch $@
 
-$(VENV)/.installed-test: $(VENV)/.installed requirements-test.txt
-	$(PY) -m pip install --quiet -r requirements-test.txt
+$(VENV)/.installed-test: $(VENV)/.installed requirements-test.lock
+	$(PY) -m pip install --quiet --require-hashes -r requirements-test.lock
 	touch $@
+
+# Recompile requirements.lock and requirements-test.lock after editing
+# requirements.txt or requirements-test.txt: Python 3.11 on Linux x86_64
+# (the Dockerfile's platform), from PyPI whatever the local pip configuration.
+# Versions already in the locks are kept; `make lock UPGRADE=--upgrade` moves
+# everything to the newest allowed. The test lock is constrained by the
+# runtime lock, so both install the same runtime versions.
+UV_VERSION ?= 0.13.9
+LOCK_VENV ?= .venv-lock
+UPGRADE ?=
+UV_COMPILE = $(LOCK_VENV)/bin/uv pip compile --quiet --no-config --generate-hashes $(UPGRADE) \
+	--python-version 3.11 --python-platform x86_64-manylinux_2_36 \
+	--index-url https://pypi.org/simple --custom-compile-command "make lock"
+
+$(LOCK_VENV)/.uv-$(UV_VERSION):
+	test -x $(LOCK_VENV)/bin/python || $(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install --quiet uv==$(UV_VERSION)
+	touch $@
+
+lock: $(LOCK_VENV)/.uv-$(UV_VERSION)
+	$(UV_COMPILE) requirements.txt -o requirements.lock
+	$(UV_COMPILE) requirements-test.txt --constraint requirements.lock -o requirements-test.lock
 
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test chromium test-tools
 
-# Serve the app with embedded defaults (SQLite, in-memory channel layer).
+# Serve the app with embedded defaults (SQLite, in-memory channel layer) and
+# Django's debug pages: DEBUG is off unless asked for, and this asks
+# (DJANGO_DEBUG=0 make run serves as production does).
 run: $(VENV)/.installed
 	$(PY) manage.py migrate --noinput
-	REALTIME_METRICS_PORT=$(METRICS_PORT) $(PY) -m realtime.serve -b $(HOST) -p $(PORT) config.asgi:application
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} REALTIME_METRICS_PORT=$(METRICS_PORT) $(PY) -m realtime.serve -b $(HOST) -p $(PORT) config.asgi:application
 
 # The same server, also on https://$(HOST):$(TLS_PORT) and wss:// with a local
 # development certificate (certs/; trust certs/ca.pem in the client).
@@ -37,7 +63,7 @@ run-tls: $(VENV)/.installed
 	$(PY) scripts/dev_cert.py certs
 	$(PY) manage.py migrate --noinput
 	REALTIME_TLS_CERT_FILE=certs/server.pem REALTIME_TLS_KEY_FILE=certs/server-key.pem \
-	REALTIME_TLS_PORT=$(TLS_PORT) REALTIME_TLS_BIND=$(HOST) \
+	REALTIME_TLS_PORT=$(TLS_PORT) REALTIME_TLS_BIND=$(HOST) DJANGO_DEBUG=$${DJANGO_DEBUG:-1} \
 	$(PY) -m realtime.serve -b $(HOST) -p $(PORT) config.asgi:application
 
 # Autobahn TestSuite (every case, compression included) against /ws/echo;
@@ -60,7 +86,12 @@ test-tools:
 chromium:
 	@bash scripts/ensure-chromium.sh
 
-test: install-test
+# ruff (settings in pyproject.toml) before the tests: a lint error fails
+# `make test` without spending the suite's time.
+lint: $(VENV)/.installed-test
+	$(PY) -m ruff check .
+
+test: install-test lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # Benchmarks (bench/README.md): /ws/time fan-out to 1,000, 3,000 and 10,000
@@ -90,4 +121,4 @@ bench: $(VENV)/.installed-bench
 	$(PY) bench/plots.py
 
 clean:
-	rm -rf $(VENV) db.sqlite3 staticfiles
+	rm -rf $(VENV) $(LOCK_VENV) db.sqlite3 staticfiles

@@ -10,7 +10,8 @@ import os
 from pathlib import Path
 
 import dj_database_url
-from django.core.exceptions import ImproperlyConfigured
+
+from config import keyfile
 
 from realtime.ops.logs import logging_config
 
@@ -41,15 +42,36 @@ def env_list(name, default):
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
-DEBUG = env_bool("DJANGO_DEBUG", True)
+def env_secret(name):
+    """NAME's value, else the contents of the file NAME_FILE names (how the
+    compose stack hands secrets over from its volume), else ""."""
+    value = os.environ.get(name, "")
+    if value:
+        return value
+    path = os.environ.get(name + "_FILE", "")
+    return keyfile.read(path) if path else ""
 
-# A development key is embedded only for DEBUG runs; a production run must say
-# its own, so no secret that matters is ever committed.
+
+# Off unless asked for (`make run` asks): debug pages show settings, paths and
+# every URL to whoever sends a request.
+DEBUG = env_bool("DJANGO_DEBUG", False)
+
+# No key is written in the repository, not even for development: without
+# DJANGO_SECRET_KEY the installation makes a random one on its first start and
+# keeps it (sessions survive restarts) in DJANGO_SECRET_KEY_FILE, by default
+# .secret_key next to manage.py (git- and docker-ignored, mode 0600).
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
 if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off")
-    SECRET_KEY = "insecure-development-key-only-used-when-DEBUG-is-on"
+    SECRET_KEY_FILE = Path(os.environ.get("DJANGO_SECRET_KEY_FILE") or BASE_DIR / ".secret_key")
+    try:
+        SECRET_KEY = keyfile.read_or_create(SECRET_KEY_FILE)
+    except OSError as error:
+        # Refuse to start, with one line and no traceback: never run on a
+        # key that is known or that changes at every start.
+        raise SystemExit(
+            f"error: DJANGO_SECRET_KEY is not set and no key can be kept in {SECRET_KEY_FILE} ({error.strerror}): "
+            "set DJANGO_SECRET_KEY, or DJANGO_SECRET_KEY_FILE to a writable path"
+        ) from None
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
@@ -100,6 +122,10 @@ DATABASES = {
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
     )
 }
+# A password kept out of DATABASE_URL (the compose stack's generated one is in
+# a file: DATABASE_PASSWORD_FILE); one written in the URL wins.
+if not DATABASES["default"].get("PASSWORD") and env_secret("DATABASE_PASSWORD"):
+    DATABASES["default"]["PASSWORD"] = env_secret("DATABASE_PASSWORD")
 
 # REDIS_URL unset: one process, in-memory layer. Set: channels-redis pub/sub,
 # which fans group messages out to every Daphne process subscribed to Redis.
@@ -170,6 +196,27 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# --- Served over HTTPS ----------------------------------------------------------
+# Off by default (`make run` is plain HTTP); docker-compose.tls.yml turns them
+# on. Behind nginx (DJANGO_BEHIND_PROXY) the scheme the client used is nginx's
+# X-Forwarded-Proto: nginx always sets it, so a client cannot forge it.
+if env_bool("DJANGO_BEHIND_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", False)
+SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", False)
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SSL_REDIRECT", False)
+# Health checks call each replica over plain HTTP on its own port.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SILENCED_SYSTEM_CHECKS = [
+    # HSTS for every subdomain, and the browsers' preload list (hard to undo),
+    # bind domains this app does not know about: the site's owner decides
+    # (DJANGO_HSTS_INCLUDE_SUBDOMAINS, DJANGO_HSTS_PRELOAD).
+    "security.W005",
+    "security.W021",
+]
+
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT", BASE_DIR / "staticfiles"))
@@ -183,7 +230,7 @@ LOG_LEVEL = os.environ.get("LOG_LEVEL") or "INFO"
 try:
     LOGGING = logging_config(LOG_FORMAT, LOG_LEVEL, os.environ.get("REALTIME_LOG_LEVEL") or "INFO")
 except ValueError as error:
-    raise ImproperlyConfigured(str(error)) from None
+    raise SystemExit(f"error: {error}") from None  # one line, no traceback
 
 # --- WebSocket limits -------------------------------------------------------
 # Largest message an application socket accepts; larger ones close with 1009.

@@ -140,7 +140,8 @@ def main():
         shutil.rmtree(outdir)
     outdir.mkdir(parents=True)
     work = Path(tempfile.mkdtemp(prefix="autobahn-"))
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "DATABASE_URL": f"sqlite:///{work / 'db.sqlite3'}"}
+    database_url = f"sqlite:///{work / 'db.sqlite3'}"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "DATABASE_URL": database_url}
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
 
     groups = [args.cases] if args.cases else GROUPS

