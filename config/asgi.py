@@ -13,8 +13,8 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
-from realtime.ops.asgi import instrument  # noqa: E402
 from realtime.lean_auth import AuthMiddlewareStack  # noqa: E402  (no thread hop without a session cookie)
+from realtime.ops.asgi import instrument  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 from realtime.security import AllowedHostsOriginValidator  # noqa: E402
 from realtime.tracing_asgi import TracingMiddleware  # noqa: E402

@@ -12,7 +12,6 @@ from pathlib import Path
 import dj_database_url
 
 from config import keyfile
-
 from realtime.ops.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent

@@ -2,13 +2,16 @@
 
 - deploy/prometheus/prometheus.yml (and its alert rules) by promtool;
 - docker-compose.metrics.yml, over docker-compose.yml, by the real compose
-  binary: it adds Prometheus and Grafana, gives every replica the metrics
-  port the Prometheus config scrapes, and publishes nothing of it;
+  binary: with nothing set it adds Prometheus and Grafana, gives every
+  replica the metrics port the Prometheus config scrapes, and publishes
+  nothing of it; Grafana's admin password is made by the stack's own
+  `secrets` command (given, kept or generated, like the others);
 - deploy/grafana/realtime.json: well-formed, and every query in it names
   metrics a real server exposes and is accepted by a real Prometheus.
 """
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -16,20 +19,20 @@ import subprocess
 import pytest
 
 from tests.conftest import ROOT, free_port
+from tests.deploy.compose_stack import SECRETS_MOUNT, compose, compose_model, run_secrets_service
 from tests.ops.prometheus_api import query_answer, wait_for_query
 from tests.ops.scrape import exposed_names
-from tests.test_compose import REQUIRED, compose
 
 PROMETHEUS_CONFIG = ROOT / "deploy" / "prometheus" / "prometheus.yml"
 DASHBOARD = ROOT / "deploy" / "grafana" / "realtime.json"
 METRICS_FILES = ["-f", "docker-compose.yml", "-f", "docker-compose.metrics.yml"]
-WITH_GRAFANA = {**REQUIRED, "GRAFANA_ADMIN_PASSWORD": "test-grafana-password"}
 
 
 def promtool(*args):
     binary = shutil.which("promtool")
     if binary is None:
-        pytest.fail("this test needs promtool: `make test-tools` installs Debian's prometheus (scripts/ensure-prometheus.sh)")
+        pytest.fail("this test needs promtool: `make test-tools` installs Debian's prometheus "
+                    "(scripts/ensure-prometheus.sh)")
     return subprocess.run([binary, *args], capture_output=True, text=True, timeout=60)
 
 
@@ -50,10 +53,10 @@ def test_promtool_refuses_a_broken_copy(tmp_path):
 
 
 def test_the_metrics_compose_file_adds_prometheus_and_grafana_and_publishes_no_metrics_port():
-    result = compose(*METRICS_FILES, "config", "-q", env=WITH_GRAFANA)
+    # Tried: `config -q` with nothing set.
+    result = compose(*METRICS_FILES, "config", "-q")
     assert result.returncode == 0, result.stderr
-    model = json.loads(compose(*METRICS_FILES, "config", "--format", "json", env=WITH_GRAFANA).stdout)
-    services = model["services"]
+    services = compose_model(*METRICS_FILES)["services"]
     assert {"prometheus", "grafana"} <= set(services)
     web = services["web"]
     # The port every replica serves and the port Prometheus scrapes agree.
@@ -67,11 +70,30 @@ def test_the_metrics_compose_file_adds_prometheus_and_grafana_and_publishes_no_m
     assert "healthcheck" in services["prometheus"]
 
 
-def test_grafana_needs_an_admin_password():
-    # Tried: the metrics file without GRAFANA_ADMIN_PASSWORD: refused, by name.
-    result = compose(*METRICS_FILES, "config", "-q", env=REQUIRED)
-    assert result.returncode != 0
-    assert "GRAFANA_ADMIN_PASSWORD" in result.stderr
+def test_grafanas_admin_password_is_generated_and_kept_or_given(tmp_path):
+    """Tried: the stack's `secrets` command (as the metrics file configures
+    it) with nothing set, again, then with GRAFANA_ADMIN_PASSWORD given.
+    Grafana reads the file; no service carries the value."""
+    volume = tmp_path / "secrets-volume"
+    services = compose_model(*METRICS_FILES)["services"]
+    grafana_file = services["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD__FILE"]
+    assert grafana_file == f"{SECRETS_MOUNT}/grafana_admin_password"
+    assert any(v["source"] == "secrets" and v["target"] == SECRETS_MOUNT for v in services["grafana"]["volumes"])
+    assert "grafana_admin_password: generated" in run_secrets_service(services, volume)
+    generated = (volume / "grafana_admin_password").read_text().strip()
+    assert len(generated) >= 32
+    if os.geteuid() == 0:  # as the service runs it: only Grafana's user may read it
+        assert (volume / "grafana_admin_password").stat().st_uid == 472
+    assert "grafana_admin_password: kept" in run_secrets_service(services, volume)
+    assert (volume / "grafana_admin_password").read_text().strip() == generated
+
+    given = compose_model(*METRICS_FILES, env={"GRAFANA_ADMIN_PASSWORD": "an admin password the user chose"})
+    assert "grafana_admin_password: from GRAFANA_ADMIN_PASSWORD" in run_secrets_service(given["services"], volume)
+    assert (volume / "grafana_admin_password").read_text().strip() == "an admin password the user chose"
+    for name, service in services.items():
+        for key, value in (service.get("environment") or {}).items():
+            if "PASSWORD" in key or "SECRET" in key:
+                assert value == "" or str(value).startswith(SECRETS_MOUNT + "/"), (name, key, value)
 
 
 def dashboard_queries():

@@ -9,6 +9,7 @@ import json
 import time
 
 import pytest
+from websockets.exceptions import ConnectionClosedError
 from websockets.sync.client import connect
 
 
@@ -16,9 +17,9 @@ def oversize_on_mouse(server):
     """A /ws/mouse message over the 64 KiB limit: the server logs (realtime
     logger) and closes with 1009. Returns the client's own address."""
     with connect(f"{server.ws_url}/ws/mouse", max_size=None) as ws:
-        client = "%s:%d" % ws.local_address[:2]
+        client = "{}:{}".format(*ws.local_address[:2])
         ws.send("x" * (64 * 1024 + 1))
-        with pytest.raises(Exception):
+        with pytest.raises(ConnectionClosedError):
             ws.recv(timeout=5)
         assert ws.close_code == 1009
     return client
@@ -29,7 +30,7 @@ def missing_page(server):
     the client's own address."""
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
     connection.connect()
-    client = "%s:%d" % connection.sock.getsockname()[:2]
+    client = "{}:{}".format(*connection.sock.getsockname()[:2])
     connection.request("GET", "/no-such-page")
     assert connection.getresponse().status == 404
     connection.close()

@@ -47,4 +47,5 @@ def test_prometheus_sees_each_process_open_sockets_as_they_open_and_close(daphne
         expected = {first_target: 1.0, second_target: 1.0}
         assert wait_for_query(api, QUERY, expected) == expected
         closed = 'sum by (instance) (realtime_websocket_closes_total{code="1000", initiator="client"})'
-        assert wait_for_query(api, closed, {first_target: 2.0, second_target: 4.0}) == {first_target: 2.0, second_target: 4.0}
+        expected = {first_target: 2.0, second_target: 4.0}
+        assert wait_for_query(api, closed, expected) == expected

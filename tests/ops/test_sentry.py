@@ -20,6 +20,7 @@ import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 
@@ -128,9 +129,10 @@ def test_unhandled_errors_in_a_view_and_a_consumer_reach_sentry(daphne, sentry, 
 
     # Tried: the chat socket (a Channels consumer): its connect raises, so the
     # handshake fails and the client is refused.
-    with pytest.raises(Exception):
+    with pytest.raises(InvalidStatus) as refused:
         with connect(f"{server.ws_url}/ws/chat/lobby/", open_timeout=10) as ws:
             ws.recv(timeout=5)
+    assert refused.value.response.status_code == 500
     from_consumer = sentry.wait_for(lambda e: "OperationalError" in exception_types(e)
                                     and e.get("request", {}).get("url", "").startswith("ws://")
                                     and "/ws/chat/lobby/" in e["request"]["url"])
