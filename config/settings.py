@@ -324,6 +324,13 @@ SENTRY_ENVIRONMENT = os.environ.get("SENTRY_ENVIRONMENT", "")
 SENTRY_RELEASE = os.environ.get("SENTRY_RELEASE", "")
 SENTRY_TRACES_SAMPLE_RATE = env_float("SENTRY_TRACES_SAMPLE_RATE", 0.0)
 SENTRY_SEND_DEFAULT_PII = env_bool("SENTRY_SEND_DEFAULT_PII", False)
+# OpenTelemetry: the traces of realtime.tracing exported over OTLP/HTTP when
+# an endpoint is set (the SDK's own variables; the traces-only one wins).
+OTEL_EXPORTER_OTLP_ENDPOINT = (os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+                               or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "")).strip()
+# Received messages become at most this many spans per trace flush (the
+# failed, slow and throttled first), never one span each; 0 = none.
+REALTIME_OTEL_MESSAGES_PER_FLUSH = env_int("REALTIME_OTEL_MESSAGES_PER_FLUSH", 10)
 if SENTRY_DSN:
     from realtime.ops.sentry import init as init_sentry
 

@@ -43,6 +43,8 @@ import threading
 import time
 from datetime import datetime, timezone
 
+from realtime.ops import otel
+
 logger = logging.getLogger(__name__)
 
 monotonic = time.monotonic
@@ -458,6 +460,7 @@ class Recorder:
             # looking up the array and appending to it finishes now.
             time.sleep(0.001)
             offset = wall_clock_offset()
+            otel.export(batch, messages, offset)  # OpenTelemetry spans, when configured
             if batch or messages or times:
                 self.write(batch, offset, times, messages, minute=int(time.time() // 60))
             now = time.time()
