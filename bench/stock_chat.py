@@ -25,7 +25,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
-from realtime import chat_store  # noqa: E402
+from realtime.chat import store as chat_store  # noqa: E402
 
 
 class StockChatConsumer(AsyncJsonWebsocketConsumer):

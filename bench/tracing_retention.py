@@ -1,7 +1,7 @@
 """Trace retention: does a day of a busy mouse demo grow the database without
 bound? A day, compressed: the real trace writer (realtime.tracing.Recorder.
 write, the code a server's writer thread runs every second) and the real
-purge (realtime.models.purge_traces, run by the server every 10 s and by
+purge (realtime.tracing.retention.purge_traces, run by the server every 10 s and by
 `manage.py purgetraces`) store a day of traffic into a fresh SQLite file, with
 the clock advanced one minute per step; the database is measured every hour.
 
@@ -26,6 +26,7 @@ import os
 import sys
 import tempfile
 import time
+from array import array
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,7 +46,8 @@ def main(args):
     call_command("migrate", verbosity=0)
     from bench.common import write_result
     from realtime import tracing
-    from realtime.models import EventLogRecord, LatencyHistogram, TraceRecord, purge_traces
+    from realtime.models import EventLogRecord, LatencyHistogram, TraceRecord
+    from realtime.tracing.retention import purge_traces
 
     tracing.AUTO_START_WRITER = False
     config = tracing.load_config()
@@ -104,7 +106,7 @@ def main(args):
             batch.append(trace)
         batch.sort(key=lambda item: item.end)
         # What Recorder.flush does, with the simulated minute for the histograms.
-        times, recorder.message_times = recorder.message_times, tracing.array("d")
+        times, recorder.message_times = recorder.message_times, array("d")
         messages = recorder.drain(recorder.recent_messages) + recorder.drain(recorder.notable_messages)
         recorder.write(batch, offset, times, messages, minute=int((offset + base) // 60))
         total_messages += per_minute

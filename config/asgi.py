@@ -13,20 +13,20 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
-from realtime.lean_auth import AuthMiddlewareStack  # noqa: E402  (no thread hop without a session cookie)
 from realtime.ops.asgi import instrument  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
-from realtime.security import AllowedHostsOriginValidator  # noqa: E402
-from realtime.tracing_asgi import TracingMiddleware  # noqa: E402
+from realtime.sockets.origin import allowed_origins_only  # noqa: E402
+from realtime.sockets.session_auth import SessionAuthStack  # noqa: E402  (no thread hop without a session cookie)
+from realtime.tracing.middleware import TracingMiddleware  # noqa: E402
 
 # Outermost, so every request and connection is traced, including those
-# the Origin check refuses and those no route matches (realtime/tracing_asgi.py).
+# the Origin check refuses and those no route matches (realtime/tracing/middleware.py).
 application = instrument(TracingMiddleware(ProtocolTypeRouter(
     {
         # Daphne serves the static files on the same port as the sockets.
         "http": ASGIStaticFilesHandler(django_asgi_app),
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        "websocket": allowed_origins_only(
+            SessionAuthStack(URLRouter(websocket_urlpatterns))
         ),
     }
 )))

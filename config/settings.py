@@ -130,7 +130,7 @@ if not DATABASES["default"].get("PASSWORD") and env_secret("DATABASE_PASSWORD"):
 # which fans group messages out to every Daphne process subscribed to Redis.
 REDIS_URL = os.environ.get("REDIS_URL", "")
 CHANNEL_LAYER_PREFIX = os.environ.get("CHANNEL_LAYER_PREFIX", "realtime")
-# More than one Redis (realtime/redis_connection.py says who uses which):
+# More than one Redis (realtime/sockets/redis_connection.py says who uses which):
 # REDIS_SHARDS="redis://a:6379/0,redis://b:6379/0": the channel layer spreads
 # groups and channels over these (channels-redis consistent hash).
 REDIS_SHARDS = env_list("REDIS_SHARDS", [])
@@ -282,7 +282,7 @@ REALTIME_TLS_BIND = os.environ.get("REALTIME_TLS_BIND", "127.0.0.1")
 # (1.5 s keeps that under the promised 3 s with room for a slow loop).
 REALTIME_PUBLISHER_LEASE_SECONDS = env_float("REALTIME_PUBLISHER_LEASE_SECONDS", 1.5)
 
-# --- Chat and accounts (issue 4) ----------------------------------------------
+# --- Chat and accounts ----------------------------------------------------------
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
@@ -298,7 +298,7 @@ CHAT_POST_RATE_SECONDS = env_float("CHAT_POST_RATE_SECONDS", 10.0)
 # stops announcing (it died) drops out of presence after 3 periods.
 CHAT_PRESENCE_REFRESH_SECONDS = env_float("CHAT_PRESENCE_REFRESH_SECONDS", 5.0)
 
-# --- Request tracing (issue 3, realtime/tracing.py) ---------------------------
+# --- Request tracing (realtime/tracing/conf.py lists them) ----------------------
 # Off: no trace is made at all (the overhead benchmark compares on and off).
 REALTIME_TRACING = env_bool("REALTIME_TRACING", True)
 # Kept per family and latency bucket (and errors per family), like x/net/trace.

@@ -1,33 +1,5 @@
-from django.contrib import admin
+"""Django's admin autodiscovery imports `<app>.admin`: each feature registers
+its own models in its package's admin module."""
 
-# --- Chat (issue 4) -----------------------------------------------------------
-from realtime.models import Message, Room
-
-
-@admin.register(Room)
-class RoomAdmin(admin.ModelAdmin):
-    list_display = ["name", "created", "message_count"]
-    search_fields = ["name"]
-    readonly_fields = ["created"]
-
-    @admin.display(description="messages")
-    def message_count(self, room):
-        return room.messages.count()
-
-
-@admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
-    list_display = ["id", "room", "author", "short_text", "created", "edited_at", "deleted_at"]
-    list_filter = ["room", ("deleted_at", admin.EmptyFieldListFilter), ("edited_at", admin.EmptyFieldListFilter)]
-    search_fields = ["text", "author__username", "room__name"]
-    raw_id_fields = ["author"]
-    readonly_fields = ["created", "client_id"]
-    date_hierarchy = "created"
-
-    @admin.display(description="text")
-    def short_text(self, message):
-        return "(deleted)" if message.deleted else message.text[:80]
-
-
-# --- Request tracing (issue 3): registered in realtime/tracing_admin.py --------
-from realtime import tracing_admin  # noqa: E402,F401
+from realtime.chat import admin as chat_admin  # noqa: F401
+from realtime.tracing import admin as tracing_admin  # noqa: F401

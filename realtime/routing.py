@@ -1,21 +1,17 @@
-from django.urls import path, re_path
+"""Every WebSocket path of the site, collected from the packages that serve
+them (config/asgi.py routes "websocket" here)."""
 
-from realtime import consumers
-from realtime.chat import ChatConsumer
-from realtime.models import ROOM_NAME_PATTERN
-from realtime.tracing_views import TraceLiveConsumer
+from django.urls import re_path
+
+from realtime.chat.routing import websocket_urlpatterns as chat_sockets
+from realtime.samples.routing import websocket_urlpatterns as sample_sockets
+from realtime.sockets.consumer import UnknownPathConsumer
+from realtime.tracing.routing import websocket_urlpatterns as tracing_sockets
 
 websocket_urlpatterns = [
-    path("ws/echo", consumers.EchoConsumer.as_asgi()),
-    path("ws/mouse", consumers.MouseConsumer.as_asgi()),
-    path("wsecho", consumers.MouseConsumer.as_asgi()),
-    path("ws/time", consumers.TimeConsumer.as_asgi()),
-    path("wstime", consumers.GoTimeConsumer.as_asgi()),
-    path("ws/received", consumers.ReceivedConsumer.as_asgi()),
-    path("ws/hello", consumers.HelloConsumer.as_asgi()),
-    re_path(r"^ws/person(?:/(?P<codec>xml))?$", consumers.PersonConsumer.as_asgi()),
-    re_path(rf"^ws/chat/(?P<room>{ROOM_NAME_PATTERN})/$", ChatConsumer.as_asgi()),
-    path("ws/debug/requests", TraceLiveConsumer.as_asgi()),  # staff only (issue 3)
+    *sample_sockets,
+    *chat_sockets,
+    *tracing_sockets,
     # Last: every other path is refused cleanly.
-    re_path(r"", consumers.UnknownPathConsumer.as_asgi()),
+    re_path(r"", UnknownPathConsumer.as_asgi()),
 ]

@@ -1,9 +1,10 @@
-"""The wire formats of realtime.codecs, as a Go peer would see them."""
+"""The wire formats of realtime.sockets.codecs, as a Go peer would see them."""
 
 import pytest
 
-from realtime import codecs
-from realtime.codecs import JSON, MESSAGE, XML, DecodeError, MouseEvent, Person
+from realtime.samples.values import MouseEvent, Person
+from realtime.sockets import codecs
+from realtime.sockets.codecs import JSON, MESSAGE, XML, DecodeError
 
 
 def test_message_codec_keeps_the_frame_type():

@@ -160,7 +160,7 @@ class SpanExport:
     def events_of(item, offset):
         """(wall-clock time, text, is_error, sensitive) of each event, the text
         formatted and scrubbed by the tracer itself."""
-        from realtime.tracing import serialize_events
+        from realtime.tracing.events import serialize_events
 
         start = item.start + offset
         return [(start + seconds, REDACTED if sensitive else text, is_error, sensitive)
@@ -177,7 +177,7 @@ class SpanExport:
 
     def message_span(self, record, offset):
         from realtime.ops.socket_stats import route_of
-        from realtime.tracing import message_events
+        from realtime.tracing.events import message_events
 
         path, _, size, started, ended, _, failed = record
         route = route_of(path.encode("ascii", "replace"))

@@ -17,9 +17,7 @@ from realtime.ops import socket_stats
 from realtime.server.compression import FastPerMessageDeflate
 from realtime.server.frames import OP_BINARY, OP_TEXT, mask, server_frame
 from realtime.server.send_buffer import kernel_level_transport, unsent_bytes
-
-CLOSE_GOING_AWAY = 1001
-CLOSE_POLICY_VIOLATION = 1008
+from realtime.sockets.close_codes import CLOSE_POLICY_VIOLATION
 
 slow_client_log = logging.getLogger("realtime.slow_clients")
 SLOW_CLIENT_FAMILY = "websocket.SlowClient"  # trace family of these closes

@@ -11,7 +11,8 @@ from twisted.internet import defer, reactor
 from realtime.ops import logs, socket_stats
 from realtime.server.compression import accept_permessage_deflate
 from realtime.server.inbound import InboundQueue
-from realtime.server.protocol import CLOSE_GOING_AWAY, RealtimeWebSocketProtocol
+from realtime.server.protocol import RealtimeWebSocketProtocol
+from realtime.sockets.close_codes import CLOSE_GOING_AWAY
 
 
 def with_listen_backlog(description, backlog):

@@ -3,10 +3,10 @@
 REALTIME_TRACE_PURGE_SECONDS while it runs; the command is for a cron job or
 after changing the settings."""
 
-from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from realtime.models import purge_traces
+from realtime.tracing import conf
+from realtime.tracing.retention import purge_traces
 
 
 class Command(BaseCommand):
@@ -18,10 +18,10 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--keep", type=int, default=None,
-                            help=f"per family and bucket (default REALTIME_TRACE_KEEP = {settings.REALTIME_TRACE_KEEP})")
+                            help=f"per family and bucket (default REALTIME_TRACE_KEEP = {conf.keep()})")
         parser.add_argument("--max-age", type=int, default=None,
                             help="seconds (default REALTIME_TRACE_MAX_AGE_SECONDS = "
-                                 f"{settings.REALTIME_TRACE_MAX_AGE_SECONDS})")
+                                 f"{conf.max_age_seconds()})")
 
     def handle(self, *args, keep=None, max_age=None, **options):
         if keep is not None and keep < 0:

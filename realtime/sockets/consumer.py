@@ -8,27 +8,14 @@ from time import monotonic
 from channels.db import aclose_old_connections
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.conf import settings
 
-from realtime import codecs, tracing
-from realtime.hub import get_hub
-from realtime.limits import TokenBucket
+from realtime import tracing
+from realtime.sockets import codecs, limits
+from realtime.sockets.close_codes import CLOSE_NORMAL, CLOSE_TOO_BIG
+from realtime.sockets.errors import ClientError
+from realtime.sockets.hub import get_hub
 
 logger = logging.getLogger(__name__)
-
-CLOSE_NORMAL = 1000
-CLOSE_POLICY_VIOLATION = 1008
-CLOSE_TOO_BIG = 1009
-
-
-class ClientError(Exception):
-    """Something the client did wrong. It becomes an error frame
-    `{"error": {"code": ..., "message": ...}}` and the socket stays open."""
-
-    def __init__(self, code, message):
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 class SocketConsumer(AsyncWebsocketConsumer):
@@ -36,7 +23,7 @@ class SocketConsumer(AsyncWebsocketConsumer):
     `receive(text_data=None, bytes_data=None)`; they may raise ClientError.
 
     Differences from AsyncWebsocketConsumer, and why:
-    - No per-socket channel-layer channel: groups go through realtime.hub,
+    - No per-socket channel-layer channel: groups go through the hub,
       one channel per process, so a tick to 10,000 sockets is not 10,000
       channel-layer sends.
     - One plain receive loop instead of `await_many_dispatch` (a task and an
@@ -47,7 +34,7 @@ class SocketConsumer(AsyncWebsocketConsumer):
 
     codec = codecs.JSON
     uses_database = False
-    max_message_bytes_setting = "REALTIME_MAX_MESSAGE_BYTES"
+    max_message_bytes_setting = limits.MAX_MESSAGE_BYTES
 
     async def __call__(self, scope, receive, send):
         self.scope = scope
@@ -55,11 +42,11 @@ class SocketConsumer(AsyncWebsocketConsumer):
         self.base_send = send
         self.closing = False
         self.hub_groups = set()
-        self.max_message_bytes = getattr(settings, self.max_message_bytes_setting)
-        self.rate_limit = TokenBucket(settings.REALTIME_RATE_PER_SECOND, settings.REALTIME_RATE_BURST)
-        # Tracing (realtime/tracing.py): the connection's event log, made by
-        # realtime/tracing_asgi.py (counts, accept, close and why), and the
-        # recorder of one "websocket.Receive" trace per message.
+        self.max_message_bytes = limits.max_message_bytes(self.max_message_bytes_setting)
+        self.rate_limit = limits.flood_throttle()
+        # Tracing: the connection's event log, made by the tracing ASGI
+        # middleware (counts, accept, close and why), and the recorder of one
+        # "websocket.Receive" trace per message.
         self.trace_log = scope.get("realtime.trace_log", tracing.NULL_TRACE)
         self.record_message = tracing.message_recorder()
         try:
@@ -105,11 +92,11 @@ class SocketConsumer(AsyncWebsocketConsumer):
             else:
                 await self.receive(bytes_data=data)
             failed = False
-        except ClientError as error:
-            note = f"client error {error.code}: {error.message}"
-            await self.send_error(error.code, error.message)
         except codecs.DecodeError as error:
             note = f"decode error {error.code}: {error.message}"
+            await self.send_error(error.code, error.message)
+        except ClientError as error:
+            note = f"client error {error.code}: {error.message}"
             await self.send_error(error.code, error.message)
         except Exception as error:
             # The client gets a short error frame; the traceback stays in our log.
@@ -126,7 +113,7 @@ class SocketConsumer(AsyncWebsocketConsumer):
         await super().accept(subprotocol, headers)
 
     async def close(self, code=None, reason=None):
-        if self.trace_log.accepted:  # else the log says "rejected" (tracing_asgi)
+        if self.trace_log.accepted:  # else the tracing middleware logs "rejected"
             self.trace_log.printf("server closed with code %s", code or CLOSE_NORMAL)
         await super().close(code, reason)
 
@@ -197,3 +184,11 @@ class SocketConsumer(AsyncWebsocketConsumer):
         """A group message for this socket; `memo` is shared by all sockets of
         this delivery in this process (encode once, send many)."""
         raise NotImplementedError
+
+
+class UnknownPathConsumer(SocketConsumer):
+    """Any other path: the handshake is refused (HTTP 403), rather than the
+    router raising "No route found" (an HTTP 500 and a traceback in the log)."""
+
+    async def connect(self):
+        await self.close()

@@ -4,26 +4,23 @@ loop. Each function that changes a message returns it in its wire shape, and
 returns only after the change is committed (autocommit): whatever the
 consumer acknowledges or broadcasts afterwards is already stored."""
 
-from datetime import timedelta, timezone as dt_timezone
+from datetime import timedelta
+from datetime import timezone as dt_timezone
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from realtime.models import Message, Room
-
+from realtime.chat.models import Message, Room
+from realtime.sockets.errors import ClientError
 
 SYNC_MARGIN_SECONDS = 10
 
 
-class ChatRefused(Exception):
-    """The request is understood but not allowed; becomes a ClientError."""
-
-    def __init__(self, code, message):
-        super().__init__(message)
-        self.code = code
-        self.message = message
+class ChatRefused(ClientError):
+    """The request is understood but not allowed (rate limit, someone else's
+    message, a deleted one): an error frame, like any ClientError."""
 
 
 def iso(moment):

@@ -1,6 +1,28 @@
-"""Per-socket flood control."""
+"""What one socket may send: the message size limit and the flood throttle.
+
+The numbers are settings (config/settings.py, from the environment); this
+module names which setting each limit comes from, so a consumer picks a
+limit by name (EchoConsumer takes the larger echo limit) and nothing else
+reads these settings.
+"""
 
 import time
+
+from django.conf import settings
+
+# The settings that hold each socket's largest message, in bytes.
+MAX_MESSAGE_BYTES = "REALTIME_MAX_MESSAGE_BYTES"
+ECHO_MAX_MESSAGE_BYTES = "REALTIME_ECHO_MAX_MESSAGE_BYTES"
+
+
+def max_message_bytes(setting=MAX_MESSAGE_BYTES):
+    return getattr(settings, setting)
+
+
+def flood_throttle():
+    """A socket's own TokenBucket: REALTIME_RATE_PER_SECOND on average, up to
+    REALTIME_RATE_BURST at once (a rate of 0 turns it off)."""
+    return TokenBucket(settings.REALTIME_RATE_PER_SECOND, settings.REALTIME_RATE_BURST)
 
 
 class TokenBucket:
@@ -10,7 +32,7 @@ class TokenBucket:
     before acting on the message (0 when a token was there). The caller
     waits instead of dropping, so a flooding client is slowed, not lossy:
     while it waits, the server's inbound queue fills and Daphne stops reading
-    the client's TCP connection (realtime/server.py).
+    the client's TCP connection (realtime/server/inbound.py).
     """
 
     def __init__(self, rate, burst, clock=time.monotonic):

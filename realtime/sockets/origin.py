@@ -1,4 +1,6 @@
-"""Origin checking for WebSocket handshakes."""
+"""The Origin check of WebSocket handshakes: Channels' OriginValidator with
+two differences (a missing Origin is allowed; a refusal is traced). Named
+apart from Channels' AllowedHostsOriginValidator, which behaves differently."""
 
 from urllib.parse import urlparse
 
@@ -6,7 +8,7 @@ from channels.security.websocket import OriginValidator
 from django.conf import settings
 
 
-class OriginValidatorAllowingNoOrigin(OriginValidator):
+class OriginCheck(OriginValidator):
     """Channels' Origin check, except that a handshake with no Origin header at
     all is let through.
 
@@ -24,7 +26,7 @@ class OriginValidatorAllowingNoOrigin(OriginValidator):
         return super().valid_origin(parsed_origin)
 
     async def __call__(self, scope, receive, send):
-        # Say why in the connection's trace (realtime/tracing_asgi.py) before
+        # Say why in the connection's trace (made by the tracing middleware) before
         # Channels refuses the handshake.
         trace_log = scope.get("realtime.trace_log")
         if trace_log is not None:
@@ -34,10 +36,10 @@ class OriginValidatorAllowingNoOrigin(OriginValidator):
         return await super().__call__(scope, receive, send)
 
 
-def AllowedHostsOriginValidator(application):
-    """Drop-in for channels.security.websocket.AllowedHostsOriginValidator:
-    an Origin must name one of ALLOWED_HOSTS (or be absent, see above)."""
+def allowed_origins_only(application):
+    """Wrap `application` so that an Origin must name one of ALLOWED_HOSTS (or
+    be absent, see OriginCheck); in DEBUG with no ALLOWED_HOSTS, localhost."""
     allowed_hosts = settings.ALLOWED_HOSTS
     if settings.DEBUG and not allowed_hosts:
         allowed_hosts = ["localhost", "127.0.0.1", "[::1]"]
-    return OriginValidatorAllowingNoOrigin(application, allowed_hosts)
+    return OriginCheck(application, allowed_hosts)

@@ -37,6 +37,7 @@ class Hub:
         self.refresher = None
         self.started = asyncio.Event()
         self.background = set()  # long-lived tasks started by services
+        self.services = {}  # name -> the task of a service started once per hub
 
     async def start(self):
         if self.reader is None:
@@ -73,6 +74,16 @@ class Hub:
         task.add_done_callback(self.background.discard)
         return task
 
+    def run_once(self, name, start):
+        """Run the service `name` (the coroutine `start()` makes) in the
+        background, unless this hub already runs it. Services that belong to
+        one feature (the tick publisher) start here from that feature, so the
+        hub knows no feature."""
+        task = self.services.get(name)
+        if task is None:
+            task = self.services[name] = self.run_in_background(start())
+        return task
+
     async def _subscribe(self, group):
         try:
             await self.layer.group_add(group, self.channel_name)
@@ -84,9 +95,6 @@ class Hub:
         self.channel_name = await self.layer.new_channel()
         self.refresher = asyncio.ensure_future(self._refresh())
         self.started.set()
-        from realtime.ticker import TickPublisher  # every process runs the election
-
-        self.run_in_background(TickPublisher(self).run())
         while True:
             try:
                 message = await self.layer.receive(self.channel_name)

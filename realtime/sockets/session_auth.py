@@ -1,5 +1,6 @@
-"""Channels' AuthMiddlewareStack, with a short path for handshakes that
-carry no session cookie.
+"""SessionAuthStack: Channels' AuthMiddlewareStack (cookies, session, user),
+with a short path for handshakes that carry no session cookie. Its own name,
+because it is not Channels' stack.
 
 Stock AuthMiddlewareStack (cookies, session, user: three middlewares) copies
 the scope three times, keeps three more coroutine frames and a session
@@ -29,8 +30,9 @@ def cookies_of(scope):
     return {}
 
 
-class AuthMiddlewareStack:
-    """Drop-in for channels.auth.AuthMiddlewareStack(inner)."""
+class SessionAuthStack:
+    """Sets scope["cookies"], scope["session"] and scope["user"] as
+    channels.auth.AuthMiddlewareStack(inner) does."""
 
     def __init__(self, inner):
         self.inner = inner

@@ -1,11 +1,14 @@
-"""One thin consumer per socket. Wire formats live in realtime.codecs; limits,
-error frames and groups in realtime.base."""
+"""One thin consumer per socket. Wire formats live in realtime.sockets.codecs;
+limits, error frames and groups in realtime.sockets.consumer."""
 
 import logging
 
-from realtime import codecs
-from realtime.base import CLOSE_NORMAL, ClientError, SocketConsumer
-from realtime.ticker import TIME_GROUP
+from realtime.samples.ticker import TIME_GROUP, start_tick_publisher
+from realtime.samples.values import Ack, MouseEvent, Person
+from realtime.sockets import codecs, limits
+from realtime.sockets.close_codes import CLOSE_NORMAL
+from realtime.sockets.consumer import SocketConsumer
+from realtime.sockets.errors import ClientError
 
 logger = logging.getLogger(__name__)
 person_log = logging.getLogger("realtime.person")
@@ -15,7 +18,7 @@ class EchoConsumer(SocketConsumer):
     """/ws/echo: every message back unchanged, same frame type, empty included
     (gorilla's echo, Newmarch's Message)."""
 
-    max_message_bytes_setting = "REALTIME_ECHO_MAX_MESSAGE_BYTES"
+    max_message_bytes_setting = limits.ECHO_MAX_MESSAGE_BYTES
 
     async def receive(self, text_data=None, bytes_data=None):
         if text_data is not None:
@@ -28,7 +31,7 @@ class MouseConsumer(SocketConsumer):
     """/ws/mouse and /wsecho: a {"x": int, "y": int} event back as received."""
 
     async def receive(self, text_data=None, bytes_data=None):
-        event = codecs.JSON.unmarshal(text_data if text_data is not None else bytes_data, None, codecs.MouseEvent)
+        event = codecs.JSON.unmarshal(text_data if text_data is not None else bytes_data, None, MouseEvent)
         await self.send_value(event)
 
 
@@ -80,12 +83,12 @@ class PersonConsumer(SocketConsumer):
 
     async def receive(self, text_data=None, bytes_data=None):
         person = self.codec.unmarshal(
-            text_data if text_data is not None else bytes_data, None, codecs.Person
+            text_data if text_data is not None else bytes_data, None, Person
         )
         person_log.info("Name: %s", person.Name)
         for email in person.Emails:
             person_log.info("An email: %s", email)
-        await self.send_value(codecs.Ack(Name=person.Name, Emails=len(person.Emails)))
+        await self.send_value(Ack(Name=person.Name, Emails=len(person.Emails)))
 
 
 class TimeConsumer(SocketConsumer):
@@ -94,6 +97,7 @@ class TimeConsumer(SocketConsumer):
     async def connect(self):
         await self.accept()
         await self.join_group(TIME_GROUP)
+        start_tick_publisher()
 
     async def receive(self, text_data=None, bytes_data=None):
         raise ClientError("read_only", "this socket only pushes the time")
@@ -115,11 +119,3 @@ class GoTimeConsumer(TimeConsumer):
     @staticmethod
     def render(tick):
         return tick["time"]
-
-
-class UnknownPathConsumer(SocketConsumer):
-    """Any other path: the handshake is refused (HTTP 403), rather than the
-    router raising "No route found" (an HTTP 500 and a traceback in the log)."""
-
-    async def connect(self):
-        await self.close()

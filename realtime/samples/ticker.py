@@ -21,7 +21,8 @@ from datetime import datetime, timezone
 
 from django.conf import settings
 
-from realtime import redis_connection
+from realtime.sockets import redis_connection
+from realtime.sockets.hub import get_hub
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +90,14 @@ def make_lease():
             settings.REALTIME_PUBLISHER_LEASE_SECONDS,
         )
     return LocalLease()
+
+
+def start_tick_publisher():
+    """Run this process's TickPublisher, once per hub (per process). The time
+    sockets start it: every process that serves one takes part in the
+    election, and publishes while it holds the lease."""
+    hub = get_hub()
+    return hub.run_once("tick-publisher", lambda: TickPublisher(hub).run())
 
 
 class TickPublisher:

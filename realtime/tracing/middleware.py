@@ -1,6 +1,6 @@
-"""ASGI middleware that traces every HTTP request and every WebSocket
-connection, so no view or consumer has to (config/asgi.py wraps the whole
-router in it).
+"""TracingMiddleware: ASGI middleware that traces every HTTP request and
+every WebSocket connection, so no view or consumer has to (config/asgi.py
+wraps the whole router in it).
 
 - HTTP: one trace per request, family "http.<METHOD> <route>" (the Django URL
   pattern, so /admin/auth/user/3/change/ and /admin/auth/user/4/change/ share
@@ -11,7 +11,8 @@ router in it).
   path and peer): connect, accept or reject (and why, when something said:
   the Origin check and the consumers log their reasons into
   scope["realtime.trace_log"]), close code, messages in and out, duration.
-  The counts, the accept and the closes come from realtime.base.SocketConsumer
+  The counts, the accept and the closes come from SocketConsumer
+  (realtime.sockets.consumer)
   (no wrapper around receive/send here: two coroutine frames per message),
   which also records one "websocket.Receive" trace per received message.
 """

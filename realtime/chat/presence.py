@@ -26,8 +26,8 @@ import weakref
 
 from django.conf import settings
 
-from realtime import codecs
-from realtime.hub import get_hub
+from realtime.sockets import codecs
+from realtime.sockets.hub import get_hub
 
 logger = logging.getLogger(__name__)
 

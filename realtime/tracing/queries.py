@@ -1,40 +1,28 @@
-"""The staff pages of request tracing, after x/net/trace's /debug/requests and
-/debug/events: the summary, the trace lists, the latency histograms, the event
-logs, and the live socket that keeps the summary and list current.
+"""What the tracing pages show, as plain blocking functions (database,
+Redis): the summary, the trace lists, the histograms, the event logs. The
+views call them directly (views run in a thread under ASGI), the live
+consumer through database_sync_to_async; the admin shares the event rows."""
 
-Every page goes through `admin.site.admin_view`: staff only; anyone else is
-sent to the admin login. The query functions are plain blocking functions
-(database, Redis): views call them directly (views run in a thread under
-ASGI) and the live consumer through database_sync_to_async.
-"""
-
-import asyncio
 import collections
-import json
-import logging
 import math
 import time
 from datetime import datetime, timedelta, timezone
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import urlencode
 
-from channels.db import database_sync_to_async
-from django.conf import settings
-from django.contrib import admin
 from django.db.models import Count
 from django.http import Http404
-from django.shortcuts import render
-from django.template.loader import render_to_string
 
 from realtime import tracing
-from realtime.base import SocketConsumer
-from realtime.models import EventLogRecord, LatencyHistogram, TraceRecord
-
-logger = logging.getLogger(__name__)
+from realtime.tracing import conf
+from realtime.tracing.events import REDACTED
+from realtime.tracing.histograms import BUCKET_BOUNDS, BUCKET_LABELS, HISTOGRAM_BUCKETS, histogram_bucket_bounds
+from realtime.tracing.models import EventLogRecord, LatencyHistogram, TraceRecord
 
 LIST_LIMIT = 100
 TIME_WINDOWS = (("", "all time"), ("60", "last minute"), ("600", "last 10 minutes"),
                 ("3600", "last hour"), ("86400", "last day"))
-LIVE_INTERVAL_SECONDS = 1.0
+# Event-log error windows of /debug/events.
+ERROR_WINDOWS = ((10, "errs<10s"), (60, "errs<1m"), (600, "errs<10m"), (3600, "errs<1h"), (36000, "errs<10h"))
 
 
 def may_see_sensitive(user):
@@ -73,7 +61,7 @@ class Filters:
             index = int(self.bucket)
         except ValueError:
             return None
-        return index if 0 <= index < len(tracing.BUCKET_BOUNDS) else None
+        return index if 0 <= index < len(BUCKET_BOUNDS) else None
 
     @property
     def listing(self):
@@ -87,7 +75,7 @@ class Filters:
         if self.active:
             parts.append("active")
         elif self.bucket_index is not None:
-            parts.append(tracing.BUCKET_LABELS[self.bucket_index])
+            parts.append(BUCKET_LABELS[self.bucket_index])
         if self.errors_only:
             parts.append("errors")
         if self.since:
@@ -128,8 +116,8 @@ def summary_rows(snapshots=None):
     """One row per family: active count, the count behind each bucket link,
     errors, and the all-time total from the histogram."""
     snapshots = active_snapshots() if snapshots is None else snapshots
-    keep = settings.REALTIME_TRACE_KEEP
-    exact = collections.defaultdict(lambda: [0] * len(tracing.BUCKET_BOUNDS))
+    keep = conf.keep()
+    exact = collections.defaultdict(lambda: [0] * len(BUCKET_BOUNDS))
     errors = collections.Counter()
     for row in TraceRecord.objects.values("family", "bucket", "is_error").annotate(n=Count("id")).order_by():
         exact[row["family"]][row["bucket"]] += row["n"]
@@ -148,7 +136,7 @@ def summary_rows(snapshots=None):
             "family": family,
             "active": active.get(family, 0),
             "buckets": [{"index": i, "label": label, "count": n, "query": urlencode({"fam": family, "b": i})}
-                        for i, (label, n) in enumerate(zip(tracing.BUCKET_LABELS, cumulative))],
+                        for i, (label, n) in enumerate(zip(BUCKET_LABELS, cumulative))],
             "errors": min(keep, errors.get(family, 0)),
             "total": totals.get(family, 0),
             "query_family": urlencode({"fam": family}),
@@ -167,7 +155,7 @@ def event_rows(events, started_at, see_sensitive):
         rows.append({
             "when": (started_at + timedelta(seconds=offset)).strftime("%H:%M:%S.%f"),
             "delta": f"{offset - previous:.6f}",
-            "text": tracing.REDACTED if sensitive and not see_sensitive else text,
+            "text": REDACTED if sensitive and not see_sensitive else text,
             "error": is_error,
         })
         previous = offset
@@ -201,7 +189,7 @@ def trace_rows(filters, see_sensitive, snapshots=None):
     if filters.search:
         queryset = queryset.filter(title__icontains=filters.search)
     # A bucket link lists what x/net/trace would: the newest N of that bucket.
-    limit = settings.REALTIME_TRACE_KEEP if filters.bucket_index is not None or filters.bucket == "err" else LIST_LIMIT
+    limit = conf.keep() if filters.bucket_index is not None or filters.bucket == "err" else LIST_LIMIT
     return [
         {
             "id": record.id, "when": format_when(record.started_at), "elapsed": f"{record.elapsed:.6f}",
@@ -216,19 +204,6 @@ def families():
     names = set(TraceRecord.objects.values_list("family", flat=True).distinct())
     names |= set(LatencyHistogram.objects.values_list("family", flat=True).distinct())
     return sorted(names)
-
-
-def live_fragments(filters, see_sensitive):
-    """The two parts of /debug/requests that change, rendered as HTML (the
-    same templates as the page; autoescaped)."""
-    snapshots = active_snapshots()
-    context = {"rows": summary_rows(snapshots), "labels": tracing.BUCKET_LABELS, "filters": filters,
-               "exp_query": "&exp=1" if filters.expanded else ""}
-    fragments = {"summary": render_to_string("tracing/summary_table.html", context)}
-    if filters.listing:
-        fragments["list"] = render_to_string(
-            "tracing/trace_list.html", {"traces": trace_rows(filters, see_sensitive, snapshots), "filters": filters})
-    return fragments
 
 
 # -- histograms ------------------------------------------------------------------------------
@@ -252,7 +227,7 @@ def histogram_view_data(rows):
         return {"count": 0}
     total = sum(row.total for row in rows)
     total_sq = sum(row.total_sq for row in rows)
-    buckets = [0] * tracing.HISTOGRAM_BUCKETS
+    buckets = [0] * HISTOGRAM_BUCKETS
     for row in rows:
         for index, n in row.buckets.items():
             buckets[int(index)] += n
@@ -265,7 +240,7 @@ def histogram_view_data(rows):
     median = None
     for index in range(nonempty[0], nonempty[-1] + 1):
         n = buckets[index]
-        low, high = tracing.histogram_bucket_bounds(index)
+        low, high = histogram_bucket_bounds(index)
         if median is None and n and (cumulative + n) * 2 >= count:
             # Linear interpolation inside the bucket holding the middle value.
             median = low + (high - low) * ((count / 2 - cumulative) / n)
@@ -296,7 +271,7 @@ def histograms_for(family, now=None):
 def event_summary_rows(snapshots):
     now = time.time()
     rows = collections.OrderedDict()
-    windows = [seconds for seconds, _ in tracing.ERROR_WINDOWS]
+    windows = [seconds for seconds, _ in ERROR_WINDOWS]
 
     def row_for(family):
         if family not in rows:
@@ -330,7 +305,7 @@ def event_summary_rows(snapshots):
         row["cells"] = [
             {"label": "total", "count": row["total"], "query": urlencode({"fam": family, "b": "all"})},
             *[{"label": label, "count": n, "query": urlencode({"fam": family, "b": str(i)})}
-              for i, ((_, label), n) in enumerate(zip(tracing.ERROR_WINDOWS, row["windows"]))],
+              for i, ((_, label), n) in enumerate(zip(ERROR_WINDOWS, row["windows"]))],
             {"label": "errors", "count": row["errors"], "query": urlencode({"fam": family, "b": "err"})},
         ]
         result.append(row)
@@ -343,7 +318,7 @@ def event_log_rows(family, bucket, see_sensitive, snapshots):
     window = None
     if bucket not in ("all", "err", ""):
         try:
-            window = tracing.ERROR_WINDOWS[int(bucket)][0]
+            window = ERROR_WINDOWS[int(bucket)][0]
         except (ValueError, IndexError):
             raise Http404("no such window")
     now = time.time()
@@ -370,106 +345,3 @@ def event_log_rows(family, bucket, see_sensitive, snapshots):
                      "messages_in": record.messages_in, "messages_out": record.messages_out,
                      "events": event_rows(record.events, record.started_at, see_sensitive)})
     return rows[:LIST_LIMIT]
-
-
-# -- views ----------------------------------------------------------------------------------------
-
-
-def page_context(request, **extra):
-    return {**admin.site.each_context(request), **extra}
-
-
-def requests_view(request):
-    filters = Filters(request.GET)
-    see_sensitive = may_see_sensitive(request.user)
-    snapshots = active_snapshots()
-    context = page_context(
-        request,
-        title="Requests",
-        rows=summary_rows(snapshots),
-        labels=tracing.BUCKET_LABELS,
-        filters=filters,
-        exp_query="&exp=1" if filters.expanded else "",
-        families=families(),
-        bucket_choices=[(str(i), label) for i, label in enumerate(tracing.BUCKET_LABELS)],
-        time_windows=TIME_WINDOWS,
-        traces=trace_rows(filters, see_sensitive, snapshots) if filters.listing else None,
-        live_query=request.META.get("QUERY_STRING", ""),
-        keep=settings.REALTIME_TRACE_KEEP,
-    )
-    return render(request, "tracing/requests.html", context)
-
-
-def histogram_view(request):
-    family = request.GET.get("fam", "")
-    chosen = [family] if family else families()
-    context = page_context(
-        request, title=f"Latency histogram{': ' + family if family else 's'}",
-        histograms=[{"family": name, "windows": histograms_for(name)} for name in chosen],
-    )
-    return render(request, "tracing/histogram.html", context)
-
-
-def events_view(request):
-    family = request.GET.get("fam", "")
-    bucket = request.GET.get("b", "")
-    snapshots = active_snapshots()
-    logs = None
-    if family or bucket:
-        logs = event_log_rows(family, bucket or "all", may_see_sensitive(request.user), snapshots)
-    context = page_context(
-        request, title="Events", rows=event_summary_rows(snapshots), logs=logs, family=family, bucket=bucket,
-        window_labels=["total", *[label for _, label in tracing.ERROR_WINDOWS], "errors"],
-    )
-    return render(request, "tracing/events.html", context)
-
-
-requests_page = admin.site.admin_view(requests_view)
-histogram_page = admin.site.admin_view(histogram_view)
-events_page = admin.site.admin_view(events_view)
-
-
-# -- the live socket ---------------------------------------------------------------------------
-
-
-class TraceLiveConsumer(SocketConsumer):
-    """/ws/debug/requests?<the page's filters>: every second, the summary and
-    the list as rendered HTML fragments, sent when they changed. Staff only:
-    without a staff session the handshake is refused (403)."""
-
-    uses_database = True
-
-    async def connect(self):
-        user = self.scope.get("user")
-        if user is None or not (user.is_active and user.is_staff):
-            self.trace_log.errorf("rejected: not a staff session")
-            await self.close()
-            return
-        query = parse_qs(self.scope.get("query_string", b"").decode("latin1"))
-        self.filters = Filters(query)
-        self.see_sensitive = await database_sync_to_async(may_see_sensitive)(user)
-        await self.accept()
-        self.pusher = asyncio.ensure_future(self.push())
-
-    async def push(self):
-        last = None
-        while True:
-            try:
-                fragments = await database_sync_to_async(live_fragments)(self.filters, self.see_sensitive)
-            except Exception:  # the database is busy or away: try again next second
-                logger.warning("live trace update failed", exc_info=True)
-            else:
-                if fragments != last:
-                    last = fragments
-                    await self.send(text_data=json.dumps(fragments))
-            await asyncio.sleep(LIVE_INTERVAL_SECONDS)
-
-    async def receive(self, text_data=None, bytes_data=None):
-        from realtime.base import ClientError
-
-        raise ClientError("read_only", "this socket only sends updates")
-
-    async def disconnect(self, code):
-        pusher = getattr(self, "pusher", None)
-        if pusher is not None:
-            pusher.cancel()

@@ -7,6 +7,7 @@ into a value.
 - XML: dataclasses as Go's encoding/xml writes structs, parsed with
   defusedxml, so entity bombs and external entities are refused.
 
+The values are dataclasses of the caller's (realtime.samples.values).
 Unmarshalling into a dataclass checks the shape: every field without a
 default must be present and of its declared type (str, int, list[str]);
 unknown fields are ignored, as Go does. Failures raise DecodeError with a
@@ -21,42 +22,17 @@ from xml.etree.ElementTree import Element, ParseError
 import defusedxml.ElementTree as SafeElementTree
 from defusedxml import DefusedXmlException
 
+from realtime.sockets.errors import ClientError
+
 TEXT = "text"
 BINARY = "binary"
 
 INT64 = (-(2**63), 2**63 - 1)
 
 
-class DecodeError(ValueError):
-    """A received payload that cannot become the expected value."""
-
-    def __init__(self, code, message):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-# -- Values carried by the sockets ---------------------------------------------
-
-
-@dataclasses.dataclass
-class MouseEvent:
-    x: int
-    y: int
-
-
-@dataclasses.dataclass
-class Person:
-    Name: str
-    Emails: list[str] = dataclasses.field(default_factory=list)
-
-
-@dataclasses.dataclass
-class Ack:
-    """The person socket's reply: whose record arrived, with how many emails."""
-
-    Name: str
-    Emails: int
+class DecodeError(ClientError, ValueError):
+    """A received payload that cannot become the expected value. (Also a
+    ValueError: that is what a malformed value is, to code outside sockets.)"""
 
 
 # -- Shape checking shared by JSON and XML --------------------------------------

@@ -1,6 +1,8 @@
-"""Sign up, log in, log out: Django's auth views and forms (CSRF-protected,
-AUTH_PASSWORD_VALIDATORS applied), with templates of this site."""
+"""The chat's pages: a room, and the accounts that may post in it (sign up,
+log in, log out: Django's auth views and forms, CSRF-protected,
+AUTH_PASSWORD_VALIDATORS applied, with templates of this site)."""
 
+from django.conf import settings
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import UserCreationForm
@@ -10,12 +12,24 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
+from realtime.chat.models import Room
+
+
+def room(request, room):
+    # Rooms are created on their first visit.
+    room, _ = Room.objects.get_or_create(name=room)
+    return render(request, "realtime/chat.html", {
+        "room": room,
+        "max_chars": settings.CHAT_MAX_MESSAGE_CHARS,
+    })
+
+
+# -- accounts ---------------------------------------------------------------------
+
 
 def safe_next(request):
     """The ?next= target if it is on this site, else LOGIN_REDIRECT_URL (no
     open redirects)."""
-    from django.conf import settings
-
     target = request.POST.get("next") or request.GET.get("next") or ""
     if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
         return target

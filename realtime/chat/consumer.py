@@ -27,10 +27,12 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from realtime import chat_store, codecs
-from realtime.base import ClientError, SocketConsumer
-from realtime.hub import get_hub
-from realtime.presence import get_presence
+from realtime.chat import store as chat_store
+from realtime.chat.presence import get_presence
+from realtime.sockets import codecs
+from realtime.sockets.consumer import SocketConsumer
+from realtime.sockets.errors import ClientError
+from realtime.sockets.hub import get_hub
 
 logger = logging.getLogger(__name__)
 
@@ -189,10 +191,8 @@ class ChatConsumer(SocketConsumer):
         return text
 
     async def store(self, function, *args):
-        try:
-            return await database_sync_to_async(function)(*args)
-        except chat_store.ChatRefused as refused:
-            raise ClientError(refused.code, refused.message) from None
+        # A refusal (chat_store.ChatRefused) is a ClientError: an error frame.
+        return await database_sync_to_async(function)(*args)
 
     async def broadcast(self, kind, message):
         frame = {"type": kind, "message": message, "at": chat_store.iso(timezone.now())}

@@ -1,4 +1,4 @@
-"""Admin entries of request tracing (issue 3): the stored traces and event logs
+"""Admin entries of request tracing: the stored traces and event logs
 (read-only, filters, title search, the events of each), and two index
 entries that lead to /debug/requests and /debug/events. Staff only; nothing
 here can be added or edited (only a superuser may delete)."""
@@ -7,9 +7,9 @@ from django.contrib import admin
 from django.shortcuts import redirect
 from django.urls import reverse
 
-from realtime import tracing
-from realtime.models import EventLogRecord, EventSummary, RequestSummary, TraceRecord
-from realtime.tracing_views import event_rows, format_when, may_see_sensitive
+from realtime.tracing.histograms import BUCKET_LABELS
+from realtime.tracing.models import EventLogRecord, EventSummary, RequestSummary, TraceRecord
+from realtime.tracing.queries import event_rows, format_when, may_see_sensitive
 
 
 class LatencyBucketFilter(admin.SimpleListFilter):
@@ -19,7 +19,7 @@ class LatencyBucketFilter(admin.SimpleListFilter):
     parameter_name = "latency"
 
     def lookups(self, request, model_admin):
-        return [(str(i), label) for i, label in enumerate(tracing.BUCKET_LABELS)]
+        return [(str(i), label) for i, label in enumerate(BUCKET_LABELS)]
 
     def queryset(self, request, queryset):
         if self.value() is not None and self.value().isdigit():

@@ -1,0 +1,216 @@
+"""The recorder: this process's buffer of traces and its background writer
+thread.
+
+On the event loop it only takes: the active set (traces and event logs in
+flight), the queue of finished ones, and for received messages an array of
+latencies plus a ring of the newest few (`record_message`). Every
+REALTIME_TRACE_FLUSH_SECONDS its thread hands what finished to the writer
+(realtime.tracing.writer), applies retention every
+REALTIME_TRACE_PURGE_SECONDS, and, with Redis configured, publishes a
+snapshot of the active set with an expiry so any process can show the
+active traces of all of them.
+
+The database modules (writer, retention) are imported when first used:
+`realtime.tracing` is imported before Django is set up (by the server's
+protocol module), and models cannot be imported then.
+"""
+
+import atexit
+import collections
+import json
+import logging
+import math
+import os
+import socket
+import threading
+import time
+from array import array
+
+from django.conf import settings
+from django.db import close_old_connections
+
+from realtime.ops import otel
+from realtime.sockets import redis_connection
+from realtime.tracing.events import PAYLOAD_PREVIEW, monotonic, serialize_events
+
+logger = logging.getLogger(__name__)
+
+
+def wall_clock_offset():
+    return time.time() - monotonic()
+
+
+class Recorder:
+    """The per-process buffer and its background writer."""
+
+    def __init__(self, config):
+        self.config = config
+        self.active = set()
+        # Bounded: if the writer falls behind by this many, the oldest unwritten
+        # traces are dropped rather than memory growing.
+        self.pending = collections.deque(maxlen=config["buffer"])  # Trace / EventLog objects
+        # Received messages (record_message): every latency goes into a flat
+        # array of doubles (8 bytes, no object kept alive); only the newest
+        # fast ones (a ring of `keep`) and the rare slow, throttled or failed
+        # ones are kept whole, because retention would drop the rest anyway.
+        self.message_times = array("d")
+        self.recent_messages = collections.deque(maxlen=config["keep"])
+        self.notable_messages = collections.deque(maxlen=config["buffer"])
+        self.process = f"{socket.gethostname()}:{os.getpid()}"
+        self.histograms = {}  # (family, minute) -> Histogram not yet written
+        self.flush_lock = threading.Lock()
+        self.thread = None
+        self.stopping = threading.Event()
+        self.last_purge = 0.0
+        self.redis = None
+        self.last_redis_warning = 0.0
+
+    def record_message(self, title, data, started, note=None, failed=False, ended=None):
+        """One received WebSocket message, on the loop: a subtraction, an
+        array append and a small tuple in a ring. See message_recorder."""
+        if ended is None:
+            ended = monotonic()
+        elapsed = ended - started
+        self.message_times.append(elapsed)
+        size = len(data)
+        record = (title, data if size <= PAYLOAD_PREVIEW else data[:PAYLOAD_PREVIEW], size, started, ended,
+                  note, failed)
+        if note is None and elapsed < 0.05:
+            self.recent_messages.append(record)
+        else:
+            self.notable_messages.append(record)
+
+    # -- background thread --------------------------------------------------------
+
+    def start(self):
+        if self.thread is None:
+            self.thread = threading.Thread(target=self.run, name="trace-writer", daemon=True)
+            self.thread.start()
+            atexit.register(self.stop)
+
+    def run(self):
+        interval = self.config["flush_seconds"]
+        while not self.stopping.wait(interval):
+            try:
+                self.flush()
+            except Exception:
+                logger.exception("writing traces failed; will retry")
+            finally:
+                # This thread's connection, as after a request: closed unless
+                # CONN_MAX_AGE keeps it, and closed if broken.
+                close_old_connections()
+
+    def stop(self):
+        self.stopping.set()
+        try:
+            self.flush(publish=False)
+        except Exception:
+            logger.warning("final trace flush failed", exc_info=True)
+
+    # -- flushing ------------------------------------------------------------------
+
+    @staticmethod
+    def drain(queue):
+        # Only this thread takes from the queues, so len() items are there.
+        return [queue.popleft() for _ in range(len(queue))]
+
+    def flush(self, publish=True):
+        """Write what finished since the last flush; publish the active set.
+        Runs in the writer thread (or a test's thread), never on the loop."""
+        with self.flush_lock:
+            times, self.message_times = self.message_times, array("d")
+            batch = self.drain(self.pending)
+            messages = self.drain(self.recent_messages) + self.drain(self.notable_messages)
+            # A record_message() that the swap above interrupted between
+            # looking up the array and appending to it finishes now.
+            time.sleep(0.001)
+            offset = wall_clock_offset()
+            otel.export(batch, messages, offset)  # OpenTelemetry spans, when configured
+            if batch or messages or times:
+                self.write(batch, offset, times, messages, minute=int(time.time() // 60))
+            now = time.time()
+            if now - self.last_purge >= self.config["purge_seconds"]:
+                self.last_purge = now
+                from realtime.tracing.retention import purge_traces
+
+                purge_traces()
+            if publish:
+                self.publish_active(offset)
+        return len(batch) + len(times)
+
+    def write(self, batch, offset, times=(), messages=(), minute=None):
+        """Write a batch now (see realtime.tracing.writer.write)."""
+        from realtime.tracing import writer
+
+        writer.write(self, batch, offset, times, messages, minute)
+
+    # -- active traces across processes ----------------------------------------------------
+
+    def snapshot(self, offset=None, per_family=50):
+        """The active traces of this process, as JSON-ready dicts (the newest
+        `per_family` of each family in full, and a count of all)."""
+        offset = wall_clock_offset() if offset is None else offset
+        items = list(self.active)  # one C-level copy; safe against the loop thread
+        counts = collections.Counter()
+        by_family = collections.defaultdict(list)
+        for item in items:
+            counts[(item.kind, item.family)] += 1
+            by_family[(item.kind, item.family)].append(item)
+        details = []
+        for key, group in by_family.items():
+            group.sort(key=lambda item: item.start, reverse=True)
+            for item in group[:per_family]:
+                details.append({
+                    "kind": item.kind, "family": item.family, "title": item.title,
+                    "started": item.start + offset, "elapsed": round(item.elapsed, 6),
+                    "error": bool(item.error), "process": self.process,
+                    "last_error": (item.last_error + offset) if getattr(item, "last_error", None) else None,
+                    "messages_in": getattr(item, "messages_in", 0), "messages_out": getattr(item, "messages_out", 0),
+                    "events": serialize_events(item, offset)[-20:],
+                })
+        return {
+            "process": self.process,
+            "at": time.time(),
+            "counts": [[kind, family, n] for (kind, family), n in counts.items()],
+            "items": details,
+        }
+
+    def redis_client(self):
+        if not redis_connection.configured():
+            return None
+        if self.redis is None:
+            # REDIS_URL, the first shard, or the Sentinel-named master.
+            self.redis = redis_connection.client(socket_timeout=2, socket_connect_timeout=2)
+        return self.redis
+
+    def active_key_prefix(self):
+        return f"{settings.CHANNEL_LAYER_PREFIX}:tracing:active:"
+
+    def publish_active(self, offset):
+        client = self.redis_client()
+        if client is None:
+            return
+        ttl = max(3, int(math.ceil(self.config["flush_seconds"] * 5)))
+        try:
+            client.set(self.active_key_prefix() + self.process, json.dumps(self.snapshot(offset)), ex=ttl)
+        except Exception:
+            if time.time() - self.last_redis_warning > 60:
+                self.last_redis_warning = time.time()
+                logger.warning("could not publish active traces to Redis", exc_info=True)
+
+    def all_active(self):
+        """Snapshots of every process: this one live, the others from Redis.
+        Blocking (Redis): call from a thread, never on the event loop."""
+        snapshots = [self.snapshot()]
+        client = self.redis_client()
+        if client is None:
+            return snapshots
+        try:
+            keys = [key for key in client.scan_iter(match=self.active_key_prefix() + "*", count=500)
+                    if key.decode() != self.active_key_prefix() + self.process]
+            for raw in client.mget(keys) if keys else []:
+                if raw:
+                    snapshots.append(json.loads(raw))
+        except Exception:
+            logger.warning("could not read active traces from Redis", exc_info=True)
+        return snapshots
