@@ -134,3 +134,15 @@ TRACE_QUEUE = ScrapeLevel(
     "realtime_trace_queue_length", "Finished traces waiting for the trace writer.")
 TRACE_DROPS = EventCount(
     "realtime_trace_dropped", "Finished traces dropped because the writer's queue was full.")
+
+
+# -- events that take more than one count --------------------------------------------
+
+
+def tick_publisher(held):
+    TICK_PUBLISHER.set(1 if held else 0)
+
+
+def tick_published(lag_seconds):
+    TICKS.inc()
+    TICK_LAG.set(lag_seconds)

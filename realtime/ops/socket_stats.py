@@ -138,6 +138,20 @@ def snapshot():
     return open_sockets, totals
 
 
+def route_of_scope(scope):
+    raw_path = scope.get("raw_path") or scope.get("path", "").encode("utf-8", "replace")
+    return route_of(raw_path)
+
+
+def refused(scope, reason):
+    """A handshake refused by the application (origin, unknown_path, auth, other)."""
+    counts.REFUSED.inc(route_of_scope(scope), reason)
+
+
+def throttled(scope):
+    counts.THROTTLED.inc(route_of_scope(scope))
+
+
 def read_paused(protocol):
     counts.READ_PAUSES.inc(route_of(protocol.path))
 

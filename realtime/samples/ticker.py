@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 
 from django.conf import settings
 
+from realtime.ops import counts
 from realtime.sockets import redis_connection
 from realtime.sockets.hub import get_hub
 
@@ -72,6 +73,7 @@ class RedisLease:
         try:
             held = bool(await self.script(keys=[self.key], args=[self.owner, self.milliseconds]))
         except Exception as error:  # Redis away: nobody can publish through it anyway
+            counts.REDIS_ERRORS.inc("tick_lease")
             logger.warning("tick lease check failed: %s", error)
             held = False
         if held != self.held:
@@ -113,10 +115,13 @@ class TickPublisher:
             # or its "iso" (…:07.999Z) contradicts its "time" (…:08).
             while (remaining := second - time.time()) > 0:
                 await asyncio.sleep(remaining)
-            if not await self.lease.hold():
+            held = await self.lease.hold()
+            counts.tick_publisher(held)
+            if not held:
                 continue
             try:
                 await self.hub.publish(TIME_GROUP, make_tick(second, time.time()))
+                counts.tick_published(time.time() - second)
             except asyncio.CancelledError:
                 raise
             except Exception as error:

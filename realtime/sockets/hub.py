@@ -20,6 +20,8 @@ import weakref
 
 from channels.layers import get_channel_layer
 
+from realtime.ops import counts
+
 logger = logging.getLogger(__name__)
 
 # How often the process re-subscribes its groups. It costs one command per
@@ -61,12 +63,17 @@ class Hub:
             try:
                 await self.layer.group_discard(group, self.channel_name)
             except Exception:  # the layer is down; it has forgotten us anyway
+                counts.CHANNEL_LAYER_ERRORS.inc("group_discard")
                 logger.warning("could not leave group %s", group, exc_info=True)
 
     async def publish(self, group, data):
         """Send `data` (JSON-serialisable) to every socket in `group`, in every
         process."""
-        await self.layer.group_send(group, {"type": "hub.message", "group": group, "data": data})
+        try:
+            await self.layer.group_send(group, group_message(group, data))
+        except Exception:  # the caller says what was lost; this counts it
+            counts.CHANNEL_LAYER_ERRORS.inc("publish")
+            raise
 
     def run_in_background(self, coroutine):
         task = asyncio.ensure_future(coroutine)
@@ -89,6 +96,7 @@ class Hub:
             await self.layer.group_add(group, self.channel_name)
         except Exception:
             # Redis is away: the refresher subscribes again when it is back.
+            counts.CHANNEL_LAYER_ERRORS.inc("group_add")
             logger.warning("could not join group %s; will retry", group, exc_info=True)
 
     async def _run(self):
@@ -101,6 +109,7 @@ class Hub:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                counts.CHANNEL_LAYER_ERRORS.inc("receive")
                 logger.warning("channel layer receive failed; retrying", exc_info=True)
                 await asyncio.sleep(0.5)
                 continue
@@ -119,6 +128,24 @@ class Hub:
             await asyncio.sleep(RESUBSCRIBE_SECONDS)
             for group in list(self.members):
                 await self._subscribe(group)
+
+
+def group_message(group, data):
+    """The channel-layer message a hub delivers to its sockets of `group`."""
+    return {"type": "hub.message", "group": group, "data": data}
+
+
+def publish_from_sync(group, data):
+    """Hub.publish for synchronous code off the event loop (a Django view
+    or the admin, in a worker thread): straight to the channel layer, which
+    reaches every process's hub."""
+    from asgiref.sync import async_to_sync
+
+    try:
+        async_to_sync(get_channel_layer().group_send)(group, group_message(group, data))
+    except Exception:
+        counts.CHANNEL_LAYER_ERRORS.inc("publish")
+        raise
 
 
 _hubs = weakref.WeakKeyDictionary()

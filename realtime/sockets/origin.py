@@ -7,6 +7,8 @@ from urllib.parse import urlparse
 from channels.security.websocket import OriginValidator
 from django.conf import settings
 
+from realtime.ops import socket_stats
+
 
 class OriginCheck(OriginValidator):
     """Channels' Origin check, except that a handshake with no Origin header at
@@ -26,13 +28,14 @@ class OriginCheck(OriginValidator):
         return super().valid_origin(parsed_origin)
 
     async def __call__(self, scope, receive, send):
-        # Say why in the connection's trace (made by the tracing middleware) before
-        # Channels refuses the handshake.
-        trace_log = scope.get("realtime.trace_log")
-        if trace_log is not None:
-            origin = next((value for name, value in scope.get("headers", ()) if name == b"origin"), None)
-            if origin is not None and not self.valid_origin(urlparse(origin.decode("latin1"))):
+        # Say why in the connection's trace (made by the tracing middleware)
+        # and the metrics before Channels refuses the handshake.
+        origin = next((value for name, value in scope.get("headers", ()) if name == b"origin"), None)
+        if origin is not None and not self.valid_origin(urlparse(origin.decode("latin1"))):
+            trace_log = scope.get("realtime.trace_log")
+            if trace_log is not None:
                 trace_log.errorf("rejected: Origin %s is not an allowed host", origin.decode("latin1"))
+            socket_stats.refused(scope, "origin")
         return await super().__call__(scope, receive, send)
 
 

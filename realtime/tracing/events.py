@@ -10,6 +10,8 @@ writer thread (`serialize_events`, `message_events`).
 import re
 import time
 
+from realtime.ops import counts
+
 monotonic = time.monotonic
 
 RECEIVE_FAMILY = "websocket.Receive"
@@ -89,8 +91,12 @@ class _Timed:
     def finish(self):
         if self.end is None:
             self.end = monotonic()
-            self.recorder.active.discard(self)
-            self.recorder.pending.append(self)
+            recorder = self.recorder
+            recorder.active.discard(self)
+            pending = recorder.pending
+            if len(pending) == pending.maxlen:
+                counts.TRACE_DROPS.inc()  # the append drops the oldest unwritten trace
+            pending.append(self)
 
     @property
     def elapsed(self):

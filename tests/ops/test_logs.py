@@ -61,7 +61,8 @@ def test_json_logs_one_object_a_line_with_request_and_socket_context(daphne):
         assert {"time", "level", "logger", "message"} <= set(record), record
         assert record["time"].endswith("Z") and "T" in record["time"]
     loggers = {record["logger"] for record in records}
-    assert {"daphne.cli", "daphne.server", "django.request", "daphne.access", "realtime.sockets.consumer"} <= loggers, loggers
+    expected = {"daphne.cli", "daphne.server", "django.request", "daphne.access", "realtime.sockets.consumer"}
+    assert expected <= loggers, loggers
 
     not_found = next(r for r in records if r["logger"] == "django.request")
     assert not_found["level"] == "WARNING"
