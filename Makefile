@@ -72,15 +72,19 @@ conformance: $(VENV)/.installed
 	bash scripts/ensure-autobahn.sh .autobahn-venv
 	$(PY) scripts/conformance.py --wstest .autobahn-venv/bin/wstest --outdir reports/autobahn
 
-# nginx (the compose parity test runs the proxy config), wscat (the TLS test)
-# and redis-server (the shared Redis on 6379; the topology tests' own servers);
-# prometheus and promtool (the metrics tests).
+# nginx (the compose parity test runs the proxy config), wscat (the TLS test),
+# redis-server (the shared Redis on 6379; the topology tests' own servers),
+# Debian's postgresql (a private cluster when none answers on 5432),
+# prometheus and promtool (the metrics tests) and the Autobahn TestSuite.
+# Without Python 2.7 the last prints one line and the tests run anyway: only
+# tests/server/test_conformance.py needs it.
 test-tools:
 	@bash scripts/ensure-nginx.sh
 	@bash scripts/ensure-wscat.sh
 	@bash scripts/ensure-redis.sh
-	@bash scripts/ensure-autobahn.sh .autobahn-venv
+	@bash scripts/ensure-postgres.sh
 	@bash scripts/ensure-prometheus.sh
+	@bash scripts/ensure-autobahn.sh .autobahn-venv || true
 
 # Debian's Chromium for the page tests (Playwright drives it; nothing is downloaded).
 chromium:
@@ -99,7 +103,7 @@ test: install-test lint
 # 127.0.0.1:6379), chat fan-out to a 1,000-member room, idle memory per
 # connection (ours, stock Daphne, raw websockets), a 10,000-connection storm,
 # /ws/echo throughput against a stock Channels consumer on stock Daphne, a
-# 10-minute soak of mixed load, then the PNG plots (bench/plots.py). Results:
+# 10-minute soak of mixed load, then the PNG plots (bench.plots). Results:
 # bench/results/*.json and *.png. Each script raises its open-file limit to
 # the hard limit (setrlimit) for the 10,000 sockets. About 25 minutes.
 .PHONY: bench
@@ -111,14 +115,14 @@ $(VENV)/.installed-bench: $(VENV)/.installed-test requirements-bench.txt
 # benchmarks so that they do not run in the backlog it leaves on a shared
 # machine; the soak runs last.
 bench: $(VENV)/.installed-bench
-	$(PY) bench/time_fanout.py --sockets 1000,3000,10000 --output time_fanout_scale
-	$(PY) bench/chat_fanout.py
-	$(PY) bench/idle_memory.py
-	$(PY) bench/storm.py
-	$(PY) bench/echo_throughput.py
-	$(PY) bench/tracing_overhead.py
-	$(PY) bench/soak.py
-	$(PY) bench/plots.py
+	$(PY) -m bench.time_fanout --sockets 1000,3000,10000 --output time_fanout_scale
+	$(PY) -m bench.chat_fanout
+	$(PY) -m bench.idle_memory
+	$(PY) -m bench.storm
+	$(PY) -m bench.echo_throughput
+	$(PY) -m bench.tracing_overhead
+	$(PY) -m bench.soak
+	$(PY) -m bench.plots
 
 clean:
 	rm -rf $(VENV) $(LOCK_VENV) db.sqlite3 staticfiles

@@ -16,14 +16,13 @@ per socket, same settings, same Message table, same store function).
 
 Servers are pinned to CPU 0 (`--server-cpus`), this client to CPU 1.
 
-    .venv/bin/python bench/chat_fanout.py [--members 1000] [--messages 50] [--interval 0.2] [--rounds 3]
+    .venv/bin/python -m bench.chat_fanout [--members 1000] [--messages 50] [--interval 0.2] [--rounds 3]
 
 Each round runs ours, then the baseline, on fresh servers; the summary is
 the median p99 over the rounds (every round is in the JSON file, with a row
 per message).
 """
 
-import argparse
 import asyncio
 import http.client
 import json
@@ -37,24 +36,21 @@ import uuid
 from http.cookies import SimpleCookie
 from urllib.parse import urlencode
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from bench.common import (  # noqa: E402
+from bench.common import (
     CLIENT_BOUND_SHARE,
     ClientCpu,
     Server,
-    install_uvloop,
     load_average,
     machine_state,
     median,
     percentile,
-    pin_self,
     raise_open_file_limit,
     server_environment,
     write_result,
 )
-from bench.time_fanout import CpuSampler  # noqa: E402
-from bench.wsclient import WebSocketClientProtocol, client_frame, close_all, connect, connect_many, OP_TEXT  # noqa: E402
+from bench.runner import argument_parser, command_line, run
+from bench.time_fanout import CpuSampler
+from bench.wsclient import OP_TEXT, WebSocketClientProtocol, client_frame, close_all, connect, connect_many
 
 TARGET_P99_MS = 150.0
 SERVERS = {
@@ -274,7 +270,7 @@ def analyse(kind, members, poster, sent, sampler, args, env):
         "duplicated": duplicated,
         "same_id_everywhere": consistent_ids,
         "every_delivered_id_is_a_stored_row": all_stored and bool(all_ids),
-        "client_busy_share_median": round(sorted(busy)[len(busy) // 2], 3) if busy else None,
+        "client_busy_share_median": round(median(busy), 3) if busy else None,
         "client_busy_share_max": round(max(busy), 3) if busy else None,
     }
     result["messages_over_target_p99"] = sum(1 for value in per_message_p99 if value * 1000.0 > TARGET_P99_MS)
@@ -381,7 +377,7 @@ async def run_all(args, state, env):
     if "ours" in args.servers and "stock" in args.servers and summary["ours_p99_ms_median"]:
         summary["stock_p99_over_ours"] = round(summary["stock_p99_ms_median"] / summary["ours_p99_ms_median"], 2)
     print(f"summary: {summary}")
-    command = " ".join(shlex.quote(part) for part in [os.path.relpath(sys.executable), *sys.argv])
+    command = command_line()
     path = write_result(args.output, {
         "benchmark": "chat_fanout",
         "command": command,
@@ -404,28 +400,20 @@ async def run_all(args, state, env):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argument_parser(__doc__, "chat_fanout", rounds=3, redis=True)
     parser.add_argument("--members", type=int, default=1000)
     parser.add_argument("--messages", type=int, default=50)
     parser.add_argument("--interval", type=float, default=0.2)
     parser.add_argument("--processes", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=3, help="runs of each server, alternating")
     parser.add_argument("--servers", default=["ours", "stock"], type=lambda text: text.split(","))
-    parser.add_argument("--server-cpus", default="0")
-    parser.add_argument("--client-cpu", type=int, default=1)
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--settle", type=float, default=2.0)
     parser.add_argument("--grace", type=float, default=2.0)
     parser.add_argument("--database", choices=["postgresql", "sqlite"], default="postgresql",
                         help="the servers' database: a scratch PostgreSQL database (default) or SQLite file")
     parser.add_argument("--postgres-url", default=os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432"))
-    parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
-    parser.add_argument("--output", default="chat_fanout")
     return parser.parse_args(argv)
 
 
 if __name__ == "__main__":
-    arguments = parse_args()
-    pin_self(arguments.client_cpu)
-    install_uvloop()
-    asyncio.run(main(arguments))
+    run(main, parse_args())

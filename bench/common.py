@@ -7,13 +7,15 @@ import platform
 import resource
 import secrets
 import shutil
-import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+
+from tests.support.ports import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -22,12 +24,6 @@ PYTHON = sys.executable
 # A figure is "client-bound" (and does not count) when the load client used
 # more than this share of its core.
 CLIENT_BOUND_SHARE = 0.80
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def load_average():
@@ -155,7 +151,7 @@ def competing_processes():
             realtime_policy = os.sched_getscheduler(pid) in (os.SCHED_FIFO, os.SCHED_RR)
         except OSError:
             continue
-        if realtime_policy or "bench/" in text:
+        if realtime_policy or "bench/" in text or "bench." in text:
             found.append(f"{pid} {'SCHED_FIFO ' if realtime_policy else ''}{text[:100]}")
     return found
 
@@ -274,7 +270,7 @@ class Server:
             argv, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, preexec_fn=self.child_setup
         )
         self.ps = psutil.Process(self.process.pid)
-        if not self.wait_for_port():
+        if not wait_for_port(self.port, timeout=30.0, process=self.process):
             output = self.output()
             self.stop()
             raise RuntimeError(f"{name} did not start ({' '.join(argv)}); its output:\n{output}")
@@ -291,18 +287,6 @@ class Server:
             return f"{policy}, nice {os.getpriority(os.PRIO_PROCESS, self.process.pid)}"
         except OSError:
             return None
-
-    def wait_for_port(self, timeout=30.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                return False
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return True
-            except OSError:
-                time.sleep(0.05)
-        return False
 
     def cpu_seconds(self):
         times = self.ps.cpu_times()  # all threads of the process
@@ -334,22 +318,19 @@ class Server:
 
 
 def median(values):
-    ordered = sorted(values)
-    if not ordered:
-        return None
-    middle = len(ordered) // 2
-    if len(ordered) % 2:
-        return ordered[middle]
-    return (ordered[middle - 1] + ordered[middle]) / 2
+    """statistics.median, or None when there is nothing to count (e.g. every
+    run was client-bound)."""
+    values = list(values)
+    return statistics.median(values) if values else None
 
 
 def percentile(values, fraction):
-    """Nearest-rank percentile of a list (0 < fraction <= 1)."""
-    ordered = sorted(values)
-    if not ordered:
-        return None
-    rank = max(1, int(-(-fraction * len(ordered) // 1)))  # ceil
-    return ordered[min(rank, len(ordered)) - 1]
+    """The `fraction` quantile (0.5 for p50, 0.99 for p99) by
+    statistics.quantiles's inclusive method; None for no values."""
+    values = list(values)
+    if len(values) < 2:
+        return values[0] if values else None
+    return statistics.quantiles(values, n=100, method="inclusive")[round(fraction * 100) - 1]
 
 
 def write_result(name, data):

@@ -18,45 +18,37 @@ Servers run alternately, `--rounds` times each (the first server of a round
 alternates too), and the median is reported, because other work may share the
 machine; the load average is recorded at the start and around every run.
 
-    .venv/bin/python bench/echo_throughput.py [--duration 10] [--rounds 3]
+    .venv/bin/python -m bench.echo_throughput [--duration 10] [--rounds 3]
 
 msg/s counts echoed messages received by the client (one round trip = one
 message each way = 1 msg).
 """
 
-import argparse
 import asyncio
 import os
 import shlex
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from bench.common import (  # noqa: E402
+from bench.common import (
     CLIENT_BOUND_SHARE,
-    choose_scheduling,
-    competing_processes,
-    PYTHON,
     ClientCpu,
     Server,
-    install_uvloop,
+    competing_processes,
     load_average,
     machine_state,
     median,
-    pin_self,
     server_environment,
     write_result,
 )
-from bench.wsclient import OP_TEXT, WebSocketClientProtocol, client_frame, close_all, connect_many  # noqa: E402
+from bench.runner import argument_parser, command_line, run
+from bench.wsclient import OP_TEXT, WebSocketClientProtocol, client_frame, close_all, connect_many
+from config import settings as project_settings
 
 TARGET_RATIO = 2.0
 # Our server's flood control (REALTIME_RATE_PER_SECOND per socket, read from
 # the project's settings as the server will) must not shape the figure: each
 # run reports its fastest connection against it, and a run within 10% of it
 # is flagged.
-from config import settings as project_settings  # noqa: E402
-
 RATE_LIMIT = project_settings.REALTIME_RATE_PER_SECOND
 
 SERVERS = {
@@ -75,7 +67,7 @@ SERVERS = {
         "describe": "stock Daphne + a stock Channels AsyncWebsocketConsumer echo (bench/stock_echo.py)",
     },
     "websockets": {
-        "argv": ["{python}", "bench/raw_websockets_echo.py", "{port}"],
+        "argv": ["{python}", "-m", "bench.raw_websockets_echo", "{port}"],
         "env": lambda: server_environment(),
         "describe": "a plain `websockets` echo server on uvloop (bench/raw_websockets_echo.py)",
     },
@@ -124,7 +116,7 @@ def total(clients):
 
 async def run_once(name, args, run_index):
     spec = SERVERS[name]
-    server = Server(f"echo-{name}", spec["argv"], spec["env"](), cpus=args.server_cpu)
+    server = Server(f"echo-{name}", spec["argv"], spec["env"](), cpus=args.server_cpus)
     try:
         clients = await measure(server.port, args)
         scheduling = server.scheduling_in_effect()
@@ -190,7 +182,7 @@ async def main(args):
     state = machine_state()
     print(f"echo throughput: {args.connections} connections, {args.size}-byte text, "
           f"pipeline {args.pipeline}, {args.duration:g} s per run after {args.warmup:g} s warm-up, "
-          f"{args.rounds} rounds; server on CPU {args.server_cpu}, client on CPU {args.client_cpu}")
+          f"{args.rounds} rounds; server on CPU {args.server_cpus}, client on CPU {args.client_cpu}")
     print(f"load average at start: {state['load_average_at_start']} (other work may share this machine); "
           f"benchmarked processes scheduled with BENCH_SCHED={state['bench_sched']} "
           f"(client: {state['client_scheduling']})")
@@ -251,7 +243,7 @@ async def main(args):
     load_end = load_average()
     print(f"load average at end: {load_end}")
 
-    command = " ".join(shlex.quote(part) for part in [os.path.relpath(PYTHON), *sys.argv])
+    command = command_line()
     path = write_result(args.output, {
         "benchmark": "echo_throughput",
         "command": command,
@@ -260,7 +252,7 @@ async def main(args):
         "parameters": {
             "connections": args.connections, "message_bytes": args.size, "pipeline": args.pipeline,
             "duration_seconds": args.duration, "warmup_seconds": args.warmup, "rounds": args.rounds,
-            "server_cpu": args.server_cpu, "client_cpu": args.client_cpu,
+            "server_cpu": args.server_cpus, "client_cpu": args.client_cpu,
             "client": "bench/wsclient.py (asyncio Protocol on uvloop, pre-built masked frames)",
             "unit": "echoed messages received by the client per second",
             "client_bound_threshold": CLIENT_BOUND_SHARE,
@@ -273,20 +265,17 @@ async def main(args):
     print(f"written {os.path.relpath(path)}")
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--servers", default="ours,stock",
+def parse_args(argv=None, output="echo_throughput", servers="ours,stock"):
+    """This benchmark's arguments; bench.tracing_overhead reuses them with
+    its own output name and servers."""
+    parser = argument_parser(__doc__, output, duration=10.0, rounds=3)
+    parser.add_argument("--servers", default=servers,
                         type=lambda text: [name for name in text.split(",") if name],
                         help="comma-separated, from: " + ", ".join(SERVERS))
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--size", type=int, default=64, help="message size in bytes")
     parser.add_argument("--pipeline", type=int, default=1, help="messages in flight per connection (1 = ping-pong)")
-    parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per run")
     parser.add_argument("--warmup", type=float, default=2.0)
-    parser.add_argument("--rounds", type=int, default=3, help="runs per server (median reported)")
-    parser.add_argument("--server-cpu", default="0")
-    parser.add_argument("--client-cpu", type=int, default=1)
-    parser.add_argument("--output", default="echo_throughput", help="name of the JSON file in bench/results/")
     args = parser.parse_args(argv)
     unknown = [name for name in args.servers if name not in SERVERS]
     if unknown:
@@ -295,10 +284,5 @@ def parse_args(argv=None):
 
 
 if __name__ == "__main__":
-    arguments = parse_args()
     # Short runs that want a core each: SCHED_FIFO where permitted (bench/common.py).
-    choose_scheduling("fifo")
-    pin_self(arguments.client_cpu)
-    if not install_uvloop():
-        print("warning: uvloop is not installed; the client is slower", file=sys.stderr)
-    asyncio.run(main(arguments))
+    run(main, parse_args(), scheduling="fifo")

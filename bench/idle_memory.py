@@ -13,40 +13,34 @@ pinned to CPU 1), left idle for --settle seconds, and the RSS is read three
 times a second apart (median). Per connection = (RSS - baseline) / N.
 Target (issue 6): ours <= 20 KiB per connection at 10,000.
 
-    .venv/bin/python bench/idle_memory.py [--sizes 1000,10000] [--servers ours,stock,websockets]
+    .venv/bin/python -m bench.idle_memory [--sizes 1000,10000] [--servers ours,stock,websockets]
 """
 
-import argparse
 import asyncio
 import os
 import shlex
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from bench.common import (  # noqa: E402
+from bench.common import (
     CLIENT_BOUND_SHARE,
-    PYTHON,
     ClientCpu,
     Server,
-    install_uvloop,
     load_average,
     machine_state,
     median,
-    pin_self,
     raise_open_file_limit,
     server_environment,
     write_result,
 )
-from bench.wsclient import OP_TEXT, WebSocketClientProtocol, client_frame, close_all, connect, connect_many  # noqa: E402
+from bench.runner import argument_parser, command_line, run
+from bench.wsclient import OP_TEXT, WebSocketClientProtocol, client_frame, close_all, connect, connect_many
 
 TARGET_KIB_AT_10000 = 20.0
 SERVERS = {
     "ours": ["{python}", "-m", "realtime.serve", "-v", "0", "-b", "127.0.0.1", "-p", "{port}",
              "config.asgi:application"],
     "stock": ["{python}", "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", "{port}", "bench.stock_echo:application"],
-    "websockets": ["{python}", "bench/raw_websockets_echo.py", "{port}"],
+    "websockets": ["{python}", "-m", "bench.raw_websockets_echo", "{port}"],
 }
 
 
@@ -126,7 +120,7 @@ async def main(args):
     met = bool(ours_10k) and ours_10k[0]["kib_per_connection"] <= TARGET_KIB_AT_10000
     if ours_10k:
         print(f"  target: ours <= {TARGET_KIB_AT_10000:g} KiB/connection at 10,000: {'MET' if met else 'MISSED'}")
-    command = " ".join(shlex.quote(part) for part in [os.path.relpath(PYTHON), *sys.argv])
+    command = command_line()
     path = write_result(args.output, {
         "benchmark": "idle_memory",
         "command": command,
@@ -142,19 +136,13 @@ async def main(args):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argument_parser(__doc__, "idle_memory")
     parser.add_argument("--sizes", default=[1000, 10000], type=lambda t: [int(n) for n in t.split(",") if n])
     parser.add_argument("--servers", default=["ours", "stock", "websockets"], type=lambda t: t.split(","))
     parser.add_argument("--settle", type=float, default=3.0)
-    parser.add_argument("--server-cpus", default="0")
-    parser.add_argument("--client-cpu", type=int, default=1)
     parser.add_argument("--concurrency", type=int, default=200)
-    parser.add_argument("--output", default="idle_memory")
     return parser.parse_args(argv)
 
 
 if __name__ == "__main__":
-    arguments = parse_args()
-    pin_self(arguments.client_cpu)
-    install_uvloop()
-    asyncio.run(main(arguments))
+    run(main, parse_args())

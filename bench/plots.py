@@ -9,20 +9,14 @@ shows them). Each plot is drawn only when its result file exists:
 
 Figures marked client-bound in a result are drawn hatched and labelled.
 
-    .venv/bin/python bench/plots.py
+    .venv/bin/python -m bench.plots
 """
 
+import argparse
 import json
 import os
-import sys
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only, no display
-import matplotlib.pyplot as plt  # noqa: E402
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from bench.common import RESULTS  # noqa: E402
+from bench.common import RESULTS
 
 
 def load(name):
@@ -30,11 +24,20 @@ def load(name):
     return json.loads(path.read_text()) if path.exists() else None
 
 
+def new_figure(width, height):
+    """A figure and its axes, drawn to files only (no pyplot, no display).
+    matplotlib (requirements-bench.txt) is imported here so that --help
+    works without it."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, height))
+    return figure, figure.subplots()
+
+
 def save(figure, name):
     path = RESULTS / f"{name}.png"
     figure.tight_layout(rect=(0, 0.04, 1, 1))  # room for the stamp line
     figure.savefig(path, dpi=110)
-    plt.close(figure)
     print(f"written {os.path.relpath(path)}")
     return path
 
@@ -50,7 +53,7 @@ def stamp(axes, data):
 def plot_time_fanout(data):
     rows = sorted(data["results"], key=lambda r: r["sockets"])
     sockets = [r["sockets"] for r in rows]
-    figure, axes = plt.subplots(figsize=(7, 4.2))
+    figure, axes = new_figure(7, 4.2)
     for key, style in (("p50_ms", "o-"), ("p99_ms", "s-"), ("max_ms", "^--")):
         axes.plot(sockets, [r[key] for r in rows], style, label=key.replace("_ms", ""))
     for r in rows:
@@ -78,7 +81,7 @@ def plot_echo(data):
     summary = data["summary"]
     names = list(summary)
     values = [summary[n]["median_messages_per_second"] for n in names]
-    figure, axes = plt.subplots(figsize=(6, 4))
+    figure, axes = new_figure(6, 4)
     bars = axes.bar(names, values, color=["tab:blue" if n == "ours" else "tab:grey" for n in names])
     for bar, name in zip(bars, names):
         row = summary[name]
@@ -98,7 +101,7 @@ def plot_idle_memory(data):
     rows = data["results"]
     servers = list(dict.fromkeys(r["server"] for r in rows))
     sizes = sorted({r["sockets"] for r in rows})
-    figure, axes = plt.subplots(figsize=(6.5, 4))
+    figure, axes = new_figure(6.5, 4)
     width = 0.8 / len(servers)
     for index, server in enumerate(servers):
         xs, heights = [], []
@@ -125,7 +128,7 @@ def plot_idle_memory(data):
 def plot_soak(data):
     samples = data["samples"]
     times = [s["t"] / 60 for s in samples]
-    figure, axes = plt.subplots(figsize=(7, 4))
+    figure, axes = new_figure(7, 4)
     for index in range(len(samples[0]["rss_mib"])):
         axes.plot(times, [s["rss_mib"][index] for s in samples], ".-", label=f"server {index}")
     warmup = data["parameters"]["warmup"] / 60
@@ -149,6 +152,7 @@ def plot_soak(data):
 
 
 def main():
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()
     made = []
     for name, draw in (("time_fanout", plot_time_fanout), ("echo_throughput", plot_echo),
                        ("idle_memory", plot_idle_memory), ("soak", plot_soak)):

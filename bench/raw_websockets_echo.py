@@ -1,7 +1,7 @@
 """A second baseline: a plain `websockets` echo server (no Django, no
 Channels), the floor a Python WebSocket server reaches on this machine:
 
-    python bench/raw_websockets_echo.py PORT
+    python -m bench.raw_websockets_echo PORT
 """
 
 import asyncio

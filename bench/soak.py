@@ -16,10 +16,9 @@ RSS samples; "no upward trend" when it rises less than 2 MiB (or 2% of its
 mean) over the measured span. The JSON result feeds bench/plots.py, which
 draws bench/results/soak_memory.png.
 
-    .venv/bin/python bench/soak.py [--duration 600]
+    .venv/bin/python -m bench.soak [--duration 600]
 """
 
-import argparse
 import asyncio
 import json
 import os
@@ -28,23 +27,19 @@ import sys
 import time
 import uuid
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from bench.chat_fanout import Member, sign_up  # noqa: E402
-from bench.common import (  # noqa: E402
+from bench.chat_fanout import Member, sign_up
+from bench.common import (
     CLIENT_BOUND_SHARE,
-    PYTHON,
     ClientCpu,
     Server,
-    install_uvloop,
     load_average,
     machine_state,
-    pin_self,
     raise_open_file_limit,
     server_environment,
     write_result,
 )
-from bench.wsclient import OP_TEXT, WebSocketClientProtocol, client_frame, close_all, connect, connect_many  # noqa: E402
+from bench.runner import argument_parser, command_line, run
+from bench.wsclient import OP_TEXT, WebSocketClientProtocol, client_frame, close_all, connect, connect_many
 
 SERVER_ARGV = ["{python}", "-m", "realtime.serve", "-v", "0", "-b", "127.0.0.1", "-p", "{port}",
                "config.asgi:application"]
@@ -191,7 +186,7 @@ async def main(args):
     busy = [s["client_cpu_share"] for s in samples]
     result = {
         "benchmark": "soak",
-        "command": " ".join(shlex.quote(part) for part in [os.path.relpath(PYTHON), *sys.argv]),
+        "command": command_line(),
         "machine": state,
         "load_average_at_end": load_average(),
         "parameters": {key: value for key, value in vars(args).items()},
@@ -217,8 +212,7 @@ async def main(args):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=600.0)
+    parser = argument_parser(__doc__, "soak", duration=600.0, redis=True)
     parser.add_argument("--interval", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=120.0)
     parser.add_argument("--time-clients", type=int, default=2000)
@@ -227,15 +221,8 @@ def parse_args(argv=None):
     parser.add_argument("--chat-members", type=int, default=200)
     parser.add_argument("--chat-interval", type=float, default=2.0)
     parser.add_argument("--churn", type=int, default=50, help="tick sockets reconnected per sample")
-    parser.add_argument("--server-cpus", default="0")
-    parser.add_argument("--client-cpu", type=int, default=1)
-    parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
-    parser.add_argument("--output", default="soak")
     return parser.parse_args(argv)
 
 
 if __name__ == "__main__":
-    arguments = parse_args()
-    pin_self(arguments.client_cpu)
-    install_uvloop()
-    asyncio.run(main(arguments))
+    run(main, parse_args())

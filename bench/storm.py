@@ -12,35 +12,29 @@ handshake time percentiles and this client's CPU share (client-bound over
 80% of its core). The open-file limit is raised to the hard limit first;
 the server raises its own (realtime/serve.py).
 
-    .venv/bin/python bench/storm.py [--clients 10000]
+    .venv/bin/python -m bench.storm [--clients 10000]
 
 (tests/test_connection_storm.py runs the same with 3,000 clients in CI.)
 """
 
-import argparse
 import asyncio
 import base64
 import os
 import shlex
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from bench.common import (  # noqa: E402
+from bench.common import (
     CLIENT_BOUND_SHARE,
-    PYTHON,
     ClientCpu,
     Server,
-    install_uvloop,
     load_average,
     machine_state,
     percentile,
-    pin_self,
     raise_open_file_limit,
     server_environment,
     write_result,
 )
+from bench.runner import argument_parser, command_line, run
 
 TICK_WAIT = 10.0  # after the 101, the first tick must come within this
 SERVER_ARGV = ["{python}", "-m", "realtime.serve", "-v", "0", "-b", "127.0.0.1", "-p", "{port}",
@@ -105,7 +99,7 @@ async def main(args):
     answered = [t for k, t in outcomes if k.startswith("accepted")]
     result = {
         "benchmark": "storm",
-        "command": " ".join(shlex.quote(part) for part in [os.path.relpath(PYTHON), *sys.argv]),
+        "command": command_line(),
         "machine": state,
         "load_average_at_end": load_average(),
         "server_command": command,
@@ -130,17 +124,11 @@ async def main(args):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argument_parser(__doc__, "storm")
     parser.add_argument("--clients", type=int, default=10000)
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds before a client counts as hung")
-    parser.add_argument("--server-cpus", default="0")
-    parser.add_argument("--client-cpu", type=int, default=1)
-    parser.add_argument("--output", default="storm")
     return parser.parse_args(argv)
 
 
 if __name__ == "__main__":
-    arguments = parse_args()
-    pin_self(arguments.client_cpu)
-    install_uvloop()
-    asyncio.run(main(arguments))
+    run(main, parse_args())

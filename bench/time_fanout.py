@@ -19,12 +19,11 @@ the tick's publication and its last delivery (its CPU share in that window),
 and marks the figure client-bound if that exceeded 80% (the client, not the
 server, may then have delayed the deliveries).
 
-    .venv/bin/python bench/time_fanout.py [--sockets 3000] [--ticks 60]
+    .venv/bin/python -m bench.time_fanout [--sockets 3000] [--ticks 60]
 
 `--sockets 1000,3000,10000` runs several sizes, each with fresh servers.
 """
 
-import argparse
 import asyncio
 import json
 import os
@@ -34,26 +33,21 @@ import time
 import uuid
 from datetime import datetime
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from bench.common import (  # noqa: E402
+from bench.common import (
     CLIENT_BOUND_SHARE,
-    choose_scheduling,
-    competing_processes,
-    PYTHON,
     ClientCpu,
     Server,
-    install_uvloop,
+    competing_processes,
     load_average,
     machine_state,
     median,
     percentile,
-    pin_self,
     raise_open_file_limit,
     server_environment,
     write_result,
 )
-from bench.wsclient import ReadPump, open_many_raw  # noqa: E402
+from bench.runner import argument_parser, command_line, run
+from bench.wsclient import ReadPump, open_many_raw
 
 TARGET_P99_MS = 100.0  # issue 2: 3,000 sockets
 
@@ -374,7 +368,7 @@ async def main(args):
         result = await run_size(sockets, args)
         print_result(result)
         results.append(result)
-    command = " ".join(shlex.quote(part) for part in [os.path.relpath(PYTHON), *sys.argv])
+    command = command_line()
     path = write_result(args.output, {
         "benchmark": "time_fanout",
         "command": command,
@@ -396,26 +390,18 @@ async def main(args):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argument_parser(__doc__, "time_fanout", redis=True)
     parser.add_argument("--sockets", default=[3000], type=lambda text: [int(n) for n in text.split(",") if n],
                         help="comma-separated socket counts (default 3000)")
     parser.add_argument("--ticks", type=int, default=60)
     parser.add_argument("--processes", type=int, default=2)
-    parser.add_argument("--server-cpus", default="0", help="taskset CPU list for the servers")
-    parser.add_argument("--client-cpu", type=int, default=1)
     parser.add_argument("--concurrency", type=int, default=100, help="handshakes in flight while connecting")
     parser.add_argument("--grace", type=float, default=2.0, help="seconds to wait after the last tick")
     parser.add_argument("--read-interval", type=float, default=0.002,
                         help="seconds between the client's batched reads (latency uses kernel arrival times)")
-    parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
-    parser.add_argument("--output", default="time_fanout", help="name of the JSON file in bench/results/")
     return parser.parse_args(argv)
 
 
 if __name__ == "__main__":
-    arguments = parse_args()
     # Short runs that want a core each: SCHED_FIFO where permitted (bench/common.py).
-    choose_scheduling("fifo")
-    pin_self(arguments.client_cpu)
-    install_uvloop()
-    asyncio.run(main(arguments))
+    run(main, parse_args(), scheduling="fifo")

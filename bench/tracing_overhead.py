@@ -3,12 +3,12 @@
 connection event log, the background writer) against tracing off
 (REALTIME_TRACING=0), measured in the same run.
 
-Reuses bench/echo_throughput.py (its load client bench/wsclient.py, its pinned
+Reuses bench.echo_throughput (its load client bench/wsclient.py, its pinned
 server start-up and CPU accounting): the same project server is started fresh
 for every run with only REALTIME_TRACING changed, pinned to core 0, the client
 on core 1; runs alternate on/off and the median of each is compared.
 
-    .venv/bin/python bench/tracing_overhead.py [--duration 10] [--rounds 3]
+    .venv/bin/python -m bench.tracing_overhead [--duration 10] [--rounds 3]
 
 Target (issue 3): on/off >= 0.90, on throughput (the median msg/s of each).
 Also printed: the server's CPU time per message, on and off, and their ratio
@@ -17,24 +17,17 @@ core (server CPU well under 100%), msg/s measures the scheduler more than
 the server; CPU time per message still measures what tracing costs.
 """
 
-import asyncio
 import os
-import shlex
-import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from bench import echo_throughput as echo  # noqa: E402
-from bench.common import (  # noqa: E402
-    PYTHON,
-    install_uvloop,
+from bench import echo_throughput as echo
+from bench.common import (
     load_average,
     machine_state,
     median,
-    pin_self,
     server_environment,
     write_result,
 )
+from bench.runner import command_line, run
 
 TARGET_RATIO = 0.90
 OURS = echo.SERVERS["ours"]["argv"]
@@ -91,7 +84,7 @@ async def main(args):
     print(f"  ratio tracing-on/tracing-off: {ratio}x  target >= {TARGET_RATIO}x: {verdict}")
     print(f"  server CPU per message: on {cost_on} us, off {cost_off} us: off/on {cpu_ratio}x "
           f"(the throughput a saturated server keeps with tracing on)")
-    command = " ".join(shlex.quote(part) for part in [os.path.relpath(PYTHON), *sys.argv])
+    command = command_line()
     path = write_result(args.output, {
         "benchmark": "tracing_overhead",
         "command": command,
@@ -100,7 +93,7 @@ async def main(args):
         "parameters": {
             "connections": args.connections, "message_bytes": args.size, "pipeline": args.pipeline,
             "duration_seconds": args.duration, "warmup_seconds": args.warmup, "rounds": args.rounds,
-            "server_cpu": args.server_cpu, "client_cpu": args.client_cpu,
+            "server_cpu": args.server_cpus, "client_cpu": args.client_cpu,
         },
         "summary": summary,
         "ratio_on_off": ratio,
@@ -112,10 +105,4 @@ async def main(args):
 
 
 if __name__ == "__main__":
-    arguments = echo.parse_args([*sys.argv[1:], "--servers", "tracing-on,tracing-off"]
-                                if "--servers" not in sys.argv else sys.argv[1:])
-    if arguments.output == "echo_throughput":
-        arguments.output = "tracing_overhead"
-    pin_self(arguments.client_cpu)
-    install_uvloop()
-    asyncio.run(main(arguments))
+    run(main, echo.parse_args(output="tracing_overhead", servers="tracing-on,tracing-off"))

@@ -10,7 +10,7 @@ Traffic per minute (defaults): 72,000 /ws/mouse messages (20 busy users at
 opened and closed (event logs; one in 10 rejected), 30 page loads over 3 HTTP
 routes.
 
-    .venv/bin/python bench/tracing_retention.py [--minutes 1440] [--messages-per-minute 72000]
+    .venv/bin/python -m bench.tracing_retention [--minutes 1440] [--messages-per-minute 72000]
 
 `--real-seconds N` instead runs a real server (realtime.serve, tracing on,
 default retention settings) for N seconds under the same kind of traffic
@@ -21,7 +21,6 @@ Expected: the row counts stop growing after the first hours (last N per
 family and bucket, 2 h of per-minute histograms) and so does the file.
 """
 
-import argparse
 import os
 import sys
 import tempfile
@@ -29,8 +28,8 @@ import time
 from array import array
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bench.common import ROOT, Server, server_environment, write_result
+from bench.runner import argument_parser, command_line
 
 
 def main(args):
@@ -44,7 +43,6 @@ def main(args):
     from django.db import connection
 
     call_command("migrate", verbosity=0)
-    from bench.common import write_result
     from realtime import tracing
     from realtime.models import EventLogRecord, LatencyHistogram, TraceRecord
     from realtime.tracing.retention import purge_traces
@@ -124,7 +122,7 @@ def main(args):
           f"{samples[-1]['histogram_rows']} histogram rows")
     path = write_result(args.output, {
         "benchmark": "tracing_retention",
-        "command": " ".join([os.path.relpath(sys.executable), *sys.argv]),
+        "command": command_line(),
         "parameters": {"minutes": args.minutes, "messages_per_minute": per_minute,
                        "connections_per_minute": 20, "page_loads_per_minute": 30,
                        "keep": config["keep"], "max_age_seconds": config["max_age"]},
@@ -144,8 +142,6 @@ def real_server(args):
     import urllib.request
 
     import websockets
-
-    from bench.common import Server, server_environment, write_result
 
     database = Path(tempfile.mkdtemp()) / "retention-real.sqlite3"
     env = server_environment(DATABASE_URL=f"sqlite:///{database}", REALTIME_TRACING="1")
@@ -208,18 +204,17 @@ def real_server(args):
         server.stop()
     path = write_result(args.output + "_real", {
         "benchmark": "tracing_retention (real server)",
-        "command": " ".join([os.path.relpath(sys.executable), *sys.argv]),
+        "command": command_line(),
         "samples": samples,
     })
     print(f"written {os.path.relpath(path)}")
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argument_parser(__doc__, "tracing_retention", client=False)
     parser.add_argument("--minutes", type=int, default=1440)
     parser.add_argument("--messages-per-minute", type=int, default=72000)
     parser.add_argument("--real-seconds", type=int, default=0)
-    parser.add_argument("--output", default="tracing_retention")
     arguments = parser.parse_args()
     if arguments.real_seconds:
         real_server(arguments)

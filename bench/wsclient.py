@@ -8,7 +8,8 @@ measures its own client is worthless. Here:
 
 - the opening handshake is written once per connection and the 101 answer is
   checked (status line and Sec-WebSocket-Accept);
-- outgoing frames are built and masked once, up front, and written as bytes
+- frames are built and parsed by realtime.server.frames (the server's own
+  frame code); outgoing ones are built and masked once, up front, and written as bytes
   (the mask key is random per frame built, as RFC 6455 asks; reusing a built
   frame reuses its key, which servers do not and cannot check);
 - incoming frames are parsed straight from the received bytes by a small
@@ -27,12 +28,18 @@ import socket
 import struct
 import time
 
-OP_CONTINUATION = 0x0
-OP_TEXT = 0x1
-OP_BINARY = 0x2
-OP_CLOSE = 0x8
-OP_PING = 0x9
-OP_PONG = 0xA
+from realtime.server.frames import (
+    OP_BINARY,
+    OP_CLOSE,
+    OP_CONTINUATION,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+    client_frame,
+    close_code,
+    close_payload,
+    parse_header,
+)
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -45,33 +52,8 @@ class ProtocolError(Exception):
     pass
 
 
-def mask_payload(payload, key):
-    """XOR `payload` with the 4-byte `key` (RFC 6455 5.3), via one big int."""
-    if not payload:
-        return b""
-    n = len(payload)
-    repeated = (key * (n // 4 + 1))[:n]
-    return (int.from_bytes(payload, "big") ^ int.from_bytes(repeated, "big")).to_bytes(n, "big")
-
-
-def client_frame(opcode, payload, key=None):
-    """One final, masked client-to-server frame, ready to write."""
-    if isinstance(payload, str):
-        payload = payload.encode("utf-8")
-    key = os.urandom(4) if key is None else key
-    first = 0x80 | opcode
-    length = len(payload)
-    if length < 126:
-        header = struct.pack("!BB", first, 0x80 | length)
-    elif length < 1 << 16:
-        header = struct.pack("!BBH", first, 0x80 | 126, length)
-    else:
-        header = struct.pack("!BBQ", first, 0x80 | 127, length)
-    return header + key + mask_payload(payload, key)
-
-
 def close_frame(code=1000):
-    return client_frame(OP_CLOSE, struct.pack("!H", code))
+    return client_frame(OP_CLOSE, close_payload(code))
 
 
 class WebSocketClientProtocol(asyncio.Protocol):
@@ -170,31 +152,17 @@ class WebSocketClientProtocol(asyncio.Protocol):
         """Handle every complete frame in `data`; return the incomplete rest."""
         pos = 0
         size = len(data)
-        while size - pos >= 2:
-            first = data[pos]
-            second = data[pos + 1]
-            if second & 0x80:
+        while (frame := parse_header(data, pos)) is not None:
+            fin, _, opcode, masked, length, header = frame
+            if masked:
                 raise ProtocolError("the server sent a masked frame")
-            length = second & 0x7F
-            header = 2
-            if length == 126:
-                if size - pos < 4:
-                    break
-                length = (data[pos + 2] << 8) | data[pos + 3]
-                header = 4
-            elif length == 127:
-                if size - pos < 10:
-                    break
-                length = int.from_bytes(data[pos + 2 : pos + 10], "big")
-                header = 10
             end = pos + header + length
             if end > size:
                 break
             payload = data[pos + header : end]
             pos = end
-            opcode = first & 0x0F
             if opcode == OP_TEXT or opcode == OP_BINARY:
-                if first & 0x80:
+                if fin:
                     self.on_message(opcode, payload)
                 else:
                     self.fragments = (opcode, [payload])
@@ -202,14 +170,14 @@ class WebSocketClientProtocol(asyncio.Protocol):
                 if self.fragments is None:
                     raise ProtocolError("continuation frame without a message")
                 self.fragments[1].append(payload)
-                if first & 0x80:
+                if fin:
                     opcode, parts = self.fragments
                     self.fragments = None
                     self.on_message(opcode, b"".join(parts))
             elif opcode == OP_PING:
                 self.transport.write(client_frame(OP_PONG, payload))
             elif opcode == OP_CLOSE:
-                self.close_code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
+                self.close_code = close_code(payload)
                 if self.is_open:
                     self.is_open = False
                     self.transport.write(close_frame(self.close_code if self.close_code != 1005 else 1000))
@@ -364,19 +332,11 @@ class TimestampedReader:
         (Daphne closes a socket whose pings go unanswered)."""
         tail = self.tail + data if self.tail else data
         pos, size = 0, len(tail)
-        while size - pos >= 2:
-            length, header = tail[pos + 1] & 0x7F, 2
-            if length == 126:
-                if size - pos < 4:
-                    break
-                length, header = (tail[pos + 2] << 8) | tail[pos + 3], 4
-            elif length == 127:
-                if size - pos < 10:
-                    break
-                length, header = int.from_bytes(tail[pos + 2 : pos + 10], "big"), 10
+        while (frame := parse_header(tail, pos)) is not None:
+            _, _, opcode, _, length, header = frame
             if size - pos < header + length:
                 break
-            if tail[pos] & 0x0F == OP_PING:
+            if opcode == OP_PING:
                 try:
                     self.sock.send(client_frame(OP_PONG, tail[pos + header : pos + header + length]))
                 except OSError:
@@ -389,33 +349,23 @@ class TimestampedReader:
         the close code if the server sent a close frame (else None). A frame
         gets the times of the read that completed it."""
         out = []
-        close_code = None
+        received_close = None
         buffer = b""
         for read, arrived, data in self.reads:
             buffer += data
             pos = 0
-            while len(buffer) - pos >= 2:
-                first, second = buffer[pos], buffer[pos + 1]
-                length, header = second & 0x7F, 2
-                if length == 126:
-                    if len(buffer) - pos < 4:
-                        break
-                    length, header = struct.unpack("!H", buffer[pos + 2 : pos + 4])[0], 4
-                elif length == 127:
-                    if len(buffer) - pos < 10:
-                        break
-                    length, header = struct.unpack("!Q", buffer[pos + 2 : pos + 10])[0], 10
+            while (frame := parse_header(buffer, pos)) is not None:
+                _, _, opcode, _, length, header = frame
                 if len(buffer) - pos < header + length:
                     break
                 payload = buffer[pos + header : pos + header + length]
                 pos += header + length
-                opcode = first & 0x0F
                 if opcode in (OP_TEXT, OP_BINARY):
                     out.append((arrived if arrived is not None else read, read, opcode, payload))
                 elif opcode == OP_CLOSE:
-                    close_code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
+                    received_close = close_code(payload)
             buffer = buffer[pos:]
-        return out, close_code
+        return out, received_close
 
     def has_data(self):
         return bool(self.reads)

@@ -9,8 +9,8 @@ if [ -x "$VENV/bin/wstest" ]; then
     exit 0
 fi
 if [ ! -x "$PY27" ]; then
-    echo "make conformance needs Python 2.7.18 at $PY27 (autobahntestsuite runs only on Python 2.7)." >&2
-    echo "Install it with 'pyenv install 2.7.18' or point AUTOBAHN_PYTHON27 at a Python 2.7 interpreter." >&2
+    # One line: `make test` goes on without wstest and shows only this.
+    echo "no Autobahn TestSuite: it needs Python 2.7.18 at $PY27 (make conformance and tests/server/test_conformance.py fail without it); install it with 'pyenv install 2.7.18' or point AUTOBAHN_PYTHON27 at a Python 2.7 interpreter" >&2
     exit 1
 fi
 echo "creating the Autobahn TestSuite venv in $VENV (Python 2.7)..."

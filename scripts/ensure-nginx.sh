@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs Debian's nginx when it is missing: tests/test_compose.py runs the
+# Installs Debian's nginx when it is missing: tests/deploy/test_compose.py runs the
 # compose stack's proxy config with a real nginx on loopback.
 set -euo pipefail
 if command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; then

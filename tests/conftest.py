@@ -4,85 +4,17 @@ test with a message that says what to start or install."""
 
 import contextlib
 import os
-import signal
-import socket
 import subprocess
-import sys
-import time
 import uuid
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-PYTHON = sys.executable
+from tests.support.paths import CHROMIUM, PYTHON, ROOT
+from tests.support.postgres import PostgresUnavailable, postgres_server
+from tests.support.servers import DaphneProcess, server_environment
+
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(port, timeout=15.0, process=None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            return False
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return True
-        except OSError:
-            time.sleep(0.05)
-    return False
-
-
-class DaphneProcess:
-    """`python -m realtime.serve` on a free loopback port, as `make run` starts it."""
-
-    def __init__(self, env, log_path, extra_args=(), port=None):
-        # A given port lets a test restart a server where its clients expect it.
-        self.port = port or free_port()
-        self.log_path = log_path
-        self.log = open(log_path, "wb")
-        self.process = subprocess.Popen(
-            [PYTHON, "-m", "realtime.serve", "-v", "1", "-b", "127.0.0.1", "-p", str(self.port),
-             *extra_args, "config.asgi:application"],
-            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
-        )
-        if not wait_for_port(self.port, process=self.process):
-            self.stop()
-            raise RuntimeError(f"Daphne did not start; its output:\n{self.output()}")
-
-    @property
-    def http_url(self):
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws_url(self):
-        return f"ws://127.0.0.1:{self.port}"
-
-    def output(self):
-        if not self.log.closed:
-            self.log.flush()
-        return Path(self.log_path).read_text(errors="replace")
-
-    def kill(self):
-        """Die without any cleanup, like a crashed process."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(10)
-
-    def stop(self):
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self.log.close()
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -118,15 +50,7 @@ def daphne(server_database, tmp_path):
     started = []
 
     def start(extra_args=(), port=None, **env):
-        # The caller's REDIS_URL only: a test without one runs the in-memory layer.
-        inherited = {key: value for key, value in os.environ.items() if key != "REDIS_URL"}
-        full_env = {
-            **inherited,
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "DATABASE_URL": server_database,
-            "PYTHONUNBUFFERED": "1",
-            **{key: str(value) for key, value in env.items()},
-        }
+        full_env = server_environment(server_database, **env)
         server = DaphneProcess(full_env, tmp_path / f"daphne-{len(started)}.log", extra_args, port)
         started.append(server)
         return server
@@ -149,6 +73,18 @@ def redis_url():
             "`redis-server --daemonize yes --port 6379` or set TEST_REDIS_URL"
         )
     return REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """An admin URL (user postgres, trust auth) of a real PostgreSQL: the one
+    at TEST_POSTGRES_URL if it answers, else a private cluster started for
+    this run and stopped after it. Fails (never skips) when neither can be had."""
+    try:
+        with postgres_server() as url:
+            yield url
+    except PostgresUnavailable as error:
+        pytest.fail(str(error))
 
 
 @pytest.fixture

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, wait_for_port
+from tests.support.paths import ROOT
+from tests.support.ports import wait_for_port
 
 TLS_FILES = ("-f", "docker-compose.yml", "-f", "docker-compose.tls.yml")
 

@@ -6,8 +6,8 @@ secrets made by the stack's own `secrets` command."""
 import os
 import subprocess
 
-from tests.conftest import PYTHON, ROOT
 from tests.deploy.compose_stack import SECRETS_MOUNT, TLS_FILES, compose_model, run_secrets_service, substitute
+from tests.support.paths import PYTHON, ROOT
 
 
 def check_deploy(files, tmp_path):

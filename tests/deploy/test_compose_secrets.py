@@ -7,8 +7,8 @@ nothing given)."""
 import os
 import subprocess
 
-from tests.conftest import PYTHON, ROOT
 from tests.deploy.compose_stack import SECRETS_MOUNT, compose_model, run_secrets_service, substitute
+from tests.support.paths import PYTHON, ROOT
 
 
 def settings_seen_by_web(services, secrets_dir, tmp_path):

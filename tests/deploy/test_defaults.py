@@ -20,8 +20,10 @@ import subprocess
 
 import pytest
 
-from tests.conftest import PYTHON, ROOT, DaphneProcess, free_port
-from tests.tracing_helpers import Browser, make_user
+from tests.support.paths import PYTHON, ROOT
+from tests.support.ports import free_port
+from tests.support.servers import DaphneProcess
+from tests.support.trace_db import Browser, make_user
 
 
 @pytest.fixture

@@ -21,9 +21,9 @@ import pytest
 import websockets.sync.client as ws_client
 from websockets.exceptions import InvalidStatus
 
-from tests.conftest import free_port
 from tests.deploy.compose_stack import Processes, compose_model, start_nginx, write_nginx_conf
-from tests.tracing_helpers import TRACED, all_stored_text, wait_for_rows
+from tests.support.ports import free_port
+from tests.support.trace_db import TRACED, all_stored_text, wait_for_rows
 
 LIMIT = 5
 FORGED = "6.6.6.6"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port, wait_for_port
 from tests.ops.prometheus_api import prometheus_binary, ready
+from tests.support.ports import free_port, wait_for_port
 
 
 @pytest.fixture

@@ -16,19 +16,19 @@ import http.client
 import os
 import re
 import subprocess
-import sys
 from http.cookies import SimpleCookie
 from urllib.parse import urlencode
 
-from tests.chat_servers import PASSWORD, ChatClient, http_signup, unique
-from tests.conftest import ROOT, free_port
 from tests.ops.scrape import scrape, value
+from tests.support.chat import PASSWORD, ChatClient, http_signup, unique
+from tests.support.paths import PYTHON, ROOT
+from tests.support.ports import free_port
 
 
 def make_staff(database_url, username):
     code = ("from django.contrib.auth.models import User\n"
             f"User.objects.create_superuser({username!r}, 'moderator@example.com', {PASSWORD!r})\n")
-    result = subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, capture_output=True,
+    result = subprocess.run([PYTHON, "manage.py", "shell", "-c", code], cwd=ROOT, capture_output=True,
                             text=True, env={**os.environ, "DATABASE_URL": database_url}, timeout=60)
     assert result.returncode == 0, result.stderr
 

@@ -18,10 +18,11 @@ import subprocess
 
 import pytest
 
-from tests.conftest import ROOT, free_port
 from tests.deploy.compose_stack import SECRETS_MOUNT, compose, compose_model, run_secrets_service
 from tests.ops.prometheus_api import query_answer, wait_for_query
 from tests.ops.scrape import exposed_names
+from tests.support.paths import ROOT
+from tests.support.ports import free_port
 
 PROMETHEUS_CONFIG = ROOT / "deploy" / "prometheus" / "prometheus.yml"
 DASHBOARD = ROOT / "deploy" / "grafana" / "realtime.json"

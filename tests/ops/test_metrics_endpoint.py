@@ -13,9 +13,10 @@ import pytest
 from websockets.exceptions import ConnectionClosedError
 from websockets.sync.client import connect
 
-from tests.conftest import free_port
+from realtime.server.frames import OP_BINARY, OP_TEXT, client_frame
 from tests.ops.scrape import scrape, value, wait_for
-from tests.raw_ws import client_frame, open_socket
+from tests.support.ports import free_port
+from tests.support.raw_ws import open_socket
 
 ECHO, CHAT, MOUSE = "/ws/echo", "/ws/chat/<room>/", "/ws/mouse"
 
@@ -104,7 +105,7 @@ def test_read_pauses_and_slow_client_closes_are_counted(daphne):
     # Tried: 300 echo requests in one TCP write (the server stops reading at
     # 4 waiting), read back in full.
     sock = open_socket(server.port, ECHO)
-    sock.sendall(client_frame(b"ping", opcode=0x1) * 300)
+    sock.sendall(client_frame(OP_TEXT, b"ping") * 300)
     received = b""
     expected = 300 * server_wire_size(4)
     while len(received) < expected:
@@ -116,7 +117,7 @@ def test_read_pauses_and_slow_client_closes_are_counted(daphne):
     # Tried: a client with a tiny receive window sends 16 KiB echo requests
     # and never reads; the server's send buffer (64 KiB here) fills up.
     stalled = open_socket(server.port, ECHO, receive_buffer=4096, timeout=20)
-    frame = client_frame(b"x" * 16384)
+    frame = client_frame(OP_BINARY, b"x" * 16384)
     try:
         for _ in range(4000):
             stalled.sendall(frame)

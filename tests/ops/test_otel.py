@@ -30,7 +30,7 @@ from websockets.sync.client import connect
 
 from realtime import tracing
 from realtime.ops import otel
-from tests.conftest import PYTHON, ROOT
+from tests.support.paths import PYTHON, ROOT
 
 MESSAGE_SPANS = 4
 

@@ -12,8 +12,8 @@ from contextlib import ExitStack
 
 from websockets.sync.client import connect
 
-from tests.conftest import free_port
 from tests.ops.prometheus_api import wait_for_query
+from tests.support.ports import free_port
 
 QUERY = "sum by (instance) (realtime_websocket_connections)"
 

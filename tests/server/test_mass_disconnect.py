@@ -26,7 +26,8 @@ import time
 import psutil
 import redis
 
-from tests.raw_ws import client_frame, open_socket
+from realtime.server.frames import OP_CLOSE, OP_TEXT, client_frame, close_payload
+from tests.support.raw_ws import FrameReader, open_socket
 
 CLIENTS_PER_PROCESS = 500
 MAX_REDIS_CONNECTIONS_PER_PROCESS = 6  # layer subscriber + publisher, tick lease, tracing snapshot, spare
@@ -52,14 +53,10 @@ def wait_until(predicate, timeout):
 
 
 def read_one_tick(sock, timeout=3.0):
-    """Read one unmasked server text frame (a tick is < 126 bytes)."""
+    """Read one server text frame."""
     sock.settimeout(timeout)
-    head = sock.recv(2)
-    assert len(head) == 2 and head[0] == 0x81, f"not a text frame: {head!r}"
-    length = head[1]
-    payload = b""
-    while len(payload) < length:
-        payload += sock.recv(length - len(payload))
+    opcode, payload = FrameReader(sock).frame()
+    assert opcode == OP_TEXT, f"not a text frame: opcode {opcode}, {payload!r}"
     return json.loads(payload)
 
 
@@ -87,7 +84,7 @@ def test_a_thousand_clients_leaving_at_once_leave_nothing_behind(daphne, redis_u
     connections_busy = [redis_connections_of(client, s.process.pid) for s in servers]
 
     # Everyone leaves at once: half cleanly, half by TCP reset.
-    close_frame = client_frame(struct.pack("!H", 1000), opcode=0x8)
+    close_frame = client_frame(OP_CLOSE, close_payload(1000))
     started = time.monotonic()
     for index, sock in enumerate(sockets):
         if index % 2:

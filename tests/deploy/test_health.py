@@ -5,7 +5,7 @@ import json
 import urllib.error
 import urllib.request
 
-from tests.conftest import free_port
+from tests.support.ports import free_port
 
 
 def get_health(server):

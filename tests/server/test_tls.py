@@ -18,7 +18,8 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from tests.conftest import CHROMIUM, PYTHON, ROOT, free_port, wait_for_port
+from tests.support.paths import CHROMIUM, PYTHON, ROOT
+from tests.support.ports import free_port, wait_for_port
 
 WSCAT = ROOT / ".node" / "node_modules" / ".bin" / "wscat"
 

@@ -11,7 +11,7 @@ import pytest
 import websockets.sync.client as ws_client
 from websockets.exceptions import InvalidStatus
 
-from tests.tracing_helpers import TRACED, Browser, make_user, wait_for_rows
+from tests.support.trace_db import TRACED, Browser, make_user, wait_for_rows
 
 PAGES = [
     "/debug/requests",

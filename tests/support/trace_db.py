@@ -1,4 +1,4 @@
-"""Helpers of the tracing tests (tests/test_tracing*.py): users in a Daphne
+"""Helpers of the tracing tests (tests/tracing/): users in a Daphne
 subprocess's database, an admin login over real HTTP, and reading what the
 server's trace writer stored."""
 
@@ -14,7 +14,7 @@ import urllib.parse
 import urllib.request
 import uuid
 
-from tests.conftest import PYTHON, ROOT
+from tests.support.paths import PYTHON, ROOT
 
 # The servers of these tests write traces every 0.2 s instead of every second.
 TRACED = {"REALTIME_TRACING": "1", "REALTIME_TRACE_FLUSH_SECONDS": "0.2"}

@@ -20,7 +20,7 @@ import os
 import resource
 import time
 
-from tests.raw_ws import handshake_request
+from tests.support.raw_ws import handshake_request
 
 STORM_CLIENTS = int(os.environ.get("STORM_CLIENTS", "3000"))
 STORM_TIMEOUT = 20.0

@@ -18,7 +18,7 @@ import urllib.request
 import pytest
 from websockets.sync.client import connect
 
-from tests.conftest import free_port, wait_for_port
+from tests.support.ports import free_port, wait_for_port
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
@@ -113,7 +113,7 @@ async def test_chat_across_processes_resumes_after_redis_returns(daphne, own_red
     on process A reaches the reader on process B again (no restart)."""
     import asyncio
 
-    from tests.chat_servers import ChatClient, http_signup, unique
+    from tests.support.chat import ChatClient, http_signup, unique
 
     env = {"REDIS_URL": f"redis://127.0.0.1:{own_redis.port}/0", "CHANNEL_LAYER_PREFIX": channel_prefix}
     server_a, server_b = daphne(**env), daphne(**env)

@@ -1,6 +1,6 @@
 """The chat socket /ws/chat/<room>/ through the full ASGI stack (origin
 check, session auth, routing) with Channels' WebsocketCommunicator and the
-in-memory layer, against the test database. tests/test_chat_postgres.py runs
+in-memory layer, against the test database. tests/chat/test_chat_postgres.py runs
 this file again on PostgreSQL."""
 
 import uuid
@@ -11,7 +11,7 @@ from django.contrib.auth.models import User
 from django.test import override_settings
 
 from realtime.models import Message, Room
-from tests.chat_helpers import ChatSocket, session_cookie
+from tests.support.chat import ChatSocket, session_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

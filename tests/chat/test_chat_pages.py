@@ -5,7 +5,7 @@ markup shown as text, and reconnecting after the server died."""
 
 from playwright.sync_api import expect
 
-from tests.chat_servers import PASSWORD, seed_messages, unique
+from tests.support.chat import PASSWORD, seed_messages, unique
 
 
 def sign_up(page, server, username, room):

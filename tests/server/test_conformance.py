@@ -8,24 +8,28 @@ import subprocess
 
 import pytest
 
-from tests.conftest import PYTHON, ROOT
+from tests.support.paths import PYTHON, ROOT
 
 WSTEST = ROOT / ".autobahn-venv" / "bin" / "wstest"
 
 
 def test_missing_python27_fails_with_a_clear_message(tmp_path):
-    """Tried: the setup script on a machine without Python 2.7."""
+    """Tried: the setup script on a machine without Python 2.7: it exits 1
+    with one line that says what is missing and how to get it."""
     run = subprocess.run(
         ["bash", "scripts/ensure-autobahn.sh", str(tmp_path / "venv")], cwd=ROOT, capture_output=True, text=True,
         env={"PATH": "/usr/bin:/bin", "AUTOBAHN_PYTHON27": str(tmp_path / "no-python2.7")}, timeout=30,
     )
     assert run.returncode == 1
+    assert len(run.stderr.strip().splitlines()) == 1, run.stderr
     assert "Python 2.7" in run.stderr and "pyenv install 2.7.18" in run.stderr
 
 
 def test_a_sample_of_autobahn_cases_passes_through_the_harness(tmp_path):
     if not WSTEST.exists():
-        pytest.fail(f"no wstest at {WSTEST}: `make install-test` creates it (scripts/ensure-autobahn.sh)")
+        pytest.fail(f"no Autobahn TestSuite (wstest) at {WSTEST}: it needs Python 2.7.18, which "
+                    "scripts/ensure-autobahn.sh did not find (`pyenv install 2.7.18` or set AUTOBAHN_PYTHON27, "
+                    "then `make install-test`)", pytrace=False)
     # 1.1.1 / 1.2.1: empty text / binary message; 5.6: fragmented text;
     # 6.4.1: invalid UTF-8; 9.1.1: 64 KiB message; 12.1.1, 13.3.1:
     # permessage-deflate with default and no-context-takeover offers.

@@ -32,8 +32,8 @@ import pytest
 import redis
 import websockets
 
-from tests.chat_servers import ChatClient, http_signup, unique
-from tests.conftest import free_port, wait_for_port
+from tests.support.chat import ChatClient, http_signup, unique
+from tests.support.ports import free_port, wait_for_port
 
 REDIS_SERVER = shutil.which("redis-server")
 MASTER_NAME = "topology-master"

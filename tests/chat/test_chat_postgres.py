@@ -1,5 +1,6 @@
-"""The chat's and accounts' database tests (tests/test_chat.py,
-tests/test_accounts.py) run again, on the PostgreSQL of this machine.
+"""The chat's and accounts' database tests (test_chat.py and test_accounts.py
+beside this file) run again, on PostgreSQL (the machine's, or a private one:
+the `postgres_url` fixture).
 
 pytest-django takes its database from settings (DATABASE_URL) once per run,
 so this test starts a second pytest run with DATABASE_URL pointing at
@@ -14,26 +15,22 @@ import sys
 import uuid
 from pathlib import Path
 
-import pytest
+from tests.support.paths import ROOT
+from tests.support.postgres import database_url
 
-ROOT = Path(__file__).resolve().parent.parent
-POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-DATABASE_TEST_FILES = ["tests/test_chat.py", "tests/test_accounts.py"]
+HERE = Path(__file__).resolve().parent
+DATABASE_TEST_FILES = [str((HERE / name).relative_to(ROOT)) for name in ("test_chat.py", "test_accounts.py")]
 
 
-def admin_connection():
+def admin_connection(postgres_url):
     import psycopg
 
-    try:
-        return psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as error:
-        pytest.fail(f"this test needs PostgreSQL at {POSTGRES_URL} ({error}); start it or set TEST_POSTGRES_URL")
+    return psycopg.connect(postgres_url, autocommit=True, connect_timeout=3)
 
 
-def test_chat_and_account_database_tests_pass_on_postgresql():
-    admin_connection().close()
+def test_chat_and_account_database_tests_pass_on_postgresql(postgres_url):
     name = f"chat_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    url = POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
+    url = database_url(postgres_url, name)
     try:
         result = subprocess.run(
             [sys.executable, "-m", "pytest", *DATABASE_TEST_FILES, "-q", "-p", "no:cacheprovider",
@@ -43,9 +40,9 @@ def test_chat_and_account_database_tests_pass_on_postgresql():
         output = result.stdout + result.stderr
         assert result.returncode == 0, f"the database tests fail on PostgreSQL:\n{output[-6000:]}"
         assert " passed" in output and "skipped" not in output, output[-2000:]
-        with admin_connection() as connection:
+        with admin_connection(postgres_url) as connection:
             databases = {row[0] for row in connection.execute("SELECT datname FROM pg_database")}
             assert f"test_{name}" in databases, "the run did not use PostgreSQL"
     finally:
-        with admin_connection() as connection:
+        with admin_connection(postgres_url) as connection:
             connection.execute(f'DROP DATABASE IF EXISTS "test_{name}" WITH (FORCE)')

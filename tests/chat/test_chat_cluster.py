@@ -8,7 +8,7 @@ import asyncio
 import sqlite3
 import time
 
-from tests.chat_servers import ChatClient, http_signup, unique
+from tests.support.chat import ChatClient, http_signup, unique
 
 
 def stored_text(database_url, message_id):

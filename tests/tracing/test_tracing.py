@@ -15,7 +15,7 @@ from django.core.management import call_command
 from websockets.exceptions import InvalidStatus
 
 from realtime import tracing
-from tests.tracing_helpers import (
+from tests.support.trace_db import (
     TRACED,
     Browser,
     all_stored_text,
@@ -287,9 +287,9 @@ def test_writer_stores_only_what_retention_keeps_but_counts_everything(settings)
     assert LatencyHistogram.objects.get(family="fam.burst", minute=0).count == 5000
 
 
-def test_a_server_on_postgresql_writes_and_purges_traces(daphne):
-    """The writer thread and the purge of a real Daphne process on the
-    machine's PostgreSQL (a fresh database per run): messages sent in several
+def test_a_server_on_postgresql_writes_and_purges_traces(daphne, postgres_url):
+    """The writer thread and the purge of a real Daphne process on
+    PostgreSQL (a fresh database per run): messages sent in several
     flushes end up as at most REALTIME_TRACE_KEEP (3 here) rows of the
     bucket, while the histogram counts every message."""
     import os
@@ -297,16 +297,13 @@ def test_a_server_on_postgresql_writes_and_purges_traces(daphne):
 
     import psycopg
 
-    from tests.conftest import PYTHON, ROOT
+    from tests.support.paths import PYTHON, ROOT
+    from tests.support.postgres import database_url
 
-    admin_url = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-    try:
-        admin = psycopg.connect(admin_url, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as error:
-        pytest.fail(f"this test needs PostgreSQL at {admin_url} ({error}); start it or set TEST_POSTGRES_URL")
+    admin = psycopg.connect(postgres_url, autocommit=True, connect_timeout=3)
     name = f"tracing_{uuid.uuid4().hex[:10]}"
     admin.execute(f'CREATE DATABASE "{name}"')
-    url = admin_url.rsplit("/", 1)[0] + "/" + name
+    url = database_url(postgres_url, name)
     try:
         migrate = subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT,
                                  env={**os.environ, "DATABASE_URL": url}, capture_output=True, text=True)

@@ -1,0 +1,62 @@
+"""What every benchmark's command line shares: the common flags, the way a
+benchmark runs (scheduling, pinning, uvloop), and the command recorded in its
+result file. Each benchmark is a module run from the project root:
+
+    python -m bench.echo_throughput --help
+"""
+
+import argparse
+import asyncio
+import os
+import shlex
+import sys
+
+from bench.common import choose_scheduling, install_uvloop, pin_self
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def argument_parser(doc, output, *, client=True, duration=None, rounds=None, redis=False):
+    """An ArgumentParser described by the first paragraph of `doc`, with the
+    flags the benchmarks share: --output always; --server-cpus and
+    --client-cpu when a load client runs (`client`); --duration, --rounds
+    and --redis-url when given a default (`redis=True` for the last)."""
+    parser = argparse.ArgumentParser(prog=" ".join(program()), description=doc.split("\n\n")[0])
+    parser.add_argument("--output", default=output, help="name of the JSON file in bench/results/ (default %(default)s)")
+    if client:
+        parser.add_argument("--server-cpus", "--server-cpu", dest="server_cpus", default="0",
+                            help="taskset CPU list for the server(s) (default %(default)s)")
+        parser.add_argument("--client-cpu", type=int, default=1,
+                            help="core the load client is pinned to (default %(default)s)")
+    if duration is not None:
+        parser.add_argument("--duration", type=float, default=duration, help="measured seconds (default %(default)s)")
+    if rounds is not None:
+        parser.add_argument("--rounds", type=int, default=rounds,
+                            help="runs of each server, alternating; medians reported (default %(default)s)")
+    if redis:
+        parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", DEFAULT_REDIS_URL),
+                            help="the Redis of the channel layer (default REDIS_URL or %(default)s)")
+    return parser
+
+
+def run(main, args, scheduling=None):
+    """Run the coroutine function `main(args)` as a benchmark: `scheduling`
+    ("fifo" for short runs that want a core each) unless BENCH_SCHED says
+    otherwise, this process pinned to --client-cpu, uvloop when installed."""
+    if scheduling:
+        choose_scheduling(scheduling)
+    pin_self(args.client_cpu)
+    if not install_uvloop():
+        print("warning: uvloop is not installed; the load client is slower", file=sys.stderr)
+    asyncio.run(main(args))
+
+
+def program():
+    """["python", "-m", "bench.<name>"] for the running benchmark."""
+    spec = getattr(sys.modules["__main__"], "__spec__", None)
+    return ["python", "-m", spec.name] if spec is not None else ["python", os.path.relpath(sys.argv[0])]
+
+
+def command_line():
+    """How this benchmark was started, for its result file."""
+    return " ".join(shlex.quote(part) for part in [*program(), *sys.argv[1:]])

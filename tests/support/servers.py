@@ -1,0 +1,70 @@
+"""Real Daphne servers for the tests: `python -m realtime.serve` as a
+subprocess on a loopback port, as `make run` starts it."""
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+from tests.support.paths import PYTHON, ROOT
+from tests.support.ports import free_port, wait_for_port
+
+
+def server_environment(database_url, **env):
+    """The environment of a test server: this process's, minus its REDIS_URL
+    (a test that gives none runs the in-memory layer), with the given SQLite
+    (or other) database; `env` values override."""
+    inherited = {key: value for key, value in os.environ.items() if key != "REDIS_URL"}
+    return {
+        **inherited,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DATABASE_URL": database_url,
+        "PYTHONUNBUFFERED": "1",
+        **{key: str(value) for key, value in env.items()},
+    }
+
+
+class DaphneProcess:
+    """`python -m realtime.serve` on a free loopback port (or `port`, so a
+    test can restart a server where its clients expect it)."""
+
+    def __init__(self, env, log_path, extra_args=(), port=None):
+        self.port = port or free_port()
+        self.log_path = log_path
+        self.log = open(log_path, "wb")
+        self.process = subprocess.Popen(
+            [PYTHON, "-m", "realtime.serve", "-v", "1", "-b", "127.0.0.1", "-p", str(self.port),
+             *extra_args, "config.asgi:application"],
+            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+        )
+        if not wait_for_port(self.port, process=self.process):
+            self.stop()
+            raise RuntimeError(f"Daphne did not start; its output:\n{self.output()}")
+
+    @property
+    def http_url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self):
+        return f"ws://127.0.0.1:{self.port}"
+
+    def output(self):
+        if not self.log.closed:
+            self.log.flush()
+        return Path(self.log_path).read_text(errors="replace")
+
+    def kill(self):
+        """Die without any cleanup, like a crashed process."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self.log.close()
