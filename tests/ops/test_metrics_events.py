@@ -7,6 +7,7 @@ the trace writer's queue and drops."""
 import asyncio
 import time
 import urllib.request
+from contextlib import ExitStack
 
 import pytest
 from websockets.exceptions import InvalidStatus
@@ -60,22 +61,18 @@ def test_one_process_holds_the_tick_lease_and_its_ticks_leave_on_time(daphne, re
     servers = [daphne(REALTIME_METRICS_PORT=port, REDIS_URL=redis_url, CHANNEL_LAYER_PREFIX=channel_prefix)
                for port in ports]
     # Tried: a /ws/time socket on each process (each then joins the election).
-    sockets = [connect(f"{server.ws_url}/ws/time") for server in servers]
-    try:
-        for socket in sockets:
-            socket.recv(timeout=5)
+    with ExitStack() as stack:
+        for server in servers:
+            stack.enter_context(connect(f"{server.ws_url}/ws/time")).recv(timeout=5)
         time.sleep(2.5)
         samples = [scrape(port) for port in ports]
-        holders = [value(s, "realtime_tick_publisher") for s in samples]
-        assert sorted(holders) == [0, 1], holders
-        publisher = samples[holders.index(1)]
-        follower = samples[holders.index(0)]
-        assert value(publisher, "realtime_ticks_published_total") >= 2
-        assert value(follower, "realtime_ticks_published_total") == 0
-        assert 0 <= value(publisher, "realtime_tick_lag_seconds") < 0.5
-    finally:
-        for socket in sockets:
-            socket.close()
+    holders = [value(s, "realtime_tick_publisher") for s in samples]
+    assert sorted(holders) == [0, 1], holders
+    publisher = samples[holders.index(1)]
+    follower = samples[holders.index(0)]
+    assert value(publisher, "realtime_ticks_published_total") >= 2
+    assert value(follower, "realtime_ticks_published_total") == 0
+    assert 0 <= value(publisher, "realtime_tick_lag_seconds") < 0.5
 
 
 def test_channel_layer_and_redis_errors_are_counted(daphne, own_redis, channel_prefix):
