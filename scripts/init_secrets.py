@@ -7,8 +7,9 @@ PostgreSQL and the app start, with DIR a named volume. For each secret:
 
     DIR/django_secret_key   DJANGO_SECRET_KEY if given, else kept, else random
     DIR/postgres_password   POSTGRES_PASSWORD if given, else kept, else random
-    DIR/grafana_admin_password  GRAFANA_ADMIN_PASSWORD likewise (Grafana's
-                            admin, when docker-compose.metrics.yml runs it)
+    DIR/grafana_admin_password  GRAFANA_ADMIN_PASSWORD likewise, made only
+                            when the service is given that variable at all
+                            (docker-compose.metrics.yml gives it, empty or not)
 
 A value the user gives always wins (it replaces the file, so PostgreSQL and
 the app keep agreeing); a value nobody gave is made once and kept across
@@ -36,6 +37,9 @@ SECRETS = {
     "postgres_password": ("POSTGRES_PASSWORD", 0o440, "postgres"),
     "grafana_admin_password": ("GRAFANA_ADMIN_PASSWORD", 0o400, "grafana"),
 }
+# Made only for the stacks that use them: when their variable is in the
+# environment (an empty value included).
+OPTIONAL = {"grafana_admin_password"}
 
 
 def main(argv=None):
@@ -48,6 +52,8 @@ def main(argv=None):
     args.directory.mkdir(parents=True, exist_ok=True)
     as_root = os.geteuid() == 0
     for name, (variable, mode, group) in SECRETS.items():
+        if name in OPTIONAL and variable not in os.environ:
+            continue
         path = args.directory / name
         given = os.environ.get(variable, "")
         if given:

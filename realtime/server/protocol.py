@@ -303,6 +303,7 @@ class RealtimeWebSocketProtocol(WebSocketProtocol):
         slow_client_log.warning(
             "closing slow client %s on %s with 1008: %d bytes unsent (limit %d)",
             peer, path, backlog, self.send_buffer_limit,
+            extra={"socket_path": path, "client": "{}:{}".format(*peer) if peer else None},  # JSON logs
         )
         # sendCloseFrame: autobahn's public sendClose() refuses 1008.
         self.sendCloseFrame(code=CLOSE_POLICY_VIOLATION, reasonUtf8=b"send buffer full: client too slow", isReply=False)

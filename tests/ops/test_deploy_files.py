@@ -73,8 +73,9 @@ def test_the_metrics_compose_file_adds_prometheus_and_grafana_and_publishes_no_m
 
 def test_grafanas_admin_password_is_generated_and_kept_or_given(tmp_path):
     """Tried: the stack's `secrets` command (as the metrics file configures
-    it) with nothing set, again, then with GRAFANA_ADMIN_PASSWORD given.
-    Grafana reads the file; no service carries the value."""
+    it) with nothing set, again, then with GRAFANA_ADMIN_PASSWORD given; and
+    as the base file alone configures it. Grafana reads the file; no service
+    carries the value."""
     volume = tmp_path / "secrets-volume"
     services = compose_model(*METRICS_FILES)["services"]
     grafana_file = services["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD__FILE"]
@@ -91,6 +92,10 @@ def test_grafanas_admin_password_is_generated_and_kept_or_given(tmp_path):
     given = compose_model(*METRICS_FILES, env={"GRAFANA_ADMIN_PASSWORD": "an admin password the user chose"})
     assert "grafana_admin_password: from GRAFANA_ADMIN_PASSWORD" in run_secrets_service(given["services"], volume)
     assert (volume / "grafana_admin_password").read_text().strip() == "an admin password the user chose"
+    # Without the metrics file no Grafana password is made.
+    base_volume = tmp_path / "base-secrets-volume"
+    assert "grafana" not in run_secrets_service(compose_model()["services"], base_volume)
+    assert not (base_volume / "grafana_admin_password").exists()
     for name, service in services.items():
         for key, value in (service.get("environment") or {}).items():
             if "PASSWORD" in key or "SECRET" in key:
