@@ -45,7 +45,12 @@ publisher that lost its lease sends nothing; only one stopped between the
 check and the publish sends stale ticks, which every hub drops.
 
 Through any one shard. The tick goes to the time group's name on every
-shard (hub.publish with seq), and counts as sent once one shard took it.
+shard (hub.publish with seq), and counts as sent once one shard took it and
+it came back through Redis to this process's own hub (hub.came_back): after
+an outage Redis accepts a PUBLISH before the subscribers have reconnected,
+and a tick published to nobody would be lost. The receipt proves only this
+process's subscription; the others reconnect on the same schedule, and a
+tick sent again reaches each socket once anyway.
 """
 
 import asyncio
@@ -66,6 +71,9 @@ TIME_GROUP = "time"
 
 # A publish that failed is tried again this soon (not at the next second).
 RETRY_SECONDS = 0.2
+# A tick counts as sent when it came back to this process's own hub (a
+# subscriber like the others) within this long; else it is sent again.
+RECEIPT_SECONDS = 1.0
 
 # Renew the lease if we hold it, else take it if it is free. The holder
 # records the newest second it published (ARGV[3]) and learns the newest any
@@ -219,6 +227,9 @@ class TickPublisher:
                 raise
             except Exception as error:
                 logger.warning("tick %d not published yet, retrying: %s", second, error)
+                return False
+            if not await self.hub.came_back(TIME_GROUP, second, RECEIPT_SECONDS):
+                logger.warning("tick %d did not come back through Redis, sending it again", second)
                 return False
             self.sent = second
         return True

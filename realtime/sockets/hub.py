@@ -55,6 +55,7 @@ class Hub:
         self.shard_names = {}  # group joined on every shard -> its name on each shard
         self.delivered = {}  # group -> seq of the last message delivered (ordered groups)
         self.sending = {}  # per-shard group name -> the send to it still under way
+        self.progress = asyncio.Event()  # set (then replaced) at each ordered delivery
 
     async def start(self):
         if self.reader is None:
@@ -82,6 +83,24 @@ class Hub:
     def last_delivered(self, group):
         """The seq of the newest message of `group` this process delivered (0: none)."""
         return self.delivered.get(group, 0)
+
+    async def came_back(self, group, seq, timeout):
+        """Wait until this process has received message `seq` of `group` (or
+        a newer one) through the channel layer; False after `timeout` s.
+        True at once if no local socket is in the group (nothing to wait for).
+        A publisher uses it as a receipt: Redis accepts a PUBLISH that
+        nobody is subscribed to yet (subscribers still reconnecting after an
+        outage), and that message is gone."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while group in self.members and self.delivered.get(group, 0) < seq:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return False
+            try:
+                await asyncio.wait_for(self.progress.wait(), remaining)
+            except asyncio.TimeoutError:
+                return False
+        return True
 
     async def leave(self, group, socket):
         members = self.members.get(group)
@@ -187,6 +206,8 @@ class Hub:
                 if seq <= self.delivered.get(group, 0):
                     continue  # a copy from another shard, or a stale publisher's
                 self.delivered[group] = seq
+                self.progress.set()
+                self.progress = asyncio.Event()
             await self.deliver(group, message.get("data"))
 
     async def deliver(self, group, data):
