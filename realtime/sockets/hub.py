@@ -98,7 +98,7 @@ class Hub:
                 return False
             try:
                 await asyncio.wait_for(self.progress.wait(), remaining)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return False
         return True
 

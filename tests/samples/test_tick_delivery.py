@@ -36,7 +36,7 @@ def assert_every_tick_once(reader, label):
 def longest_silence(reader, since):
     """The longest wait between two ticks arriving, from `since` on."""
     times = [arrived for arrived, _ in reader.ticks if arrived >= since - 1.5]
-    return max(b - a for a, b in zip(times, times[1:]))
+    return max(b - a for a, b in zip(times, times[1:], strict=False))
 
 
 def lease_owner_pid(client, prefix):
@@ -51,7 +51,9 @@ async def wait_into_second(fraction):
     await asyncio.sleep((int(now) + fraction - now) % 1.0)
 
 
-async def test_ticks_survive_the_loss_of_the_shard_holding_the_lease_and_the_time_group(daphne, redis_processes):
+async def test_ticks_survive_the_loss_of_the_shard_holding_the_lease_and_the_time_group(
+    daphne, redis_processes,  # noqa: F811 (the fixture imported above)
+):
     """Tried: two Redis shards (REDIS_SHARDS), two Daphne processes, a /ws/time
     client on each. The time group's own name is placed on the first shard,
     which also holds the publisher lease (it is first in the lease order),
@@ -98,9 +100,11 @@ async def test_ticks_survive_the_loss_of_the_shard_holding_the_lease_and_the_tim
             assert_every_tick_once(reader, f"client of process {index}")
             assert [s for t, s in reader.ticks if t > killed_at + 1.5], "ticks kept coming after the kill"
             silence = longest_silence(reader, killed_at)
-            print(f"\nprocess {index}: longest silence across the shard kill {silence:.2f}s; seqs {seqs_of(reader)}")
+            print(f"\nprocess {index}: longest silence across the shard kill {silence:.2f}s; "
+                  f"seqs {seqs_of(reader)}")
             assert silence <= 3.0, f"no tick for {silence:.2f}s on process {index} after the shard died"
-        assert lease_owner_pid(second, prefix) in {s.process.pid for s in servers}, "the lease moved to the second shard"
+        pids = {server.process.pid for server in servers}
+        assert lease_owner_pid(second, prefix) in pids, "the lease moved to the second shard"
         for server in servers:
             assert server.process.poll() is None
     finally:
