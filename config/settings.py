@@ -298,6 +298,11 @@ REALTIME_TLS_BIND = os.environ.get("REALTIME_TLS_BIND", "127.0.0.1")
 # others try at every whole second, so publishing moves within lease + 1 s
 # (1.5 s keeps that under the promised 3 s with room for a slow loop).
 REALTIME_PUBLISHER_LEASE_SECONDS = env_float("REALTIME_PUBLISHER_LEASE_SECONDS", 1.5)
+# A tick that could not go out on its second (Redis slow or down, the
+# publisher stalled, publishing changing hands) is still sent late, in
+# order, up to this many seconds late; older ones are dropped, so a long
+# outage ends with at most this many late ticks, not a flood.
+REALTIME_TICK_CATCH_UP_SECONDS = env_int("REALTIME_TICK_CATCH_UP_SECONDS", 10)
 
 # --- Chat and accounts ----------------------------------------------------------
 LOGIN_URL = "/accounts/login/"
