@@ -81,7 +81,7 @@ def plot_echo(data):
     summary = {name: row for name, row in data["summary"].items() if not row.get("not_installed")}
     names = list(summary)
     values = [summary[n]["median_messages_per_second"] for n in names]
-    figure, axes = new_figure(6, 4)
+    figure, axes = new_figure(8, 4.2)
     bars = axes.bar(names, values, color=["tab:blue" if n == "ours" else "tab:grey" for n in names])
     axes.tick_params(axis="x", labelsize=7)
     for bar, name in zip(bars, names, strict=True):
@@ -91,7 +91,8 @@ def plot_echo(data):
             bar.set_hatch("//")
             label += f"\n{row['client_bound_runs']} run(s) client-bound"
         axes.annotate(label, (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center",
-                      va="bottom", fontsize=7)
+                      va="bottom", fontsize=6)
+    axes.set_ylim(top=max(value or 0 for value in values) * 1.25)  # room for the labels
     axes.set_ylabel("echo messages per second (median)")
     axes.set_title("/ws/echo throughput, 50 connections ping-pong")
     stamp(axes, data)
