@@ -268,7 +268,7 @@ def summarise(names, runs, unavailable):
     if "ours" in summary and "ours" not in unavailable:
         ours = summary["ours"]["median_excluding_client_bound"]
         for name in names:
-            if name == "ours":
+            if name == "ours" or name in unavailable:
                 continue
             theirs = summary[name]["median_messages_per_second"]
             ratios[f"ours/{name}"] = round(ours / theirs, 2) if ours and theirs else None
