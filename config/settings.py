@@ -75,7 +75,11 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
+# "realtime" first: Django takes a management command from the first app
+# that has it, and realtime's runserver (this project's server) must win over
+# daphne's (stock Daphne) and staticfiles' (WSGI).
 INSTALLED_APPS = [
+    "realtime",
     "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
@@ -84,7 +88,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
-    "realtime",
 ]
 
 MIDDLEWARE = [
@@ -262,6 +265,16 @@ REALTIME_LISTEN_BACKLOG = env_int("REALTIME_LISTEN_BACKLOG", 4096)
 # permessage-deflate (RFC 7692), negotiated when the client offers it. Off
 # saves CPU on a server whose messages are tiny or already compressed.
 REALTIME_PERMESSAGE_DEFLATE = env_bool("REALTIME_PERMESSAGE_DEFLATE", True)
+# Its parameters, chosen by measurement (realtime/server/compression.py and
+# docs/SCALE.md): without context takeover an idle socket keeps no zlib state,
+# so a browser's socket costs what a plain one does; messages under
+# REALTIME_DEFLATE_MIN_BYTES go out uncompressed. Window bits 9-15, memLevel 1-9.
+REALTIME_DEFLATE_SERVER_NO_CONTEXT_TAKEOVER = env_bool("REALTIME_DEFLATE_SERVER_NO_CONTEXT_TAKEOVER", True)
+REALTIME_DEFLATE_CLIENT_NO_CONTEXT_TAKEOVER = env_bool("REALTIME_DEFLATE_CLIENT_NO_CONTEXT_TAKEOVER", True)
+REALTIME_DEFLATE_SERVER_WINDOW_BITS = env_int("REALTIME_DEFLATE_SERVER_WINDOW_BITS", 12)
+REALTIME_DEFLATE_CLIENT_WINDOW_BITS = env_int("REALTIME_DEFLATE_CLIENT_WINDOW_BITS", 12)
+REALTIME_DEFLATE_MEM_LEVEL = env_int("REALTIME_DEFLATE_MEM_LEVEL", 5)
+REALTIME_DEFLATE_MIN_BYTES = env_int("REALTIME_DEFLATE_MIN_BYTES", 128)
 # On SIGTERM open sockets get close 1001; this is how long the server waits
 # for the clients' close replies before it exits anyway.
 REALTIME_SHUTDOWN_GRACE_SECONDS = env_float("REALTIME_SHUTDOWN_GRACE_SECONDS", 3.0)
@@ -281,6 +294,11 @@ REALTIME_TLS_BIND = os.environ.get("REALTIME_TLS_BIND", "127.0.0.1")
 # others try at every whole second, so publishing moves within lease + 1 s
 # (1.5 s keeps that under the promised 3 s with room for a slow loop).
 REALTIME_PUBLISHER_LEASE_SECONDS = env_float("REALTIME_PUBLISHER_LEASE_SECONDS", 1.5)
+# A tick that could not go out on its second (Redis slow or down, the
+# publisher stalled, publishing changing hands) is still sent late, in
+# order, up to this many seconds late; older ones are dropped, so a long
+# outage ends with at most this many late ticks, not a flood.
+REALTIME_TICK_CATCH_UP_SECONDS = env_int("REALTIME_TICK_CATCH_UP_SECONDS", 10)
 
 # --- Chat and accounts ----------------------------------------------------------
 LOGIN_URL = "/accounts/login/"

@@ -120,6 +120,26 @@ def run_job(wstest, outdir, work, port, index, cases):
     return job_dir, None
 
 
+def select_groups(cases):
+    """The groups of GROUPS narrowed to `cases` ("12.*,13.*" -> 12.5.*, 12.3.*,
+    ... 13.7.*, so they run in parallel as in a full run); a pattern no group
+    covers (a single case, "9.1.*") runs as a group of its own."""
+    wanted = [pattern.strip() for pattern in cases.split(",") if pattern.strip()]
+
+    def covers(pattern, part):
+        if pattern == part:
+            return True
+        return pattern.endswith(".*") and part.startswith(pattern.removesuffix("*"))
+
+    groups, used = [], set()
+    for group in GROUPS:
+        parts = [part for part in group.split(",") if any(covers(pattern, part) for pattern in wanted)]
+        used.update(pattern for pattern in wanted for part in parts if covers(pattern, part))
+        if parts:
+            groups.append(",".join(parts))
+    return groups + [pattern for pattern in wanted if pattern not in used]
+
+
 AGENT = "realtime-daphne"
 FULL_SUITE_CASES = 517  # autobahntestsuite 25.10.1, 1.* to 13.*
 
@@ -128,7 +148,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--wstest", default=str(ROOT / ".autobahn-venv" / "bin" / "wstest"))
     parser.add_argument("--outdir", default=str(ROOT / "reports" / "autobahn"))
-    parser.add_argument("--cases", default=None, help="comma-separated case patterns (default: all, in groups)")
+    parser.add_argument("--cases", default=None,
+                        help="comma-separated case patterns, e.g. '12.*,13.*' (default: all); "
+                             "split into the same groups as a full run")
     parser.add_argument("--jobs", type=int, default=int(os.environ.get("AUTOBAHN_JOBS", "3")))
     args = parser.parse_args()
 
@@ -144,7 +166,7 @@ def main():
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings", "DATABASE_URL": database_url}
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
 
-    groups = [args.cases] if args.cases else GROUPS
+    groups = select_groups(args.cases) if args.cases else GROUPS
     pending = queue.Queue()
     for index, cases in enumerate(groups, 1):
         pending.put((index, cases))

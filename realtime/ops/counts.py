@@ -114,7 +114,7 @@ TICKS = EventCount("realtime_ticks_published", "Ticks this process published.")
 
 CHANNEL_LAYER_ERRORS = EventCount(
     "realtime_channel_layer_errors",
-    "Channel-layer operations that failed, by operation (receive, group_add, group_discard, publish).",
+    "Channel-layer operations that failed, by operation (receive, group_add, group_discard, publish, new_channel).",
     ("operation",))
 REDIS_ERRORS = EventCount(
     "realtime_redis_errors",

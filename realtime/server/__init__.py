@@ -23,8 +23,11 @@ What it changes, and why:
   connection vanish; with it off, autobahn runs the closing handshake with
   the proper code (1009 oversize, 1002 protocol error, 1007 bad UTF-8).
 - permessage-deflate (RFC 7692) is negotiated when the client offers it
-  (REALTIME_PERMESSAGE_DEFLATE, on by default). Stock Daphne never sets
-  autobahn's `perMessageCompressionAccept`, so it declines every offer.
+  (REALTIME_PERMESSAGE_DEFLATE, on by default), without context takeover and
+  with small windows, so an idle compressed socket costs what a plain one
+  does (`compression` says why); an offer with odd parameters is declined,
+  never a failed handshake. Stock Daphne never sets autobahn's
+  `perMessageCompressionAccept`, so it declines every offer.
   autobahn (pinned >= 26.10 in requirements.txt) bounds inflation by the same
   max message size, so a small compressed "bomb" closes with 1009 instead of
   filling memory.
@@ -47,7 +50,8 @@ Modules, one concern each:
 - `send_buffer`: unsent bytes of a transport (output back-pressure);
 - `protocol`: the WebSocket protocol subclass;
 - `server`: the Server subclass and its SIGTERM handling;
-- `cli`: `python -m realtime.server`, Daphne's command line with uvloop.
+- `cli`: `python -m realtime.server`, Daphne's command line with uvloop
+  (`manage.py runserver` runs the same server: realtime/management).
 
 This package's __init__ imports nothing: `python -m realtime.server` must set
 the uvloop policy before daphne.server installs Twisted's reactor.

@@ -10,16 +10,7 @@ import sys
 def main(argv=None):
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     raise_file_limit()
-    # uvloop must be the policy before daphne.server creates Twisted's loop at
-    # import time. REALTIME_UVLOOP=0 keeps the standard loop.
-    if os.environ.get("REALTIME_UVLOOP", "1") != "0":
-        try:
-            import uvloop
-        except ImportError:
-            pass
-        else:
-            asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-
+    install_uvloop_policy()
     from daphne.cli import CommandLineInterface
 
     from realtime.server.server import RealtimeServer
@@ -32,6 +23,18 @@ def main(argv=None):
     start_for_operators()  # metrics endpoint, trace export: before anything listens
     args = list(sys.argv[1:] if argv is None else argv)
     RealtimeCommandLine().run(tls_endpoint_args() + args)
+
+
+def install_uvloop_policy():
+    """uvloop as asyncio's policy; REALTIME_UVLOOP=0 keeps the standard loop.
+    Must run before daphne.server is imported: it creates Twisted's loop at
+    import time (and the `daphne` app imports it when Django loads apps)."""
+    if os.environ.get("REALTIME_UVLOOP", "1") != "0":
+        try:
+            import uvloop
+        except ImportError:
+            return
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
 def raise_file_limit():

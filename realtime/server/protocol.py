@@ -8,19 +8,24 @@ import pprint
 
 import autobahn.websocket.protocol as autobahn_protocol
 from autobahn.util import encode_truncate
-from autobahn.websocket.compress import PerMessageDeflate
 from daphne.ws_protocol import WebSocketProtocol
 from twisted.internet import tcp
 
 from realtime import tracing
 from realtime.ops import socket_stats
-from realtime.server.compression import FastPerMessageDeflate
+from realtime.server.compression import EXTENSION_NAME, RealtimePerMessageDeflate, choose_agreement, split_extensions
 from realtime.server.frames import OP_BINARY, OP_TEXT, mask, server_frame
 from realtime.server.send_buffer import kernel_level_transport, unsent_bytes
 from realtime.sockets.close_codes import CLOSE_POLICY_VIOLATION
 
 slow_client_log = logging.getLogger("realtime.slow_clients")
 SLOW_CLIENT_FAMILY = "websocket.SlowClient"  # trace family of these closes
+
+
+def payload_size(frame):
+    """Payload length of a server (unmasked) frame."""
+    length = frame[1] & 0x7F
+    return length if length < 126 else len(frame) - (4 if length == 126 else 10)
 
 
 class LazyPformat:
@@ -43,11 +48,17 @@ autobahn_protocol.pformat = LazyPformat
 
 
 class RealtimeWebSocketProtocol(WebSocketProtocol):
+    deflate_policy = None  # a compression.DeflatePolicy when compression is on
+    deflate_offers = ()
+
     def onOpen(self):
         # autobahn builds its PerMessageDeflate during the handshake from a
-        # global registry; switch it to our faster level before any message.
-        if type(self._perMessageCompress) is PerMessageDeflate:
-            self._perMessageCompress.__class__ = FastPerMessageDeflate
+        # global registry; switch it to ours before any message.
+        compress = self._perMessageCompress
+        if compress is not None:
+            compress.__class__ = RealtimePerMessageDeflate
+            compress.min_bytes = self.deflate_policy.min_bytes
+        self.__dict__.pop("deflate_offers", None)
         super().onOpen()
         # Handshake leftovers that autobahn and Daphne keep for the socket's
         # whole life, ~1 KiB of an idle socket's ~20: the raw request and
@@ -59,6 +70,26 @@ class RealtimeWebSocketProtocol(WebSocketProtocol):
     def onClose(self, wasClean, code, reason):
         super().onClose(wasClean, code, reason)
         socket_stats.closed(self, wasClean)  # its traffic into the per-route totals, its close code
+
+    # -- permessage-deflate negotiation ------------------------------------------
+
+    def _parseExtensionsHeader(self, header, removeQuotes=True):
+        """Keep the client's permessage-deflate offers for
+        perMessageCompressionAccept and show autobahn one plain offer.
+
+        Why: autobahn fails the whole handshake (HTTP 400) when any offer has
+        a parameter it cannot parse, a window of 8 included, where RFC 7692
+        says to decline that offer and try the next, and its parsed offers
+        drop the client's window hint. Only the server's handshake calls this.
+        """
+        extensions = super()._parseExtensionsHeader(header, removeQuotes)
+        others, self.deflate_offers = split_extensions(extensions)
+        return (others + [(EXTENSION_NAME, {})]) if self.deflate_offers else others
+
+    def perMessageCompressionAccept(self, offers):
+        if self.deflate_policy is None:
+            return None
+        return choose_agreement(self.deflate_offers, self.deflate_policy)
 
     inbound_limit = 64
     reading_paused = False
@@ -225,21 +256,21 @@ class RealtimeWebSocketProtocol(WebSocketProtocol):
             # a client that reads; the bound is limit + one message.
             self.drop_slow_client()
             return
-        if (
-            self._perMessageCompress is None
-            and self.send_state == self.SEND_STATE_GROUND
-            and not self.send_queue
-        ):
+        compress = self._perMessageCompress
+        # Small messages go out uncompressed even when compression is on
+        # (compression.py says why).
+        plain = compress is None or not compress.worth_compressing(payload_size(frame))
+        if plain and self.send_state == self.SEND_STATE_GROUND and not self.send_queue:
             # autobahn counts what goes through its own path; this one is ours.
             stats = self.trafficStats
             stats.outgoingWebSocketMessages += 1
             stats.outgoingOctetsWireLevel += len(frame)
             self.write_now(frame)
             return
-        # Compression negotiated or a write in progress: autobahn's own path.
+        # Compressed, or a write in progress: autobahn's own path.
         if isinstance(content, str):
             content = content.encode("utf8")
-        self.sendMessage(content, opcode == OP_BINARY)
+        self.sendMessage(content, opcode == OP_BINARY, doNotCompress=plain)
 
     def write_now(self, frame):
         """`transport.write(frame)`, but straight into the socket when Twisted

@@ -9,7 +9,7 @@ from daphne.ws_protocol import WebSocketProtocol
 from twisted.internet import defer, reactor
 
 from realtime.ops import logs, socket_stats
-from realtime.server.compression import accept_permessage_deflate
+from realtime.server.compression import DeflatePolicy
 from realtime.server.inbound import InboundQueue
 from realtime.server.protocol import RealtimeWebSocketProtocol
 from realtime.sockets.close_codes import CLOSE_GOING_AWAY
@@ -48,6 +48,8 @@ class RealtimeServer(Server):
         # over 20 s. The kernel caps this at net.core.somaxconn.
         self.endpoints = [with_listen_backlog(e, settings.REALTIME_LISTEN_BACKLOG) for e in self.endpoints]
         self.permessage_deflate = permessage_deflate
+        # Checked here, so a bad REALTIME_DEFLATE_* stops the start with one line.
+        self.deflate_policy = DeflatePolicy.from_settings() if permessage_deflate else None
         self.shutdown_grace = shutdown_grace
         self.on_start = on_start
         self.listening_ports = []
@@ -65,12 +67,8 @@ class RealtimeServer(Server):
         super().run()
 
     def install_protocol(self):
-        self.ws_factory.setProtocolOptions(
-            failByDrop=False,  # close with 1009/1002/1007 instead of dropping TCP
-            perMessageCompressionAccept=(
-                accept_permessage_deflate if self.permessage_deflate else (lambda offers: None)
-            ),
-        )
+        # failByDrop off: close with 1009/1002/1007 instead of dropping TCP.
+        self.ws_factory.setProtocolOptions(failByDrop=False)
         # autobahn copies its ~29 options from the factory into each new
         # protocol's __dict__ unless the protocol already has them
         # (_connectionMade: `if not hasattr(self, attr)`). As class attributes
@@ -78,12 +76,19 @@ class RealtimeServer(Server):
         # smaller __dict__, ~1.5 KiB less per open socket.
         options = {}
         for name in RealtimeWebSocketProtocol.CONFIG_ATTRS:
+            if name == "perMessageCompressionAccept":
+                continue  # the protocol's own method negotiates (deflate_policy)
             value = getattr(self.ws_factory, name)
             options[name] = staticmethod(value) if callable(value) else value
         protocol = type(
             "ConfiguredRealtimeWebSocketProtocol",
             (RealtimeWebSocketProtocol,),
-            {**options, "inbound_limit": self.inbound_limit, "send_buffer_limit": self.send_buffer_limit},
+            {
+                **options,
+                "inbound_limit": self.inbound_limit,
+                "send_buffer_limit": self.send_buffer_limit,
+                "deflate_policy": self.deflate_policy,
+            },
         )
         self.ws_factory.protocol = protocol
         self.ws_factory.last_text_frame = None

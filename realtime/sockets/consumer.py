@@ -176,9 +176,11 @@ class SocketConsumer(AsyncWebsocketConsumer):
 
     # -- groups -------------------------------------------------------------
 
-    async def join_group(self, group):
+    async def join_group(self, group, every_shard=False):
+        """Receive `group`'s messages (hub_message). `every_shard`: the group
+        is published on every Redis shard (see realtime.sockets.hub)."""
         self.hub_groups.add(group)
-        await get_hub().join(group, self)
+        await get_hub().join(group, self, every_shard)
 
     async def leave_all_groups(self):
         if self.hub_groups:

@@ -14,7 +14,9 @@ import struct
 from realtime.server.frames import OP_CLOSE, OP_TEXT, close_code, frame_header, mask, parse_header
 
 
-def handshake_request(port, path, origin=True):
+def handshake_request(port, path, origin=True, headers=()):
+    """The opening handshake; `headers` adds (name, value) lines as given,
+    e.g. any Sec-WebSocket-Extensions offer."""
     key = base64.b64encode(os.urandom(16)).decode()
     return (
         f"GET {path} HTTP/1.1\r\n"
@@ -24,20 +26,32 @@ def handshake_request(port, path, origin=True):
         f"Sec-WebSocket-Key: {key}\r\n"
         "Sec-WebSocket-Version: 13\r\n"
         + (f"Origin: http://127.0.0.1:{port}\r\n" if origin else "")
+        + "".join(f"{name}: {value}\r\n" for name, value in headers)
         + "\r\n"
-    ).encode()
+    ).encode("latin-1")
 
 
-def read_handshake_response(sock):
+def read_handshake_head(sock):
     """Read exactly the HTTP response head (byte by byte, so no frame that
-    follows it is consumed) and return its status line."""
+    follows it is consumed); return its status line and its headers by
+    lower-case name."""
     head = b""
     while not head.endswith(b"\r\n\r\n"):
         byte = sock.recv(1)
         if not byte:
             raise ConnectionError(f"server closed during the handshake after {head!r}")
         head += byte
-    return head.split(b"\r\n", 1)[0].decode()
+    status, *lines = head.decode("latin-1").rstrip("\r\n").split("\r\n")
+    headers = {}
+    for line in lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return status, headers
+
+
+def read_handshake_response(sock):
+    """The status line of the response head (see read_handshake_head)."""
+    return read_handshake_head(sock)[0]
 
 
 def open_socket(port, path, receive_buffer=None, timeout=10.0, origin=True):
