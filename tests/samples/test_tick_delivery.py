@@ -17,7 +17,7 @@ import uuid
 
 import redis
 
-from tests.test_redis_topologies import TickReader, redis_processes, shard_of  # noqa: F401 (a fixture)
+from tests.support.redis_servers import TickReader, shard_of
 
 LEASE_SECONDS = 1.5  # the default REALTIME_PUBLISHER_LEASE_SECONDS, set explicitly here
 
