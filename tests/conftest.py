@@ -12,7 +12,7 @@ import pytest
 
 from tests.support.paths import CHROMIUM, PYTHON, ROOT
 from tests.support.postgres import PostgresUnavailable, postgres_server
-from tests.support.redis_servers import RedisProcesses
+from tests.support.redis_servers import OwnRedis, RedisProcesses
 from tests.support.servers import DaphneProcess, server_environment
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -164,3 +164,13 @@ def redis_processes(tmp_path):
     processes = RedisProcesses(tmp_path)
     yield processes
     processes.stop_all()
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+    """A redis-server of the test's own (the shared one on 6379 is never
+    stopped); the test may stop it and start it again on the same port."""
+    redis = OwnRedis(tmp_path)
+    redis.start()
+    yield redis
+    redis.stop()

@@ -1,6 +1,5 @@
 """A real Prometheus for the metrics tests (Debian's package; `make
-test-tools` installs it), and a Redis of a test's own (the outage tests'
-fixture: redis-server on a free port, which a test may stop)."""
+test-tools` installs it)."""
 
 import json
 import subprocess
@@ -8,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy.test_redis_outage import own_redis  # noqa: F401
 from tests.ops.prometheus_api import prometheus_binary, ready
 from tests.support.ports import free_port, wait_for_port
 

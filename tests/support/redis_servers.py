@@ -20,6 +20,33 @@ REDIS_SERVER = shutil.which("redis-server")
 MASTER_NAME = "topology-master"
 
 
+def redis_server_command(port, workdir, *extra):
+    """A throwaway redis-server on loopback: nothing saved, `workdir` its own."""
+    if REDIS_SERVER is None:
+        pytest.fail("this test needs redis-server on PATH: `make test` installs it (scripts/ensure-redis.sh)")
+    return [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--dir", str(workdir), *extra]
+
+
+class OwnRedis:
+    """One redis-server on a port of its own that a test may stop and start
+    again on the same port (an outage and a recovery)."""
+
+    def __init__(self, workdir):
+        self.port, self.workdir, self.process = free_port(), workdir, None
+
+    def start(self):
+        self.process = subprocess.Popen(
+            redis_server_command(self.port, self.workdir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        assert wait_for_port(self.port, process=self.process), "redis-server did not start"
+
+    def stop(self):
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+
 class RedisProcesses:
     """Starts redis-server / sentinel processes and stops them all at the end."""
 
@@ -28,15 +55,11 @@ class RedisProcesses:
         self.processes = {}
 
     def start_server(self, *extra):
-        if REDIS_SERVER is None:
-            pytest.fail("this test needs redis-server on PATH: `make test` installs it (scripts/ensure-redis.sh)")
         port = free_port()
         workdir = self.directory / f"redis-{port}"
         workdir.mkdir()
         process = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(workdir), *extra],
-            stdout=open(workdir / "log", "wb"), stderr=subprocess.STDOUT,
+            redis_server_command(port, workdir, *extra), stdout=open(workdir / "log", "wb"), stderr=subprocess.STDOUT,
         )
         assert wait_for_port(port, process=process), (workdir / "log").read_text()
         self.processes[port] = process
