@@ -5,6 +5,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Prometheus metrics of `make run` at http://127.0.0.1:$(METRICS_PORT)/metrics
+# (loopback only, whatever HOST is); 0 = none.
+METRICS_PORT ?= 9100
 PYTEST_ARGS ?=
 
 .PHONY: run run-tls test lint lock conformance install install-test chromium test-tools clean
@@ -51,7 +54,7 @@ install-test: $(VENV)/.installed-test chromium test-tools
 # (DJANGO_DEBUG=0 make run serves as production does).
 run: $(VENV)/.installed
 	$(PY) manage.py migrate --noinput
-	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(PY) -m realtime.serve -b $(HOST) -p $(PORT) config.asgi:application
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} REALTIME_METRICS_PORT=$(METRICS_PORT) $(PY) -m realtime.serve -b $(HOST) -p $(PORT) config.asgi:application
 
 # The same server, also on https://$(HOST):$(TLS_PORT) and wss:// with a local
 # development certificate (certs/; trust certs/ca.pem in the client).
@@ -71,14 +74,16 @@ conformance: $(VENV)/.installed
 
 # nginx (the compose parity test runs the proxy config), wscat (the TLS test),
 # redis-server (the shared Redis on 6379; the topology tests' own servers),
-# Debian's postgresql (a private cluster when none answers on 5432) and the
-# Autobahn TestSuite. Without Python 2.7 the last prints one line and the
-# tests run anyway: only tests/server/test_conformance.py needs it.
+# Debian's postgresql (a private cluster when none answers on 5432),
+# prometheus and promtool (the metrics tests) and the Autobahn TestSuite.
+# Without Python 2.7 the last prints one line and the tests run anyway: only
+# tests/server/test_conformance.py needs it.
 test-tools:
 	@bash scripts/ensure-nginx.sh
 	@bash scripts/ensure-wscat.sh
 	@bash scripts/ensure-redis.sh
 	@bash scripts/ensure-postgres.sh
+	@bash scripts/ensure-prometheus.sh
 	@bash scripts/ensure-autobahn.sh .autobahn-venv || true
 
 # Debian's Chromium for the page tests (Playwright drives it; nothing is downloaded).
@@ -93,14 +98,19 @@ lint: $(VENV)/.installed-test
 test: install-test lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# Benchmarks (bench/README.md): /ws/time fan-out to 1,000, 3,000 and 10,000
-# sockets over two processes and the Redis at REDIS_URL (default
-# 127.0.0.1:6379), chat fan-out to a 1,000-member room, idle memory per
-# connection (ours, stock Daphne, raw websockets), a 10,000-connection storm,
-# /ws/echo throughput against a stock Channels consumer on stock Daphne, a
-# 10-minute soak of mixed load, then the PNG plots (bench.plots). Results:
-# bench/results/*.json and *.png. Each script raises its open-file limit to
-# the hard limit (setrlimit) for the 10,000 sockets. About 25 minutes.
+# Benchmarks (bench/README.md), under the ordinary scheduler (BENCH_SCHED=fifo
+# only when asked; it is labelled in the output and the result files):
+# /ws/time fan-out to 1,000, 3,000, 10,000 and 20,000 sockets over two
+# processes and the Redis at REDIS_URL (default 127.0.0.1:6379), chat fan-out
+# to a 1,000-member room, idle memory per connection (ours plain and with a
+# browser's compression offer, beside stock Daphne, uvicorn, raw websockets
+# with and without its compression, gorilla/websocket), a 10,000-connection
+# storm, /ws/echo throughput against the same peers and stock Daphne on uvloop
+# (one Go load client for every row), a 10-minute soak of mixed load, the PNG
+# plots, and last the table of every peer row and target (bench.summary).
+# The Go peers come from Debian's golang-go and golang-github-gorilla-websocket-dev
+# (scripts/ensure-go.sh; without them those rows say "not installed").
+# Results: bench/results/*.json and *.png. About 30 minutes.
 .PHONY: bench
 $(VENV)/.installed-bench: $(VENV)/.installed-test requirements-bench.txt
 	$(PY) -m pip install --quiet -r requirements-bench.txt
@@ -110,7 +120,9 @@ $(VENV)/.installed-bench: $(VENV)/.installed-test requirements-bench.txt
 # benchmarks so that they do not run in the backlog it leaves on a shared
 # machine; the soak runs last.
 bench: $(VENV)/.installed-bench
-	$(PY) -m bench.time_fanout --sockets 1000,3000,10000 --output time_fanout_scale
+	@bash scripts/ensure-go.sh
+	@bash scripts/ensure-redis.sh
+	$(PY) -m bench.time_fanout --sockets 1000,3000,10000,20000 --output time_fanout_scale
 	$(PY) -m bench.chat_fanout
 	$(PY) -m bench.idle_memory
 	$(PY) -m bench.storm
@@ -118,6 +130,7 @@ bench: $(VENV)/.installed-bench
 	$(PY) -m bench.tracing_overhead
 	$(PY) -m bench.soak
 	$(PY) -m bench.plots
+	$(PY) -m bench.summary
 
 clean:
 	rm -rf $(VENV) $(LOCK_VENV) db.sqlite3 staticfiles

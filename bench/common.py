@@ -43,32 +43,36 @@ CLIENT_SCHEDULING = None  # what pin_self applied, for the result files
 
 
 # How the benchmarked processes (every server alike, and the load client) are
-# scheduled. The benchmarks want a core each for server and client; on a
-# shared machine other work competes for both, and with the default policy a
-# server pinned to core 0 was measured waiting in the run queue 5x longer
-# than it ran (a tick's fan-out took 30 ms of CPU and 150-400 ms of wall
-# time; a fast echo server, which sleeps between batches, paid a wake-up
-# delay per batch that a slow, never-sleeping one did not). So:
-# - fifo (needs root): SCHED_FIFO priority 10. They run whenever runnable;
-#   Linux still keeps 5% of each core for everything else
-#   (sched_rt_runtime_us). Only for short runs: a script opts in with
-#   choose_scheduling("fifo") (echo_throughput.py and time_fanout.py do). A
-#   long run under SCHED_FIFO would squeeze everything else on the machine.
-# - nice (the default): niceness BENCH_NICE and, on Linux 6.12+ (EEVDF), a
-#   short slice BENCH_SLICE_US so they are picked promptly when woken. Note
-#   that with autogroup scheduling niceness only counts within a session.
-# - none: as started.
-# The BENCH_SCHED environment variable overrides a script's choice. Falls
-# back fifo -> nice -> none where not permitted; the result files record
-# what was in effect.
-BENCH_SCHED = os.environ.get("BENCH_SCHED") or "nice"
+# scheduled, from BENCH_SCHED:
+# - none (the default): the ordinary scheduler, as started. Headline figures
+#   are taken this way, the way a user's server runs.
+# - fifo (needs root; an option, labelled in the output and result files):
+#   SCHED_FIFO priority 10. They run whenever runnable; Linux still keeps 5%
+#   of each core for everything else (sched_rt_runtime_us). On a shared
+#   machine other work competes for both cores, and under the ordinary
+#   scheduler a server pinned to core 0 was measured waiting in the run queue
+#   5x longer than it ran; fifo shows what the server does when it gets its
+#   core. Only for short runs: a long run under SCHED_FIFO squeezes everything
+#   else on the machine.
+# - nice: niceness BENCH_NICE and, on Linux 6.12+ (EEVDF), a short slice
+#   BENCH_SLICE_US so they are picked promptly when woken. With autogroup
+#   scheduling niceness only counts within a session.
+# Falls back fifo -> nice -> none where not permitted; the result files
+# record what was in effect.
+BENCH_SCHED = os.environ.get("BENCH_SCHED") or "none"
+SCHEDULING_LABELS = {
+    "none": "ordinary scheduler (BENCH_SCHED=none)",
+    "fifo": "SCHED_FIFO (BENCH_SCHED=fifo, not the ordinary scheduler)",
+    "nice": "niceness and short slice (BENCH_SCHED=nice, not the ordinary scheduler)",
+}
 
 
-def choose_scheduling(policy):
-    """A script's scheduling policy (see above), unless BENCH_SCHED is set.
-    Call before pin_self and before starting servers."""
-    global BENCH_SCHED
-    BENCH_SCHED = os.environ.get("BENCH_SCHED") or policy
+def scheduling_label():
+    """How the benchmarked processes were scheduled, in words, for the output
+    and the result files."""
+    return SCHEDULING_LABELS.get(BENCH_SCHED, f"BENCH_SCHED={BENCH_SCHED}")
+
+
 BENCH_NICE = int(os.environ.get("BENCH_NICE", "-10"))
 BENCH_SLICE_US = int(os.environ.get("BENCH_SLICE_US", "100"))
 SCHED_SETATTR = {"x86_64": 314, "aarch64": 274}.get(platform.machine())
@@ -188,6 +192,7 @@ def machine_state():
         "packages": package_versions("daphne", "channels", "channels-redis", "Django", "uvloop", "Twisted", "websockets"),
         "note": "other processes may share this machine; the load average says how busy it was",
         "bench_sched": BENCH_SCHED,
+        "scheduling": scheduling_label(),
         "competing_processes_at_start": competing_processes(),
         "client_scheduling": CLIENT_SCHEDULING,
     }

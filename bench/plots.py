@@ -2,9 +2,9 @@
 shows them). Each plot is drawn only when its result file exists:
 
 - time_fanout.png: tick delivery latency (p50, p99, max) against sockets
-  (from time_fanout_scale.json, the 1,000/3,000/10,000 run of `make bench`);
+  (from time_fanout_scale.json, the multi-size run of `make bench`);
 - echo_throughput.png: /ws/echo messages/s, ours against the baselines;
-- idle_memory.png: KiB per idle connection, ours/stock/websockets;
+- idle_memory.png: KiB per idle connection, each row of bench.idle_memory;
 - soak_memory.png: each server's RSS over the soak.
 
 Figures marked client-bound in a result are drawn hatched and labelled.
@@ -61,8 +61,8 @@ def plot_time_fanout(data):
         if r["client_bound"]:
             note += "\nCLIENT-BOUND"
         axes.annotate(note, (r["sockets"], r["p99_ms"]), textcoords="offset points", xytext=(5, 8), fontsize=7)
-    axes.axhline(300, color="grey", linestyle=":", label="target at 10,000: p99 300 ms")
-    axes.axhline(100, color="lightgrey", linestyle=":", label="target at 3,000: p99 100 ms")
+    axes.axhline(300, color="grey", linestyle=":", label="target at 20,000: p99 300 ms")
+    axes.axhline(100, color="lightgrey", linestyle=":", label="target to 10,000: p99 100 ms")
     axes.set_xlabel(f"sockets on /ws/time over {rows[0]['processes']} Daphne processes + Redis")
     axes.set_ylabel("tick delivery latency (ms)")
     axes.set_title("Time fan-out latency")
@@ -78,19 +78,21 @@ def time_fanout_data():
 
 
 def plot_echo(data):
-    summary = data["summary"]
+    summary = {name: row for name, row in data["summary"].items() if not row.get("not_installed")}
     names = list(summary)
     values = [summary[n]["median_messages_per_second"] for n in names]
-    figure, axes = new_figure(6, 4)
+    figure, axes = new_figure(8, 4.2)
     bars = axes.bar(names, values, color=["tab:blue" if n == "ours" else "tab:grey" for n in names])
-    for bar, name in zip(bars, names):
+    axes.tick_params(axis="x", labelsize=7)
+    for bar, name in zip(bars, names, strict=True):
         row = summary[name]
         label = f"{bar.get_height():,.0f}/s\nclient CPU max {row['max_client_cpu_share']:.0%}"
         if row.get("client_bound_runs"):
             bar.set_hatch("//")
             label += f"\n{row['client_bound_runs']} run(s) client-bound"
         axes.annotate(label, (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center",
-                      va="bottom", fontsize=7)
+                      va="bottom", fontsize=6)
+    axes.set_ylim(top=max(value or 0 for value in values) * 1.25)  # room for the labels
     axes.set_ylabel("echo messages per second (median)")
     axes.set_title("/ws/echo throughput, 50 connections ping-pong")
     stamp(axes, data)
@@ -98,7 +100,7 @@ def plot_echo(data):
 
 
 def plot_idle_memory(data):
-    rows = data["results"]
+    rows = [{**r, "server": r.get("row", r["server"])} for r in data["results"]]
     servers = list(dict.fromkeys(r["server"] for r in rows))
     sizes = sorted({r["sockets"] for r in rows})
     figure, axes = new_figure(6.5, 4)
@@ -114,7 +116,8 @@ def plot_idle_memory(data):
         for bar in bars:
             axes.annotate(f"{bar.get_height():.1f}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
                           ha="center", va="bottom", fontsize=7)
-    axes.axhline(20, color="grey", linestyle=":", label="target: 20 KiB at 10,000")
+    axes.axhline(16, color="grey", linestyle=":", label="target at 10,000: 16 KiB plain")
+    axes.axhline(40, color="lightgrey", linestyle=":", label="40 KiB with a browser's offer")
     axes.set_xticks([p + width * (len(servers) - 1) / 2 for p in range(len(sizes))])
     axes.set_xticklabels([f"{s:,} sockets" for s in sizes])
     axes.set_ylabel("RSS growth per idle connection (KiB)")

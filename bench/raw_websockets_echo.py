@@ -1,11 +1,16 @@
-"""A second baseline: a plain `websockets` echo server (no Django, no
-Channels), the floor a Python WebSocket server reaches on this machine:
+"""A plain `websockets` echo server on uvloop (no Django, no Channels), the
+floor a Python WebSocket server reaches on this machine:
 
-    python -m bench.raw_websockets_echo PORT
+    python -m bench.raw_websockets_echo PORT [--compression deflate]
+
+Without --compression it declines compression, like the other servers of
+the echo benchmark; `--compression deflate` is the library's default
+(permessage-deflate with its own choice: server window bits 12, memLevel 5),
+for the idle-memory rows with a browser's offer.
 """
 
+import argparse
 import asyncio
-import sys
 
 from websockets.asyncio.server import serve
 
@@ -15,17 +20,20 @@ async def echo(connection):
         await connection.send(message)
 
 
-async def main(port):
-    # Same frame limit as Daphne's default (1 MiB); no compression, like the
-    # other servers in the benchmark.
-    async with serve(echo, "127.0.0.1", port, max_size=2**20, compression=None):
+async def main(port, compression):
+    # Same frame limit as Daphne's default (1 MiB).
+    async with serve(echo, "127.0.0.1", port, max_size=2**20, compression=compression):
         await asyncio.Future()
 
 
 if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("port", type=int)
+    parser.add_argument("--compression", choices=["deflate"], default=None)
+    args = parser.parse_args()
     try:
         import uvloop
     except ImportError:
-        asyncio.run(main(int(sys.argv[1])))
+        asyncio.run(main(args.port, args.compression))
     else:
-        uvloop.run(main(int(sys.argv[1])))
+        uvloop.run(main(args.port, args.compression))

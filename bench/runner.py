@@ -11,7 +11,7 @@ import os
 import shlex
 import sys
 
-from bench.common import choose_scheduling, install_uvloop, pin_self
+from bench.common import install_uvloop, pin_self
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -39,13 +39,11 @@ def argument_parser(doc, output, *, client=True, duration=None, rounds=None, red
     return parser
 
 
-def run(main, args, scheduling=None):
-    """Run the coroutine function `main(args)` as a benchmark: `scheduling`
-    ("fifo" for short runs that want a core each) unless BENCH_SCHED says
-    otherwise, this process pinned to --client-cpu, uvloop when installed."""
-    if scheduling:
-        choose_scheduling(scheduling)
-    pin_self(args.client_cpu)
+def run(main, args):
+    """Run the coroutine function `main(args)` as a benchmark: this process
+    pinned to --client-cpu and scheduled as BENCH_SCHED says (the ordinary
+    scheduler by default; bench/common.py), uvloop when installed."""
+    pin_self(getattr(args, "client_cpu", None))
     if not install_uvloop():
         print("warning: uvloop is not installed; the load client is slower", file=sys.stderr)
     asyncio.run(main(args))

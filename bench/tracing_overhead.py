@@ -3,7 +3,7 @@
 connection event log, the background writer) against tracing off
 (REALTIME_TRACING=0), measured in the same run.
 
-Reuses bench.echo_throughput (its load client bench/wsclient.py, its pinned
+Reuses bench.echo_throughput (its load client, Go or Python, its pinned
 server start-up and CPU accounting): the same project server is started fresh
 for every run with only REALTIME_TRACING changed, pinned to core 0, the client
 on core 1; runs alternate on/off and the median of each is compared.
@@ -47,6 +47,7 @@ echo.SERVERS["tracing-off"] = {
 async def main(args):
     state = machine_state()
     names = ["tracing-on", "tracing-off"]
+    client = echo.choose_client(args)
     print(f"tracing overhead on /ws/echo: {args.connections} connections, {args.size}-byte text, "
           f"pipeline {args.pipeline}, {args.duration:g} s per run, {args.rounds} rounds")
     runs = []
@@ -93,7 +94,8 @@ async def main(args):
         "parameters": {
             "connections": args.connections, "message_bytes": args.size, "pipeline": args.pipeline,
             "duration_seconds": args.duration, "warmup_seconds": args.warmup, "rounds": args.rounds,
-            "server_cpu": args.server_cpus, "client_cpu": args.client_cpu,
+            "server_cpu": args.server_cpus, "client_cpu": args.client_cpu, "client": client,
+            "scheduling": state["scheduling"],
         },
         "summary": summary,
         "ratio_on_off": ratio,

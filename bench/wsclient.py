@@ -17,7 +17,8 @@ measures its own client is worthless. Here:
   `(opcode, payload_bytes)` without decoding;
 - pings are answered, a close frame is answered and recorded.
 
-It is a benchmark tool, not a general client: no extensions, no TLS.
+It is a benchmark tool, not a general client: no TLS, and extensions are
+only offered (a subclass handles their frames, e.g. bench.idle_memory).
 """
 
 import asyncio
@@ -61,12 +62,17 @@ class WebSocketClientProtocol(asyncio.Protocol):
     `on_close(code)`. `opened` is a future that resolves when the handshake is
     done (or fails with HandshakeError / ConnectionError)."""
 
-    def __init__(self, host, port, path, origin=None, subprotocol=None):
+    def __init__(self, host, port, path, origin=None, subprotocol=None, extensions=None):
         self.host = host
         self.port = port
         self.path = path
         self.origin = origin
         self.subprotocol = subprotocol
+        # Offered as Sec-WebSocket-Extensions (the client does not implement
+        # them; a subclass that offers one handles its frames). The server's
+        # answer is kept in `accepted_extensions`.
+        self.extensions = extensions
+        self.accepted_extensions = None
         self.transport = None
         self.is_open = False
         self.close_code = None
@@ -92,6 +98,8 @@ class WebSocketClientProtocol(asyncio.Protocol):
             lines.append(f"Origin: {self.origin}")
         if self.subprotocol:
             lines.append(f"Sec-WebSocket-Protocol: {self.subprotocol}")
+        if self.extensions:
+            lines.append(f"Sec-WebSocket-Extensions: {self.extensions}")
         transport.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
 
     def data_received(self, data):
@@ -146,6 +154,7 @@ class WebSocketClientProtocol(asyncio.Protocol):
         expected = base64.b64encode(hashlib.sha1(self.key + GUID).digest()).decode()
         if headers.get("sec-websocket-accept") != expected:
             return "bad Sec-WebSocket-Accept"
+        self.accepted_extensions = headers.get("sec-websocket-extensions")
         return None
 
     def parse(self, data):

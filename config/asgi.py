@@ -12,6 +12,7 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from realtime.ops.asgi import instrument  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 from realtime.sockets.origin import OriginCheck  # noqa: E402
 from realtime.sockets.session_auth import SessionAuthStack  # noqa: E402  (no thread hop without a session cookie)
@@ -20,7 +21,7 @@ from realtime.tracing.middleware import TracingMiddleware  # noqa: E402
 
 # Outermost, so every request and connection is traced, including those
 # the Origin check refuses and those no route matches (realtime/tracing/middleware.py).
-application = TracingMiddleware(ProtocolTypeRouter(
+application = instrument(TracingMiddleware(ProtocolTypeRouter(
     {
         # Daphne serves the static files on the same port as the sockets.
         "http": StaticFilesUnderStaticURL(django_asgi_app),
@@ -28,4 +29,4 @@ application = TracingMiddleware(ProtocolTypeRouter(
             SessionAuthStack(URLRouter(websocket_urlpatterns))
         ),
     }
-))
+)))

@@ -13,6 +13,7 @@ from pathlib import Path
 import dj_database_url
 
 from config import keyfile
+from realtime.ops.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -247,19 +248,14 @@ STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT", BASE_DIR / "staticfiles"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "loggers": {
-        "realtime": {
-            "handlers": ["console"],
-            "level": os.environ.get("REALTIME_LOG_LEVEL", "INFO"),
-            "propagate": False,
-        },
-    },
-}
+# Logs: root, django, daphne and realtime loggers through one handler
+# (realtime/ops/logs.py). LOG_FORMAT=json: one JSON object a line.
+LOG_FORMAT = (os.environ.get("LOG_FORMAT") or "text").strip().lower()
+LOG_LEVEL = os.environ.get("LOG_LEVEL") or "INFO"
+try:
+    LOGGING = logging_config(LOG_FORMAT, LOG_LEVEL, os.environ.get("REALTIME_LOG_LEVEL") or "INFO")
+except ValueError as error:
+    raise SystemExit(f"error: {error}") from None  # one line, no traceback
 
 # --- WebSocket limits -------------------------------------------------------
 # Largest message an application socket accepts; larger ones close with 1009.
@@ -321,6 +317,11 @@ REALTIME_TLS_BIND = os.environ.get("REALTIME_TLS_BIND", "127.0.0.1")
 # others try at every whole second, so publishing moves within lease + 1 s
 # (1.5 s keeps that under the promised 3 s with room for a slow loop).
 REALTIME_PUBLISHER_LEASE_SECONDS = env_float("REALTIME_PUBLISHER_LEASE_SECONDS", 1.5)
+# A tick that could not go out on its second (Redis slow or down, the
+# publisher stalled, publishing changing hands) is still sent late, in
+# order, up to this many seconds late; older ones are dropped, so a long
+# outage ends with at most this many late ticks, not a flood.
+REALTIME_TICK_CATCH_UP_SECONDS = env_int("REALTIME_TICK_CATCH_UP_SECONDS", 10)
 
 # --- Chat and accounts ----------------------------------------------------------
 LOGIN_URL = "/accounts/login/"
@@ -390,3 +391,27 @@ REALTIME_TRACE_MAX_FAMILIES = env_int("REALTIME_TRACE_MAX_FAMILIES", 200)
 # The live /debug/requests socket re-checks its session and staff flag this
 # often; a logout, an expired session or a lost staff flag closes it (1008).
 REALTIME_TRACE_LIVE_RECHECK_SECONDS = env_float("REALTIME_TRACE_LIVE_RECHECK_SECONDS", 2.0)
+
+# --- Operations: metrics, errors, traces (realtime/ops, docs/OPERATIONS.md) ---
+# Prometheus metrics of this process at http://BIND:PORT/metrics, on a port
+# of its own that nginx does not proxy. 0 = off (several processes on one
+# host need one port each; `make run` uses 9100).
+REALTIME_METRICS_PORT = env_int("REALTIME_METRICS_PORT", 0)
+REALTIME_METRICS_BIND = os.environ.get("REALTIME_METRICS_BIND") or "127.0.0.1"
+# Sentry: unhandled errors of views and consumers, when a DSN is set.
+SENTRY_DSN = os.environ.get("SENTRY_DSN", "").strip()
+SENTRY_ENVIRONMENT = os.environ.get("SENTRY_ENVIRONMENT", "")
+SENTRY_RELEASE = os.environ.get("SENTRY_RELEASE", "")
+SENTRY_TRACES_SAMPLE_RATE = env_float("SENTRY_TRACES_SAMPLE_RATE", 0.0)
+SENTRY_SEND_DEFAULT_PII = env_bool("SENTRY_SEND_DEFAULT_PII", False)
+# OpenTelemetry: the traces of realtime.tracing exported over OTLP/HTTP when
+# an endpoint is set (the SDK's own variables; the traces-only one wins).
+OTEL_EXPORTER_OTLP_ENDPOINT = (os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+                               or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "")).strip()
+# Received messages become at most this many spans per trace flush (the
+# failed, slow and throttled first), never one span each; 0 = none.
+REALTIME_OTEL_MESSAGES_PER_FLUSH = env_int("REALTIME_OTEL_MESSAGES_PER_FLUSH", 10)
+if SENTRY_DSN:
+    from realtime.ops.sentry import init as init_sentry
+
+    init_sentry(SENTRY_DSN, SENTRY_ENVIRONMENT, SENTRY_RELEASE, SENTRY_TRACES_SAMPLE_RATE, SENTRY_SEND_DEFAULT_PII)

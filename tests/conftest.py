@@ -12,6 +12,7 @@ import pytest
 
 from tests.support.paths import CHROMIUM, PYTHON, ROOT
 from tests.support.postgres import PostgresUnavailable, postgres_server
+from tests.support.redis_servers import OwnRedis, RedisProcesses
 from tests.support.servers import DaphneProcess, server_environment
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -154,3 +155,22 @@ def _without_playwright_loop(item):
         yield
     finally:
         asyncio.events._set_running_loop(saved)
+
+
+@pytest.fixture
+def redis_processes(tmp_path):
+    """redis-server and redis-sentinel processes of the test's own, on free
+    ports; all stopped at the end."""
+    processes = RedisProcesses(tmp_path)
+    yield processes
+    processes.stop_all()
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+    """A redis-server of the test's own (the shared one on 6379 is never
+    stopped); the test may stop it and start it again on the same port."""
+    redis = OwnRedis(tmp_path)
+    redis.start()
+    yield redis
+    redis.stop()

@@ -1,7 +1,11 @@
-"""Rooms and messages in the Django admin."""
+"""Rooms and messages in the Django admin. Messages are read-only there
+except for deleting, which goes through realtime.chat.moderation, so every
+open socket hears of it; an add or an edit in the admin would change a room
+behind its sockets' back."""
 
 from django.contrib import admin
 
+from realtime.chat import moderation
 from realtime.chat.models import Message, Room
 
 
@@ -24,6 +28,21 @@ class MessageAdmin(admin.ModelAdmin):
     raw_id_fields = ["author"]
     readonly_fields = ["created", "client_id"]
     date_hierarchy = "created"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    # Both ways the admin deletes (the object's delete page and the "delete
+    # selected" action) mark the message deleted for everyone, as its author's
+    # delete does.
+    def delete_model(self, request, obj):
+        moderation.delete_for_everyone([obj], request.user)
+
+    def delete_queryset(self, request, queryset):
+        moderation.delete_for_everyone(queryset.select_related("room", "author"), request.user)
 
     @admin.display(description="text")
     def short_text(self, message):

@@ -29,6 +29,7 @@ from django.utils.dateparse import parse_datetime
 
 from realtime.chat import store as chat_store
 from realtime.chat.presence import get_presence
+from realtime.ops import counts
 from realtime.sockets import codecs
 from realtime.sockets.consumer import SocketConsumer
 from realtime.sockets.errors import ClientError
@@ -42,6 +43,12 @@ MAX_CLIENT_ID = 64
 
 def room_group(room):
     return f"chat.{room}"
+
+
+def change_frame(kind, message):
+    """What every socket of the room gets when a message is stored, edited
+    or deleted (by its author here, or by a moderator: realtime.chat.moderation)."""
+    return {"type": kind, "message": message, "at": chat_store.iso(timezone.now())}
 
 
 def require_int(request, key):
@@ -119,6 +126,8 @@ class ChatConsumer(SocketConsumer):
         if not isinstance(client_id, str) or len(client_id) > MAX_CLIENT_ID:
             raise ClientError("invalid_field", f'"client_id" must be a string of at most {MAX_CLIENT_ID} characters')
         message, created = await self.store(chat_store.post, self.room_name, self.user, text, client_id)
+        if created:
+            counts.CHAT_CHANGES.inc("post", "socket")
         # Broadcast, then acknowledge: once the sender sees the ack the message
         # is stored *and* on its way to everyone. A retry of a post already
         # stored (same client_id) is broadcast again, in case the process
@@ -134,6 +143,7 @@ class ChatConsumer(SocketConsumer):
         message_id = require_int(request, "id")
         text = self.clean_text(request)
         message = await self.store(chat_store.edit, await self.stored_room(), self.user, message_id, text)
+        counts.CHAT_CHANGES.inc("edit", "socket")
         await self.broadcast("edited", message)
         await self.send_value({"type": "ack", "action": "edit", "id": message_id, "message": message})
 
@@ -141,6 +151,7 @@ class ChatConsumer(SocketConsumer):
         await self.require_user("delete")
         message_id = require_int(request, "id")
         message = await self.store(chat_store.delete, await self.stored_room(), self.user, message_id)
+        counts.CHAT_CHANGES.inc("delete", "socket")
         await self.broadcast("deleted", message)
         await self.send_value({"type": "ack", "action": "delete", "id": message_id, "message": message})
 
@@ -204,9 +215,8 @@ class ChatConsumer(SocketConsumer):
         return await database_sync_to_async(function)(*args)
 
     async def broadcast(self, kind, message):
-        frame = {"type": kind, "message": message, "at": chat_store.iso(timezone.now())}
         try:
-            await get_hub().publish(room_group(self.room_name), frame)
+            await get_hub().publish(room_group(self.room_name), change_frame(kind, message))
         except Exception:
             # Stored and acknowledged already; others get it on their next
             # sync or page load.

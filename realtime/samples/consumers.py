@@ -96,7 +96,8 @@ class TimeConsumer(SocketConsumer):
 
     async def connect(self):
         await self.accept()
-        await self.join_group(TIME_GROUP)
+        # On every shard: the tick gets through while any one is up.
+        await self.join_group(TIME_GROUP, every_shard=True)
         start_tick_publisher()
 
     async def receive(self, text_data=None, bytes_data=None):

@@ -18,6 +18,9 @@ def main(argv=None):
     class RealtimeCommandLine(CommandLineInterface):
         server_class = RealtimeServer
 
+    from realtime.ops.process import start_for_operators
+
+    start_for_operators()  # metrics endpoint, trace export: before anything listens
     args = list(sys.argv[1:] if argv is None else argv)
     RealtimeCommandLine().run(tls_endpoint_args() + args)
 

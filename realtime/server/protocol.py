@@ -12,6 +12,7 @@ from daphne.ws_protocol import WebSocketProtocol
 from twisted.internet import tcp
 
 from realtime import tracing
+from realtime.ops import socket_stats
 from realtime.server.compression import EXTENSION_NAME, RealtimePerMessageDeflate, choose_agreement, split_extensions
 from realtime.server.frames import OP_BINARY, OP_TEXT, mask, server_frame
 from realtime.server.send_buffer import kernel_level_transport, unsent_bytes
@@ -64,6 +65,11 @@ class RealtimeWebSocketProtocol(WebSocketProtocol):
         # response, and the already fired Deferred that created the application.
         self.http_request_data = self.http_response_data = None
         self.application_deferred = None
+        socket_stats.opened(self)
+
+    def onClose(self, wasClean, code, reason):
+        super().onClose(wasClean, code, reason)
+        socket_stats.closed(self, wasClean)  # its traffic into the per-route totals, its close code
 
     # -- permessage-deflate negotiation ------------------------------------------
 
@@ -103,6 +109,7 @@ class RealtimeWebSocketProtocol(WebSocketProtocol):
         if queue is not None and not self.reading_paused and queue.qsize() >= self.inbound_limit:
             self.reading_paused = True
             self.transport.pauseProducing()
+            socket_stats.read_paused(self)
 
     def resume_reading(self):
         # A slow client being dropped stays paused (see drop_slow_client).
@@ -254,6 +261,10 @@ class RealtimeWebSocketProtocol(WebSocketProtocol):
         # (compression.py says why).
         plain = compress is None or not compress.worth_compressing(payload_size(frame))
         if plain and self.send_state == self.SEND_STATE_GROUND and not self.send_queue:
+            # autobahn counts what goes through its own path; this one is ours.
+            stats = self.trafficStats
+            stats.outgoingWebSocketMessages += 1
+            stats.outgoingOctetsWireLevel += len(frame)
             self.write_now(frame)
             return
         # Compressed, or a write in progress: autobahn's own path.
@@ -323,9 +334,11 @@ class RealtimeWebSocketProtocol(WebSocketProtocol):
         slow_client_log.warning(
             "closing slow client %s on %s with 1008: %d bytes unsent (limit %d)",
             peer, path, backlog, self.send_buffer_limit,
+            extra={"socket_path": path, "client": "{}:{}".format(*peer) if peer else None},  # JSON logs
         )
         # sendCloseFrame: autobahn's public sendClose() refuses 1008.
         self.sendCloseFrame(code=CLOSE_POLICY_VIOLATION, reasonUtf8=b"send buffer full: client too slow", isReply=False)
+        socket_stats.slow_client_closed(self)
         trace = tracing.new(SLOW_CLIENT_FAMILY, path)
         trace.errorf("closed with 1008: %d bytes unsent (limit %d), peer %s", backlog, self.send_buffer_limit, peer)
         trace.finish()

@@ -9,6 +9,7 @@ from daphne.ws_protocol import WebSocketProtocol
 from twisted.internet import defer, reactor
 from twisted.internet.interfaces import ISSLTransport
 
+from realtime.ops import logs, socket_stats
 from realtime.server.compression import DeflatePolicy
 from realtime.server.inbound import InboundQueue
 from realtime.server.protocol import RealtimeWebSocketProtocol
@@ -65,6 +66,8 @@ class RealtimeServer(Server):
         self.shutdown_grace = shutdown_grace
         self.on_start = on_start
         self.listening_ports = []
+        socket_stats.watch(self)  # Prometheus counts this server's sockets
+        self.action_logger = logs.access_logger(self.action_logger)  # JSON lines when LOG_FORMAT=json
 
     def listen_success(self, port):
         self.listening_ports.append(port)  # to stop accepting on SIGTERM

@@ -10,6 +10,7 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from realtime import tracing
+from realtime.ops import socket_stats
 from realtime.sockets import codecs, limits
 from realtime.sockets.close_codes import CLOSE_NORMAL, CLOSE_TOO_BIG
 from realtime.sockets.errors import ClientError
@@ -34,6 +35,8 @@ class SocketConsumer(AsyncWebsocketConsumer):
 
     codec = codecs.JSON
     uses_database = False
+    handshake_accepted = False
+    refusal_reason = "other"  # what a close before accept counts as (metrics)
     max_message_bytes_setting = limits.MAX_MESSAGE_BYTES
 
     async def __call__(self, scope, receive, send):
@@ -86,6 +89,7 @@ class SocketConsumer(AsyncWebsocketConsumer):
             delay = self.rate_limit.take()
             if delay:
                 note = f"throttled for {delay:.3f}s"
+                socket_stats.throttled(self.scope)
                 await asyncio.sleep(delay)
             if text is not None:
                 await self.receive(text_data=text)
@@ -108,6 +112,7 @@ class SocketConsumer(AsyncWebsocketConsumer):
                 self.record_message(self.scope["path"], data, started, note, failed)
 
     async def accept(self, subprotocol=None, headers=None):
+        self.handshake_accepted = True
         self.trace_log.accepted = True
         self.trace_log.printf("accepted%s", f", subprotocol {subprotocol}" if subprotocol else "")
         await super().accept(subprotocol, headers)
@@ -115,6 +120,8 @@ class SocketConsumer(AsyncWebsocketConsumer):
     async def close(self, code=None, reason=None):
         if self.trace_log.accepted:  # else the tracing middleware logs "rejected"
             self.trace_log.printf("server closed with code %s", code or CLOSE_NORMAL)
+        if not self.handshake_accepted:
+            socket_stats.refused(self.scope, self.refusal_reason)
         await super().close(code, reason)
 
     async def websocket_disconnect(self, message):
@@ -169,9 +176,11 @@ class SocketConsumer(AsyncWebsocketConsumer):
 
     # -- groups -------------------------------------------------------------
 
-    async def join_group(self, group):
+    async def join_group(self, group, every_shard=False):
+        """Receive `group`'s messages (hub_message). `every_shard`: the group
+        is published on every Redis shard (see realtime.sockets.hub)."""
         self.hub_groups.add(group)
-        await get_hub().join(group, self)
+        await get_hub().join(group, self, every_shard)
 
     async def leave_all_groups(self):
         if self.hub_groups:
@@ -189,6 +198,8 @@ class SocketConsumer(AsyncWebsocketConsumer):
 class UnknownPathConsumer(SocketConsumer):
     """Any other path: the handshake is refused (HTTP 403), rather than the
     router raising "No route found" (an HTTP 500 and a traceback in the log)."""
+
+    refusal_reason = "unknown_path"
 
     async def connect(self):
         await self.close()

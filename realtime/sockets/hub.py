@@ -12,6 +12,20 @@ A socket joins with `await hub.join(group, socket)` and receives
 `socket.hub_message(group, data, memo)`; `memo` is a dict shared by every
 socket of one delivery, so a message is encoded once per process, not once
 per socket.
+
+Ordered groups on every shard (the time push): channels-redis puts a group
+on one shard (a consistent hash of its name), so with REDIS_SHARDS that
+shard down means the group is silent. A group joined with
+`every_shard=True` is subscribed under one name per shard (the group's own
+name on its shard, "<group>.shard<k>" names found to land on the others),
+and `publish(group, data, seq=...)` sends the message to all of them at
+once: it gets through while any shard is up. The price is one Redis message
+per shard per publish instead of one, and every process receiving each
+message once per shard, which is why these messages carry a `seq`: the hub
+delivers a message of a group only if its seq is greater than the last one
+it delivered for that group, so each socket gets it at most once and never
+after a newer one. This per-process check is also what makes two
+overlapping publishers (a stalled one resuming) harmless.
 """
 
 import asyncio
@@ -19,6 +33,8 @@ import logging
 import weakref
 
 from channels.layers import get_channel_layer
+
+from realtime.ops import counts
 
 logger = logging.getLogger(__name__)
 
@@ -38,18 +54,55 @@ class Hub:
         self.started = asyncio.Event()
         self.background = set()  # long-lived tasks started by services
         self.services = {}  # name -> the task of a service started once per hub
+        self.shard_names = {}  # group joined on every shard -> its name on each shard
+        self.delivered = {}  # group -> seq of the last message delivered (ordered groups)
+        self.sending = {}  # per-shard group name -> the send to it still under way
+        self.progress = asyncio.Event()  # set (then replaced) at each ordered delivery
 
     async def start(self):
         if self.reader is None:
             self.reader = asyncio.ensure_future(self._run())
         await self.started.wait()
 
-    async def join(self, group, socket):
+    async def join(self, group, socket, every_shard=False):
         await self.start()
+        if every_shard:
+            self.names_on_every_shard(group)
         members = self.members.setdefault(group, set())
         members.add(socket)
         if len(members) == 1:
             await self._subscribe(group)
+
+    def names_on_every_shard(self, group):
+        """The names `group` goes by on each channel-layer shard, one per
+        shard (just [group] with one Redis or the in-memory layer), the same
+        in every process."""
+        names = self.shard_names.get(group)
+        if names is None:
+            names = self.shard_names[group] = group_names_per_shard(self.layer, group)
+        return names
+
+    def last_delivered(self, group):
+        """The seq of the newest message of `group` this process delivered (0: none)."""
+        return self.delivered.get(group, 0)
+
+    async def came_back(self, group, seq, timeout):
+        """Wait until this process has received message `seq` of `group` (or
+        a newer one) through the channel layer; False after `timeout` s.
+        True at once if no local socket is in the group (nothing to wait for).
+        A publisher uses it as a receipt: Redis accepts a PUBLISH that
+        nobody is subscribed to yet (subscribers still reconnecting after an
+        outage), and that message is gone."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while group in self.members and self.delivered.get(group, 0) < seq:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return False
+            try:
+                await asyncio.wait_for(self.progress.wait(), remaining)
+            except TimeoutError:
+                return False
+        return True
 
     async def leave(self, group, socket):
         members = self.members.get(group)
@@ -58,15 +111,52 @@ class Hub:
         members.discard(socket)
         if not members:
             del self.members[group]
-            try:
-                await self.layer.group_discard(group, self.channel_name)
-            except Exception:  # the layer is down; it has forgotten us anyway
-                logger.warning("could not leave group %s", group, exc_info=True)
+            for name in self.shard_names.get(group, (group,)):
+                try:
+                    await self.layer.group_discard(name, self.channel_name)
+                except Exception:  # the layer is down; it has forgotten us anyway
+                    counts.CHANNEL_LAYER_ERRORS.inc("group_discard")
+                    logger.warning("could not leave group %s", name, exc_info=True)
 
-    async def publish(self, group, data):
+    async def publish(self, group, data, seq=None):
         """Send `data` (JSON-serialisable) to every socket in `group`, in every
-        process."""
-        await self.layer.group_send(group, {"type": "hub.message", "group": group, "data": data})
+        process. With `seq` (an int, growing), `group` is an ordered group:
+        the message goes to every shard and counts as sent once one shard
+        took it (raises only if none did); each process delivers it at most
+        once, and not after a message of a greater seq."""
+        message = group_message(group, data)
+        if seq is None:
+            try:
+                await self.layer.group_send(group, message)
+            except Exception:  # the caller says what was lost; this counts it
+                counts.CHANNEL_LAYER_ERRORS.inc("publish")
+                raise
+            return
+        message["seq"] = seq
+        pending = set()
+        for name in self.names_on_every_shard(group):
+            if name in self.sending:
+                # That shard has not taken the previous message yet (down or
+                # overloaded): leave it to the others rather than queue
+                # behind it without end.
+                continue
+            task = self.sending[name] = asyncio.ensure_future(self.layer.group_send(name, message))
+            task.add_done_callback(lambda done, name=name: self._sent(name, done))
+            pending.add(task)
+        error = None
+        while pending:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task.exception() is None:
+                    return
+                error = task.exception()
+        counts.CHANNEL_LAYER_ERRORS.inc("publish")
+        raise error or ConnectionError(f"every shard is still busy with an earlier message of {group}")
+
+    def _sent(self, name, task):
+        self.sending.pop(name, None)
+        if not task.cancelled():
+            task.exception()  # retrieved: its failure was reported by publish() or is moot
 
     def run_in_background(self, coroutine):
         task = asyncio.ensure_future(coroutine)
@@ -85,14 +175,30 @@ class Hub:
         return task
 
     async def _subscribe(self, group):
-        try:
-            await self.layer.group_add(group, self.channel_name)
-        except Exception:
-            # Redis is away: the refresher subscribes again when it is back.
-            logger.warning("could not join group %s; will retry", group, exc_info=True)
+        for name in self.shard_names.get(group, (group,)):
+            try:
+                await self.layer.group_add(name, self.channel_name)
+            except Exception:
+                # Redis (this shard) is away: the refresher subscribes again
+                # when it is back.
+                counts.CHANNEL_LAYER_ERRORS.inc("group_add")
+                logger.warning("could not join group %s; will retry", name, exc_info=True)
+
+    async def _new_channel(self):
+        # channels-redis subscribes a new channel on the shard its (random)
+        # name hashes to; with that shard down, another name lands elsewhere.
+        while True:
+            try:
+                return await self.layer.new_channel()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                counts.CHANNEL_LAYER_ERRORS.inc("new_channel")
+                logger.warning("could not open the process channel; retrying", exc_info=True)
+                await asyncio.sleep(0.2)
 
     async def _run(self):
-        self.channel_name = await self.layer.new_channel()
+        self.channel_name = await self._new_channel()
         self.refresher = asyncio.ensure_future(self._refresh())
         self.started.set()
         while True:
@@ -101,10 +207,19 @@ class Hub:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                counts.CHANNEL_LAYER_ERRORS.inc("receive")
                 logger.warning("channel layer receive failed; retrying", exc_info=True)
                 await asyncio.sleep(0.5)
                 continue
-            await self.deliver(message.get("group"), message.get("data"))
+            group = message.get("group")
+            seq = message.get("seq")
+            if seq is not None:
+                if seq <= self.delivered.get(group, 0):
+                    continue  # a copy from another shard, or a stale publisher's
+                self.delivered[group] = seq
+                self.progress.set()
+                self.progress = asyncio.Event()
+            await self.deliver(group, message.get("data"))
 
     async def deliver(self, group, data):
         memo = {}
@@ -119,6 +234,48 @@ class Hub:
             await asyncio.sleep(RESUBSCRIBE_SECONDS)
             for group in list(self.members):
                 await self._subscribe(group)
+
+
+def group_names_per_shard(layer, group):
+    """One name per shard of a channels-redis pub/sub layer, each landing on
+    its shard, `group` itself first on its own; [group] for other layers.
+
+    This asks the layer where a name lands (`_shards`, `_get_shard`,
+    `_get_group_channel_name` of channels-redis 4's RedisPubSubLoopLayer,
+    version pinned in requirements.lock) rather than copying its hash, so
+    it stays right if the hash changes; a layer without them gets [group].
+    """
+    try:
+        shards = list(layer._shards)
+        shard_of = lambda name: layer._get_shard(layer._get_group_channel_name(name))  # noqa: E731
+    except AttributeError:
+        return [group]
+    if len(shards) <= 1:
+        return [group]
+    names = {id(shard_of(group)): group}
+    for k in range(1, 100 * len(shards)):  # a 12-bit CRC: a few names reach every shard
+        if len(names) == len(shards):
+            break
+        names.setdefault(id(shard_of(f"{group}.shard{k}")), f"{group}.shard{k}")
+    return [group] + [name for name in names.values() if name != group]
+
+
+def group_message(group, data):
+    """The channel-layer message a hub delivers to its sockets of `group`."""
+    return {"type": "hub.message", "group": group, "data": data}
+
+
+def publish_from_sync(group, data):
+    """Hub.publish (unordered) for synchronous code off the event loop (a
+    Django view or the admin, in a worker thread): straight to the channel
+    layer, which reaches every process's hub."""
+    from asgiref.sync import async_to_sync
+
+    try:
+        async_to_sync(get_channel_layer().group_send)(group, group_message(group, data))
+    except Exception:
+        counts.CHANNEL_LAYER_ERRORS.inc("publish")
+        raise
 
 
 _hubs = weakref.WeakKeyDictionary()

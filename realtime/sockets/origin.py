@@ -24,6 +24,8 @@ from channels.security.websocket import WebsocketDenier
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 
+from realtime.ops import socket_stats
+
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -125,5 +127,6 @@ class OriginCheck:
                 trace_log = scope.get("realtime.trace_log")
                 if trace_log is not None:
                     trace_log.errorf("rejected: Origin %s is not an allowed origin", origin)
+                socket_stats.refused(scope, "origin")
                 return await WebsocketDenier()(scope, receive, send)
         return await self.application(scope, receive, send)

@@ -3,7 +3,8 @@ health check), for every topology the channel layer supports:
 
 - one Redis: REDIS_URL;
 - shards: REDIS_SHARDS (the channel layer spreads groups and channels over
-  them); our own keys live on REDIS_URL if set, else on the first shard;
+  them); our own keys live on REDIS_URL if set, else on the first shard,
+  except the tick lease, which may live on any of them (`lease_clients`);
 - Sentinel: REDIS_SENTINELS + REDIS_SENTINEL_MASTER. The client asks the
   sentinels for the current master on every new connection, so after a
   failover the next command (redis-py reconnects after the error the old
@@ -52,3 +53,23 @@ def client(use_asyncio=False, **options):
         )
     url = settings.REDIS_URL or settings.REDIS_SHARDS[0]
     return redis.Redis.from_url(url, **options)
+
+
+def lease_clients(**options):
+    """redis.asyncio clients of every Redis that may hold the tick lease, in
+    one order that every process computes alike: REDIS_URL, then each shard
+    (or the sentinels' master alone: Sentinel fails over by itself). Each
+    client tries once: the lease moves on to the next Redis rather than
+    wait for a dead one."""
+    import redis.asyncio as redis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
+    options = {"retry": Retry(NoBackoff(), 0), **options}
+    if settings.REDIS_SENTINELS:
+        return [client(use_asyncio=True, **options)]
+    urls = []
+    for url in [settings.REDIS_URL, *settings.REDIS_SHARDS]:
+        if url and url not in urls:
+            urls.append(url)
+    return [redis.Redis.from_url(url, **options) for url in urls]

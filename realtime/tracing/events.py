@@ -11,6 +11,8 @@ import re
 import time
 from urllib.parse import unquote_plus
 
+from realtime.ops import counts
+
 monotonic = time.monotonic
 
 RECEIVE_FAMILY = "websocket.Receive"
@@ -152,8 +154,12 @@ class _Timed:
     def finish(self):
         if self.end is None:
             self.end = monotonic()
-            self.recorder.active.discard(self)
-            self.recorder.pending.append(self)
+            recorder = self.recorder
+            recorder.active.discard(self)
+            pending = recorder.pending
+            if len(pending) == pending.maxlen:
+                counts.TRACE_DROPS.inc()  # the append drops the oldest unwritten trace
+            pending.append(self)
 
     @property
     def elapsed(self):

@@ -49,6 +49,7 @@ class TraceLiveConsumer(SocketConsumer):
         user = self.scope.get("user")
         if user is None or not (user.is_active and user.is_staff):
             self.trace_log.errorf("rejected: not a staff session")
+            self.refusal_reason = "auth"
             await self.close()
             return
         query = parse_qs(self.scope.get("query_string", b"").decode("latin1"))

@@ -29,6 +29,7 @@ from array import array
 from django.conf import settings
 from django.db import close_old_connections
 
+from realtime.ops import counts, otel
 from realtime.sockets import redis_connection
 from realtime.tracing.events import monotonic, serialize_events
 
@@ -67,6 +68,7 @@ class Recorder:
         self.last_purge = 0.0
         self.redis = None
         self.last_redis_warning = 0.0
+        counts.TRACE_QUEUE.watch(lambda: len(self.pending) + len(self.notable_messages))
 
     def record_message(self, title, data, started, note=None, failed=False, ended=None):
         """One received WebSocket message, on the loop: a subtraction, an
@@ -79,9 +81,12 @@ class Recorder:
         preview = self.payload_preview
         record = (title, data if size <= preview else data[:preview], size, started, ended, note, failed)
         if note is None and elapsed < 0.05:
-            self.recent_messages.append(record)
+            self.recent_messages.append(record)  # a ring by design: no drop
         else:
-            self.notable_messages.append(record)
+            notable = self.notable_messages
+            if len(notable) == notable.maxlen:
+                counts.TRACE_DROPS.inc()
+            notable.append(record)
 
     # -- background thread --------------------------------------------------------
 
@@ -128,6 +133,7 @@ class Recorder:
             # looking up the array and appending to it finishes now.
             time.sleep(0.001)
             offset = wall_clock_offset()
+            otel.export(batch, messages, offset)  # OpenTelemetry spans, when configured
             if batch or messages or times:
                 self.write(batch, offset, times, messages, minute=int(time.time() // 60))
             now = time.time()
@@ -196,6 +202,7 @@ class Recorder:
         try:
             client.set(self.active_key_prefix() + self.process, json.dumps(self.snapshot(offset)), ex=ttl)
         except Exception:
+            counts.REDIS_ERRORS.inc("trace_publish")
             if time.time() - self.last_redis_warning > 60:
                 self.last_redis_warning = time.time()
                 logger.warning("could not publish active traces to Redis", exc_info=True)
@@ -214,5 +221,6 @@ class Recorder:
                 if raw:
                     snapshots.append(json.loads(raw))
         except Exception:
+            counts.REDIS_ERRORS.inc("trace_read")
             logger.warning("could not read active traces from Redis", exc_info=True)
         return snapshots

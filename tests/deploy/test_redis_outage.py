@@ -9,46 +9,11 @@ its own within 5 s, without restarting Daphne.
 """
 
 import json
-import shutil
-import subprocess
 import time
 import urllib.error
 import urllib.request
 
-import pytest
 from websockets.sync.client import connect
-
-from tests.support.ports import free_port, wait_for_port
-
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
-
-
-class OwnRedis:
-    def __init__(self, port, workdir):
-        self.port, self.workdir, self.process = port, workdir, None
-
-    def start(self):
-        self.process = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.workdir)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        assert wait_for_port(self.port, process=self.process), "redis-server did not start"
-
-    def stop(self):
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
-
-
-@pytest.fixture
-def own_redis(tmp_path):
-    if not shutil.which("redis-server") and not shutil.which(REDIS_SERVER):
-        pytest.fail("this test needs redis-server (Debian package redis-server)")
-    redis = OwnRedis(free_port(), tmp_path)
-    redis.start()
-    yield redis
-    redis.stop()
 
 
 def http_status(url):

@@ -1,0 +1,134 @@
+"""The figures of `make bench` in one table: each peer row and each target,
+with its ratio or verdict and the command that made it, read from the
+result files in bench/results/ (the README's and docs' figures come from
+here). Nothing is measured.
+
+    .venv/bin/python -m bench.summary [--markdown]
+"""
+
+import argparse
+
+from bench.common import RESULTS
+from bench.plots import load
+
+FANOUT_TARGETS = {10000: 100.0, 20000: 300.0}  # sockets over 2 processes: p99 ms
+IDLE_TARGETS = {"ours": 16.0, "ours+browser": 40.0}  # KiB per connection at 10,000
+
+
+def number(value, unit=""):
+    if value is None:
+        return "n/a"
+    return f"{value:,.0f}{unit}" if abs(value) >= 100 else f"{value:,.1f}{unit}"
+
+
+def verdict(met):
+    return "MET" if met else "MISSED"
+
+
+def echo_rows(data):
+    rows = []
+    summary = data.get("summary", {})
+    ratios = data.get("ratios", {})
+    client = data.get("parameters", {}).get("client", "")
+    for name, item in summary.items():
+        if item.get("not_installed"):
+            rows.append(("echo msg/s", name, item["not_installed"], "", ""))
+            continue
+        figure = number(item.get("median_messages_per_second"), " msg/s")
+        if item.get("client_bound_runs"):
+            figure += f" (client-bound in {item['client_bound_runs']} runs: a floor)"
+        ratio = ratios.get(f"ours/{name}")
+        target = {"websockets": 1.0, "stock": 2.0}.get(name)
+        note = "" if ratio is None else f"ours/{name} {ratio}x"
+        if target is not None and ratio is not None:
+            note += f", target >= {target}x: {verdict(ratio >= target)}"
+        rows.append(("echo msg/s", name, figure, note, ""))
+    if client:
+        rows.append(("echo msg/s", "(load client)", client.split(" (")[0], "", ""))
+    return rows
+
+
+def fanout_rows(data):
+    rows = []
+    for result in sorted(data.get("results", []), key=lambda r: r["sockets"]):
+        sockets = result["sockets"]
+        target = FANOUT_TARGETS.get(sockets)
+        figure = (f"p99 {number(result['p99_ms'], ' ms')}, lost {result['lost']}, dup {result['duplicated']}"
+                  f"{', CLIENT-BOUND' if result.get('client_bound') else ''}")
+        note = ""
+        if target is not None:
+            met = (result["p99_ms"] is not None and result["p99_ms"] <= target
+                   and not result["lost"] and not result["duplicated"])
+            note = f"p99/target {result['p99_ms'] / target:.2f}, target <= {target:g} ms: {verdict(met)}" \
+                if result["p99_ms"] is not None else f"target <= {target:g} ms: MISSED"
+        processes = result.get("processes", 2)
+        rows.append(("time fan-out", f"ours, {sockets:,} sockets / {processes} proc", figure, note, ""))
+    measured = {result["sockets"] for result in data.get("results", [])}
+    for sockets, target in FANOUT_TARGETS.items():
+        if sockets not in measured:
+            rows.append(("time fan-out", f"ours, {sockets:,} sockets", "not measured in this file",
+                         f"target <= {target:g} ms", ""))
+    return rows
+
+
+def idle_rows(data):
+    rows = []
+    for row, reason in data.get("not_installed", {}).items():
+        rows.append(("idle KiB/conn", row, reason, "", ""))
+    results = data.get("results", [])
+    largest = max((r["sockets"] for r in results), default=None)
+    for result in results:
+        if result["sockets"] != largest:
+            continue
+        name = result.get("row", result["server"])
+        target = IDLE_TARGETS.get(name) if largest == 10000 else None
+        figure = number(result["kib_per_connection"], " KiB")
+        if result.get("offer"):
+            figure += f" ({result.get('negotiated_compression')} of {result['sockets']} compressed)"
+        note = ""
+        if target is not None:
+            note = (f"{result['kib_per_connection'] / target:.2f} of target, <= {target:g} KiB: "
+                    f"{verdict(result['kib_per_connection'] <= target)}")
+        rows.append(("idle KiB/conn", f"{name} at {largest:,}", figure, note, ""))
+    measured = {result.get("row", result["server"]) for result in results if result["sockets"] == 10000}
+    for name, target in IDLE_TARGETS.items():
+        if name not in measured:
+            rows.append(("idle KiB/conn", f"{name} at 10,000", "not measured in this file",
+                         f"target <= {target:g} KiB", ""))
+    return rows
+
+
+SOURCES = (
+    ("echo_throughput", echo_rows),
+    ("time_fanout_scale", fanout_rows),
+    ("idle_memory", idle_rows),
+)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--markdown", action="store_true", help="print a Markdown table (for the README)")
+    args = parser.parse_args(argv)
+    for name, rows_of in SOURCES:
+        data = load(name)
+        print()
+        if data is None:
+            print(f"{name}: no bench/results/{name}.json yet")
+            continue
+        machine = data.get("machine", {})
+        scheduling = machine.get("scheduling") or f"BENCH_SCHED={machine.get('bench_sched')}"
+        print(f"{name} ({RESULTS.name}/{name}.json, {machine.get('started_utc')}, commit "
+              f"{machine.get('git_commit')}, {scheduling}, load average {machine.get('load_average_at_start')})")
+        print(f"  command: {data.get('command')}")
+        rows = rows_of(data)
+        if args.markdown:
+            print("\n| what | row | figure | ratio / target |\n|---|---|---|---|")
+            for what, row, figure, note, _ in rows:
+                print(f"| {what} | {row} | {figure} | {note} |")
+        else:
+            for what, row, figure, note, _ in rows:
+                print(f"  {what:14s} {row:32s} {figure:44s} {note}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+"""Moderation from the Django admin: a staff member's delete goes through
+the chat store and reaches every open socket of the room, in every process,
+exactly as a delete by the author does (the same store call, the same
+"deleted" frame through the hub). Deleting is hiding: as for an author's
+delete, the row stays as the "message deleted" mark (its text forgotten), so
+history pages and reconnecting clients' syncs agree with what the open
+sockets were told.
+
+Synchronous: the admin runs in a worker thread, never on the event loop.
+"""
+
+import logging
+
+from realtime.chat import store as chat_store
+from realtime.chat.consumer import change_frame, room_group
+from realtime.ops import counts
+from realtime.sockets.hub import publish_from_sync
+
+logger = logging.getLogger(__name__)
+
+
+def delete_for_everyone(messages, moderator):
+    """Delete `messages` (Message rows) as `moderator` (a staff user), and
+    tell every socket in their rooms. Returns how many were deleted now
+    (those deleted already are left as they are)."""
+    deleted = 0
+    for message in messages:
+        try:
+            wire = chat_store.delete(message.room, moderator, message.pk)
+        except chat_store.ChatRefused:
+            continue  # deleted already (by its author or another moderator)
+        deleted += 1
+        counts.CHAT_CHANGES.inc("delete", "admin")
+        try:
+            publish_from_sync(room_group(message.room.name), change_frame("deleted", wire))
+        except Exception:
+            # Stored already; open pages learn it on their next sync or load.
+            logger.exception("broadcast of moderated message %s failed", message.pk)
+    return deleted

@@ -1,0 +1,160 @@
+"""Open WebSocket connections and their traffic, per route, read when
+Prometheus asks instead of counted per message.
+
+What the server already keeps: Daphne's `server.connections` (every open
+HTTP and WebSocket protocol) and autobahn's `trafficStats` on each
+WebSocket protocol (messages and wire bytes in; out for messages that take
+autobahn's path, and realtime.server.protocol adds the two plain-int
+increments its fast send path skips). A scrape walks the open protocols
+and sums those ints by route; a connection that ends adds its final
+figures to per-route totals once (`closed`, from the protocol's onClose),
+so the exposed counters never go backwards. Per message this costs the
+hot path nothing it did not already do.
+
+Threads: the metrics endpoint answers in its own thread (realtime.ops.
+metrics); only the event loop writes what is read here. One lock makes
+"fold a closed socket into the totals" and "copy the totals and list the
+sockets not folded yet" exclusive, so a socket that closes mid-scrape is
+counted exactly once and no counter ever goes backwards (Prometheus would
+take that for a restart). The loop takes it once per closed connection;
+a scrape holds it only to copy, not while it sums.
+"""
+
+import threading
+from urllib.parse import unquote
+
+from realtime.ops import counts
+
+LIVE, FOLDED = 1, 2  # a protocol's `stats_phase`: counted live, then in the totals
+
+UNKNOWN_ROUTE = "(unknown)"
+ROUTE_CACHE_LIMIT = 10_000  # distinct raw paths remembered; beyond, resolved each time
+
+_server = None
+_route_cache = {}
+# route -> [messages in, messages out, wire bytes in, wire bytes out] of ended sockets
+_closed_totals = {}
+_fold_lock = threading.Lock()
+
+
+def watch(server):
+    """The Daphne server whose connections are counted (one per process)."""
+    global _server
+    _server = server
+
+
+def route_of(raw_path):
+    """The route label of a WebSocket path (b"/ws/chat/lobby/" ->
+    "/ws/chat/<room>/"): the pattern that serves it, so labels stay few
+    whatever rooms or paths clients ask for."""
+    route = _route_cache.get(raw_path)
+    if route is None:
+        route = resolve_route(unquote(raw_path.decode("ascii", "replace")))
+        if len(_route_cache) < ROUTE_CACHE_LIMIT:
+            _route_cache[raw_path] = route
+    return route
+
+
+def resolve_route(path):
+    from django.contrib.admindocs.views import simplify_regex
+
+    from realtime.routing import websocket_urlpatterns
+
+    path = path.lstrip("/")  # as channels' URLRouter matches
+    for pattern in websocket_urlpatterns:
+        text = str(pattern.pattern)
+        if pattern.pattern.match(path):
+            # The catch-all that refuses unknown paths matches everything.
+            return simplify_regex(text) if text else UNKNOWN_ROUTE
+    return UNKNOWN_ROUTE
+
+
+# -- hooks, on the event loop (realtime.server.protocol) -------------------------
+
+
+def opened(protocol):
+    protocol.stats_phase = LIVE
+    counts.ACCEPTED.inc(route_of(protocol.path))
+
+
+def closed(protocol, was_clean):
+    """Once per connection, when its TCP connection is gone."""
+    if getattr(protocol, "stats_phase", 0) != LIVE:
+        return  # never opened (a refused or failed handshake)
+    route = route_of(protocol.path)
+    stats = protocol.trafficStats
+    with _fold_lock:
+        totals = _closed_totals.get(route)
+        if totals is None:
+            totals = _closed_totals[route] = [0, 0, 0, 0]
+        totals[0] += stats.incomingWebSocketMessages
+        totals[1] += stats.outgoingWebSocketMessages
+        totals[2] += stats.incomingOctetsWireLevel
+        totals[3] += stats.outgoingOctetsWireLevel
+        protocol.stats_phase = FOLDED
+    code, initiator = close_of(protocol, was_clean)
+    counts.CLOSES.inc(route, str(code), initiator)
+
+
+def close_of(protocol, was_clean):
+    """(close code, which side sent the first close frame). The code is the
+    first close frame's: ours if we closed first (even if the client never
+    answered), else the client's; 1005 for a close frame without a code,
+    1006 when neither side sent one (RFC 6455 7.1.5)."""
+    if protocol.closedByMe:
+        code = protocol.localCloseCode
+        return (1005 if code is None else code), "server"
+    if protocol.remoteCloseCode is not None:
+        return protocol.remoteCloseCode, "client"
+    if was_clean:
+        return 1005, "client"
+    return 1006, "none"
+
+
+# -- read at scrape time, in the metrics thread ---------------------------------------
+
+
+def snapshot():
+    """(open sockets per route, {route: [messages in, out, bytes in, out]})."""
+    server = _server
+    with _fold_lock:
+        totals = {route: list(values) for route, values in _closed_totals.items()}
+        # HTTP protocols, sockets not open yet and sockets already in the
+        # totals are left out.
+        live = [p for p in list(server.connections) if getattr(p, "stats_phase", 0) == LIVE] if server else []
+    open_sockets = {}
+    for protocol in live:
+        route = route_of(protocol.path)
+        stats = protocol.trafficStats
+        row = totals.get(route)
+        if row is None:
+            row = totals[route] = [0, 0, 0, 0]
+        row[0] += stats.incomingWebSocketMessages
+        row[1] += stats.outgoingWebSocketMessages
+        row[2] += stats.incomingOctetsWireLevel
+        row[3] += stats.outgoingOctetsWireLevel
+        if protocol.state in (protocol.STATE_OPEN, protocol.STATE_CLOSING):
+            open_sockets[route] = open_sockets.get(route, 0) + 1
+    return open_sockets, totals
+
+
+def route_of_scope(scope):
+    raw_path = scope.get("raw_path") or scope.get("path", "").encode("utf-8", "replace")
+    return route_of(raw_path)
+
+
+def refused(scope, reason):
+    """A handshake refused by the application (origin, unknown_path, auth, other)."""
+    counts.REFUSED.inc(route_of_scope(scope), reason)
+
+
+def throttled(scope):
+    counts.THROTTLED.inc(route_of_scope(scope))
+
+
+def read_paused(protocol):
+    counts.READ_PAUSES.inc(route_of(protocol.path))
+
+
+def slow_client_closed(protocol):
+    counts.SLOW_CLIENT_CLOSES.inc(route_of(protocol.path))
