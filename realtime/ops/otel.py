@@ -186,8 +186,9 @@ class SpanExport:
             start_time=nanoseconds(started + offset),
             attributes={"url.path": path, "http.route": route, "messaging.message.body.size": size,
                         "realtime.family": "websocket.Receive"})
-        for seconds, text, is_error, _ in message_events(record):
-            span.add_event(text, {"realtime.error": True} if is_error else None,
+        for seconds, text, is_error, sensitive in message_events(record):
+            # A message preview (REALTIME_TRACE_PAYLOAD_PREVIEW) is sensitive.
+            span.add_event(REDACTED if sensitive else text, {"realtime.error": True} if is_error else None,
                            timestamp=nanoseconds(started + offset + seconds))
         if failed:
             span.set_status(self.status_error)
