@@ -108,7 +108,7 @@ async def test_requests_and_sockets_become_spans_and_messages_only_a_few(exporte
     refused = [span for span in spans_named(exported, "WebSocket /ws/echo")
                if span.status.status_code == StatusCode.ERROR]
     assert len(refused) == 1
-    assert any("Origin https://evil.example is not an allowed host" in event.name for event in refused[0].events)
+    assert any("Origin https://evil.example is not an allowed origin" in event.name for event in refused[0].events)
 
 
 @pytest.mark.django_db(transaction=True)
