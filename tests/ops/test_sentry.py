@@ -114,9 +114,11 @@ def test_unhandled_errors_in_a_view_and_a_consumer_reach_sentry(daphne, sentry, 
     server = daphne(SENTRY_DSN=sentry.dsn(), DATABASE_URL=f"sqlite:///{empty_database}",
                     REALTIME_TRACING="0", SENTRY_ENVIRONMENT="ops-test")
 
-    # Tried: the chat page (a Django view): its room lookup raises.
+    # Tried: the chat page (a Django view) for a visitor with a session
+    # cookie: looking the session up raises.
     with pytest.raises(urllib.error.HTTPError) as failed:
-        urllib.request.urlopen(f"{server.http_url}/chat/lobby/", timeout=10)
+        urllib.request.urlopen(urllib.request.Request(f"{server.http_url}/chat/lobby/",
+                                                      headers={"Cookie": "sessionid=" + "a" * 32}), timeout=10)
     assert failed.value.code == 500
     from_view = sentry.wait_for(lambda e: "OperationalError" in exception_types(e)
                                 and "/chat/lobby/" in e.get("request", {}).get("url", "")
