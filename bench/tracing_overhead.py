@@ -10,7 +10,7 @@ on core 1; runs alternate on/off and the median of each is compared.
 
     .venv/bin/python -m bench.tracing_overhead [--duration 10] [--rounds 3]
 
-Target (issue 3): on/off >= 0.90, on throughput (the median msg/s of each).
+Target: on/off >= 0.90, on throughput (the median msg/s of each).
 Also printed: the server's CPU time per message, on and off, and their ratio
 (off/on). When other work shares the machine and the server does not get its
 core (server CPU well under 100%), msg/s measures the scheduler more than
