@@ -121,6 +121,10 @@ class RealtimeServer(Server):
         assert "application_instance" not in self.connections[protocol]
         input_queue = InboundQueue()
         scope.setdefault("asgi", {"version": "3.0"})
+        if scope.get("type") == "websocket":
+            # The hub writes a broadcast to each local socket synchronously
+            # through this (its send_broadcast_text), not one ASGI send each.
+            scope["realtime.broadcast_writer"] = protocol
         application_instance = self.application(
             scope=scope, receive=input_queue.get, send=partial(self.handle_reply, protocol)
         )
