@@ -2,13 +2,13 @@
 backlog and SIGTERM handling (1001 to every open socket)."""
 
 import asyncio
-import gc
 from functools import partial
 
 from daphne.server import Server
 from daphne.ws_protocol import WebSocketProtocol
 from twisted.internet import defer, reactor
 
+from realtime.server.collector import schedule_full_collections
 from realtime.server.compression import DeflatePolicy
 from realtime.server.inbound import InboundQueue
 from realtime.server.protocol import RealtimeWebSocketProtocol
@@ -42,6 +42,7 @@ class RealtimeServer(Server):
         if send_buffer_limit is None:
             send_buffer_limit = settings.REALTIME_SEND_BUFFER_BYTES
         self.send_buffer_limit = send_buffer_limit
+        self.gc_full_seconds = settings.REALTIME_GC_FULL_SECONDS
         # Twisted listens with a backlog of 50: when thousands of clients
         # connect at once the kernel drops the SYNs beyond it and they retry
         # after 1, 3, 7... s, so a storm of 10,000 left clients hanging for
@@ -65,12 +66,7 @@ class RealtimeServer(Server):
         super().run()
 
     def install_protocol(self):
-        # Everything made by starting up (Django, the apps, the libraries)
-        # lives as long as the process; moved out of the collector's
-        # generations, a full collection (a pause of the whole loop, which
-        # with thousands of sockets open already walks all of theirs) no
-        # longer walks it too.
-        gc.freeze()
+        self.full_collections = schedule_full_collections(self.gc_full_seconds)
         # failByDrop off: close with 1009/1002/1007 instead of dropping TCP.
         self.ws_factory.setProtocolOptions(failByDrop=False)
         # autobahn copies its ~29 options from the factory into each new
