@@ -13,7 +13,7 @@ import argparse
 import asyncio
 import json
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from websockets.asyncio.server import broadcast, serve
 
@@ -32,7 +32,7 @@ async def subscriber(connection):
 
 
 def tick_text(second, now):
-    moment = datetime.fromtimestamp(now, timezone.utc)
+    moment = datetime.fromtimestamp(now, UTC)
     return json.dumps({
         "time": time.strftime("%a, %d %b %Y %H:%M:%S UTC", time.gmtime(second)),
         "iso": moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z",

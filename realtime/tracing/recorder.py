@@ -173,7 +173,7 @@ class Recorder:
             counts[(item.kind, item.family)] += 1
             by_family[(item.kind, item.family)].append(item)
         details = []
-        for key, group in by_family.items():
+        for group in by_family.values():
             # The newest few of thousands (one per open socket): no full sort.
             for item in heapq.nlargest(per_family, group, key=start_of):
                 details.append({
