@@ -122,7 +122,7 @@ $(VENV)/.installed-bench: $(VENV)/.installed-test requirements-bench.txt
 bench: $(VENV)/.installed-bench
 	@bash scripts/ensure-go.sh
 	@bash scripts/ensure-redis.sh
-	$(PY) -m bench.time_fanout --sockets 1000,3000,10000,20000 --output time_fanout_scale
+	$(PY) -m bench.time_fanout --sockets 1000,3000,10000,20000 --servers ours,websockets,gorilla --output time_fanout_scale
 	$(PY) -m bench.chat_fanout
 	$(PY) -m bench.idle_memory
 	$(PY) -m bench.storm

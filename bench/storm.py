@@ -6,7 +6,7 @@ Every client ends one of these ways: accepted (101, then a tick), refused
 cleanly (connection refused, an HTTP error such as Daphne's 403 for a
 handshake it timed out, or the connection closed before the upgrade), hung
 (no answer within --timeout seconds), or accepted but no tick within 10 s
-after the 101. Target (issue 6): none hung (and every accepted socket ticks).
+after the 101. Target: none hung (and every accepted socket ticks).
 It prints the counts, the time until the last client was answered, the
 handshake time percentiles and this client's CPU share (client-bound over
 80% of its core). The open-file limit is raised to the hard limit first;

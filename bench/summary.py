@@ -49,23 +49,31 @@ def echo_rows(data):
 
 
 def fanout_rows(data):
+    """Ours at each size against its target; each peer (one process, no
+    Redis; ours is 2 processes with Redis) with the ratio of ours to it."""
     rows = []
-    for result in sorted(data.get("results", []), key=lambda r: r["sockets"]):
+    results = data.get("results", [])
+    ours = {r["sockets"]: r for r in results if r.get("server", "ours") == "ours"}
+    for result in sorted(results, key=lambda r: (r["sockets"], r.get("server", "ours") != "ours")):
         sockets = result["sockets"]
-        target = FANOUT_TARGETS.get(sockets)
+        name = result.get("server", "ours")
+        processes = result.get("processes", 2)
         figure = (f"p99 {number(result['p99_ms'], ' ms')}, lost {result['lost']}, dup {result['duplicated']}"
                   f"{', CLIENT-BOUND' if result.get('client_bound') else ''}")
         note = ""
+        target = FANOUT_TARGETS.get(sockets) if name == "ours" else None
         if target is not None:
             met = (result["p99_ms"] is not None and result["p99_ms"] <= target
                    and not result["lost"] and not result["duplicated"])
             note = f"p99/target {result['p99_ms'] / target:.2f}, target <= {target:g} ms: {verdict(met)}" \
                 if result["p99_ms"] is not None else f"target <= {target:g} ms: MISSED"
-        processes = result.get("processes", 2)
-        rows.append(("time fan-out", f"ours, {sockets:,} sockets / {processes} proc", figure, note, ""))
-    measured = {result["sockets"] for result in data.get("results", [])}
+        elif name != "ours" and sockets in ours and ours[sockets]["p99_ms"] and result["p99_ms"]:
+            note = f"p99 ours/{name} {ours[sockets]['p99_ms'] / result['p99_ms']:.2f}x (lower is better for ours)"
+        rows.append(("time fan-out", f"{name}, {sockets:,} sockets / {processes} proc", figure, note, ""))
+    for name, reason in data.get("not_installed", {}).items():
+        rows.append(("time fan-out", name, reason, "", ""))
     for sockets, target in FANOUT_TARGETS.items():
-        if sockets not in measured:
+        if sockets not in ours:
             rows.append(("time fan-out", f"ours, {sockets:,} sockets", "not measured in this file",
                          f"target <= {target:g} ms", ""))
     return rows

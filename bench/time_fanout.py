@@ -25,9 +25,16 @@ server, may then have delayed the deliveries).
 `--sockets 20000` splits the client over as many processes as its open-file
 limit needs (`--client-processes N` to choose), all on the client core.
 Targets: p99 <= 100 ms to 10,000 sockets, <= 300 ms at 20,000.
+
+`--servers ours,websockets,gorilla` measures peers at the same sizes with
+the same client: a raw `websockets` time server on uvloop
+(bench/peers/websockets_time.py) and gorilla/websocket's hub
+(bench/peers/gorilla_echo/time.go), each ONE process with no Redis, on the
+same server core; ours is --processes (2) processes sharing Redis.
 Scheduling: the ordinary one unless BENCH_SCHED says otherwise (bench/common.py).
 """
 
+import argparse
 import asyncio
 import json
 import os
@@ -63,6 +70,27 @@ def target_p99_ms(sockets):
 
 SERVER_ARGV = ["{python}", "-m", "realtime.serve", "-v", "0", "-b", "127.0.0.1", "-p", "{port}",
                "config.asgi:application"]
+
+
+def gorilla_argv():
+    from bench.peers import go_binary
+
+    return [str(go_binary("gorilla_echo", needs_gorilla=True)), "-addr", "127.0.0.1:{port}"]
+
+
+# The servers --servers picks from. Ours runs --processes processes sharing
+# Redis; each peer is one process with no Redis (its own in-memory hub), on
+# the same server core, measured by the same client.
+FANOUT_SERVERS = {
+    "ours": {"argv": lambda: SERVER_ARGV, "peer": False,
+             "describe": "this project: realtime.serve, /ws/time, Redis channel layer"},
+    "websockets": {"argv": lambda: ["{python}", "-m", "bench.peers.websockets_time", "{port}"], "peer": True,
+                   "describe": "a raw `websockets` time server on uvloop, websockets.broadcast, one process "
+                               "(bench/peers/websockets_time.py)"},
+    "gorilla": {"argv": gorilla_argv, "peer": True,
+                "describe": "gorilla/websocket hub broadcasting a PreparedMessage, one process, Go "
+                            "(bench/peers/gorilla_echo/time.go)"},
+}
 
 
 _iso_cache = {}
@@ -193,9 +221,17 @@ def client_split(sockets, args):
     return [sockets // processes + (index < sockets % processes) for index in range(processes)]
 
 
-async def run_size(sockets, args):
-    prefix = f"bench-{uuid.uuid4().hex[:10]}"
-    env = server_environment(REDIS_URL=args.redis_url, CHANNEL_LAYER_PREFIX=prefix)
+async def run_size(sockets, args, name="ours"):
+    spec = FANOUT_SERVERS[name]
+    argv = spec["argv"]()  # a peer that is not installed raises NotInstalled
+    if spec["peer"]:
+        prefix = None
+        env = server_environment()
+        processes = 1
+    else:
+        prefix = f"bench-{uuid.uuid4().hex[:10]}"
+        env = server_environment(REDIS_URL=args.redis_url, CHANNEL_LAYER_PREFIX=prefix)
+        processes = args.processes
     servers = []
     split = client_split(sockets, args)
     if len(split) == 1:
@@ -203,8 +239,8 @@ async def run_size(sockets, args):
     else:
         groups = [RemoteGroup(args.read_interval, args.client_cpu, count) for count in split]
     try:
-        for index in range(args.processes):
-            servers.append(Server(f"time-{index}", SERVER_ARGV, env, cpus=args.server_cpus))
+        for index in range(processes):
+            servers.append(Server(f"time-{name}-{index}", argv, env, cpus=args.server_cpus))
         ports = [server.port for server in servers]
         scheduling = [server.scheduling_in_effect() for server in servers]
         connect_started = time.monotonic()
@@ -245,8 +281,10 @@ async def run_size(sockets, args):
     sampler = BusiestSampler([CpuSampler(samples=part["samples"]) for part in collected])
     result = analyse(received, first_seq, args.ticks, sampler)
     result.update({
+        "server": name,
+        "describe": spec["describe"],
         "sockets": sockets,
-        "processes": args.processes,
+        "processes": processes,
         "channel_layer_prefix": prefix,
         "connect_seconds": round(connect_seconds, 2),
         "first_seq": first_seq,
@@ -260,8 +298,8 @@ async def run_size(sockets, args):
         "competing_processes_at_end": competing,
         "load_average_before": load_before,
         "load_average_after": load_after,
-        "server_command": "REDIS_URL=%s CHANNEL_LAYER_PREFIX=%s %s" % (
-            args.redis_url, prefix, " ".join(shlex.quote(part) for part in servers[0].command)),
+        "server_command": ("REDIS_URL=%s CHANNEL_LAYER_PREFIX=%s " % (args.redis_url, prefix) if prefix else "")
+        + " ".join(shlex.quote(part) for part in servers[0].command),
     })
     result["client_bound"] = bool(result["client_bound_ticks"])
     result["meets_target"] = (
@@ -274,7 +312,8 @@ async def run_size(sockets, args):
 def print_result(result):
     flag = " CLIENT-BOUND" if result["client_bound"] else ""
     print(
-        f"  {result['sockets']:>6} sockets / {result['processes']} processes: "
+        f"  {result['server']}: {result['sockets']:>6} sockets / {result['processes']} "
+        f"process{'es' if result['processes'] > 1 else ''}: "
         f"p50 {result['p50_ms']} ms  p99 {result['p99_ms']} ms  max {result['max_ms']} ms  "
         f"(worst tick p99 {result['worst_tick_p99_ms']} ms; first delivery of a tick, median "
         f"{result['median_first_delivery_ms']} ms)"
@@ -326,7 +365,8 @@ async def main(args):
     if limit < per_process + 256:
         sys.exit(f"the open-file limit is {limit}; {per_process} sockets in one client process need more "
                  "(raise the hard limit or pass --client-processes)")
-    print(f"time fan-out: /ws/time, {args.processes} Daphne processes on CPU {args.server_cpus}, "
+    print(f"time fan-out: /ws/time, servers {', '.join(args.servers)} (ours: {args.processes} Daphne processes "
+          f"+ Redis; a peer: one process) on CPU {args.server_cpus}, "
           f"client on CPU {args.client_cpu}, Redis {args.redis_url}, {args.ticks} ticks per size")
     print(f"load average at start: {state['load_average_at_start']} (other work may share this machine); "
           f"scheduling: {state['scheduling']} "
@@ -336,11 +376,20 @@ async def main(args):
               "and these figures may be meaningless:")
         for line in state["competing_processes_at_start"]:
             print(f"    {line}")
+    from bench.peers import NotInstalled
+
     results = []
+    not_installed = {}
     for sockets in args.sockets:
-        result = await run_size(sockets, args)
-        print_result(result)
-        results.append(result)
+        for name in args.servers:
+            try:
+                result = await run_size(sockets, args, name)
+            except NotInstalled as missing:
+                not_installed[name] = str(missing)
+                print(f"  {name}: {missing}", flush=True)
+                continue
+            print_result(result)
+            results.append(result)
     command = command_line()
     path = write_result(args.output, {
         "benchmark": "time_fanout",
@@ -359,16 +408,31 @@ async def main(args):
             "client_bound_threshold": CLIENT_BOUND_SHARE,
         },
         "target": {"p99_ms": {str(n): target_p99_ms(n) for n in args.sockets}, "lost": 0, "duplicated": 0},
+        "servers": {name: FANOUT_SERVERS[name]["describe"] for name in args.servers},
+        "not_installed": not_installed,
         "results": results,
     })
     print(f"written {os.path.relpath(path)}")
-    return all(result["meets_target"] for result in results)
+    return all(result["meets_target"] for result in results if result["server"] == "ours")
+
+
+def server_names(text):
+    names = [name for name in text.split(",") if name]
+    unknown = [name for name in names if name not in FANOUT_SERVERS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown server {', '.join(unknown) or '(none)'}; "
+                                         f"choose from {', '.join(FANOUT_SERVERS)}")
+    return names
 
 
 def parse_args(argv=None):
     parser = argument_parser(__doc__, "time_fanout", redis=True)
     parser.add_argument("--sockets", default=[3000], type=lambda text: [int(n) for n in text.split(",") if n],
                         help="comma-separated socket counts (default 3000)")
+    parser.add_argument("--servers", default=["ours"], type=server_names,
+                        help="comma-separated servers to measure, each at every --sockets: "
+                             f"{', '.join(FANOUT_SERVERS)} (default ours). Ours runs --processes processes "
+                             "sharing Redis; each peer runs one process without Redis")
     parser.add_argument("--ticks", type=int, default=60)
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--client-processes", type=int, default=0,

@@ -281,6 +281,9 @@ REALTIME_INBOUND_QUEUE = env_int("REALTIME_INBOUND_QUEUE", 64)
 # 1 MiB echo limit still goes out. Worst case: 10,000 stalled sockets hold
 # ~2.5 GiB. 0 = unbounded (stock Daphne).
 REALTIME_SEND_BUFFER_BYTES = env_int("REALTIME_SEND_BUFFER_BYTES", 256 * 1024)
+# Seconds between the server's full garbage collections, run at half past a
+# second (realtime/server/collector.py says why); 0 = CPython's own schedule.
+REALTIME_GC_FULL_SECONDS = env_float("REALTIME_GC_FULL_SECONDS", 300.0)
 # Listen backlog (pending TCP connections the kernel queues before accept);
 # Twisted's 50 makes a connection storm wait on SYN retries. Capped by the
 # kernel's net.core.somaxconn (4096 here).

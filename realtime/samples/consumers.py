@@ -103,11 +103,19 @@ class TimeConsumer(SocketConsumer):
     async def receive(self, text_data=None, bytes_data=None):
         raise ClientError("read_only", "this socket only pushes the time")
 
+    def hub_message_now(self, group, tick, memo):
+        return self.send_text_now(self.rendered(tick, memo))
+
     async def hub_message(self, group, tick, memo):
+        await self.send(text_data=self.rendered(tick, memo))
+
+    def rendered(self, tick, memo):
+        """The tick's text, rendered once per delivery and consumer class:
+        the same str object for every socket, so the server frames it once."""
         text = memo.get(type(self))
         if text is None:
             text = memo[type(self)] = self.render(tick)
-        await self.send(text_data=text)
+        return text
 
     @staticmethod
     def render(tick):

@@ -10,6 +10,7 @@ from twisted.internet import defer, reactor
 from twisted.internet.interfaces import ISSLTransport
 
 from realtime.ops import logs, socket_stats
+from realtime.server.collector import schedule_full_collections
 from realtime.server.compression import DeflatePolicy
 from realtime.server.inbound import InboundQueue
 from realtime.server.protocol import RealtimeWebSocketProtocol
@@ -55,6 +56,7 @@ class RealtimeServer(Server):
         if send_buffer_limit is None:
             send_buffer_limit = settings.REALTIME_SEND_BUFFER_BYTES
         self.send_buffer_limit = send_buffer_limit
+        self.gc_full_seconds = settings.REALTIME_GC_FULL_SECONDS
         # Twisted listens with a backlog of 50: when thousands of clients
         # connect at once the kernel drops the SYNs beyond it and they retry
         # after 1, 3, 7... s, so a storm of 10,000 left clients hanging for
@@ -80,6 +82,7 @@ class RealtimeServer(Server):
         super().run()
 
     def install_protocol(self):
+        self.full_collections = schedule_full_collections(self.gc_full_seconds)
         # failByDrop off: close with 1009/1002/1007 instead of dropping TCP.
         self.ws_factory.setProtocolOptions(failByDrop=False)
         # autobahn copies its ~29 options from the factory into each new
@@ -137,8 +140,12 @@ class RealtimeServer(Server):
         assert "application_instance" not in self.connections[protocol]
         input_queue = InboundQueue()
         scope.setdefault("asgi", {"version": "3.0"})
-        if scope.get("type") == "websocket" and "scheme" not in scope:
-            scope["scheme"] = websocket_scheme(protocol)
+        if scope.get("type") == "websocket":
+            if "scheme" not in scope:
+                scope["scheme"] = websocket_scheme(protocol)
+            # The hub writes a broadcast to each local socket synchronously
+            # through this (its send_broadcast_text), not one ASGI send each.
+            scope["realtime.broadcast_writer"] = protocol
         application_instance = self.application(
             scope=scope, receive=input_queue.get, send=partial(self.handle_reply, protocol)
         )

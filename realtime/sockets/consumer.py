@@ -154,6 +154,18 @@ class SocketConsumer(AsyncWebsocketConsumer):
         if close:
             await self.close(close)
 
+    def send_text_now(self, text):
+        """send(text_data=text) done synchronously, for the hub's broadcast
+        loop: straight to the server's broadcast writer (realtime.server puts
+        it in the scope). False when there is none (another ASGI server): the
+        caller then awaits send()."""
+        writer = self.scope.get("realtime.broadcast_writer")
+        if writer is None:
+            return False
+        self.trace_log.messages_out += 1
+        writer.send_broadcast_text(text)
+        return True
+
     async def send_value(self, value, codec=None):
         payload, frame_type = (codec or self.codec).marshal(value)
         if frame_type == codecs.BINARY:
@@ -193,6 +205,12 @@ class SocketConsumer(AsyncWebsocketConsumer):
         """A group message for this socket; `memo` is shared by all sockets of
         this delivery in this process (encode once, send many)."""
         raise NotImplementedError
+
+    def hub_message_now(self, group, data, memo):
+        """hub_message done synchronously, if this socket can (True); False:
+        the hub awaits hub_message instead. Synchronous so that a broadcast
+        to thousands of local sockets is one plain loop in the hub."""
+        return False
 
 
 class UnknownPathConsumer(SocketConsumer):

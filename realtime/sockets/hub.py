@@ -11,7 +11,8 @@ Daphne process subscribed to the group gets the message once.
 A socket joins with `await hub.join(group, socket)` and receives
 `socket.hub_message(group, data, memo)`; `memo` is a dict shared by every
 socket of one delivery, so a message is encoded once per process, not once
-per socket.
+per socket. A member that can take it synchronously (`hub_message_now`
+returns True) is served in one plain loop before any is awaited.
 
 Ordered groups on every shard (the time push): channels-redis puts a group
 on one shard (a consistent hash of its name), so with REDIS_SHARDS that
@@ -222,8 +223,22 @@ class Hub:
             await self.deliver(group, message.get("data"))
 
     async def deliver(self, group, data):
+        """Every local socket of `group` gets `data`: first, in one plain
+        loop, each that can take it synchronously (hub_message_now: the
+        frame written straight to its connection), then the others one
+        await each. A tick to 5,000 local sockets spent more than half its
+        time in the per-socket coroutine, ASGI message and server lookups
+        of the awaited path."""
         memo = {}
+        waiting = []
         for socket in list(self.members.get(group, ())):
+            try:
+                now = getattr(socket, "hub_message_now", None)  # a member need not have it
+                if now is None or not now(group, data, memo):
+                    waiting.append(socket)
+            except Exception:
+                logger.exception("delivering %s to %r failed", group, socket)
+        for socket in waiting:
             try:
                 await socket.hub_message(group, data, memo)
             except Exception:

@@ -17,6 +17,7 @@ protocol module), and models cannot be imported then.
 
 import atexit
 import collections
+import heapq
 import json
 import logging
 import math
@@ -25,6 +26,7 @@ import socket
 import threading
 import time
 from array import array
+from operator import attrgetter
 
 from django.conf import settings
 from django.db import close_old_connections
@@ -38,6 +40,9 @@ logger = logging.getLogger(__name__)
 
 def wall_clock_offset():
     return time.time() - monotonic()
+
+
+start_of = attrgetter("start")  # a trace's start, for picking the newest
 
 
 class Recorder:
@@ -98,7 +103,7 @@ class Recorder:
 
     def run(self):
         interval = self.config["flush_seconds"]
-        while not self.stopping.wait(interval):
+        while not self.stopping.wait(self.until_next_flush(interval, time.time())):
             try:
                 self.flush()
             except Exception:
@@ -107,6 +112,19 @@ class Recorder:
                 # This thread's connection, as after a request: closed unless
                 # CONN_MAX_AGE keeps it, and closed if broken.
                 close_old_connections()
+
+    @staticmethod
+    def until_next_flush(interval, now):
+        """Seconds to the next flush: at half past a second, on a grid of
+        `interval`. Why: a flush holds the GIL for milliseconds (the
+        snapshot walks every open socket's event log), and the loop's own
+        periodic work (the time push to every socket) starts on the whole
+        second; a free-running timer drifts across that moment and, every
+        few seconds, delays a whole tick."""
+        if interval <= 0:
+            return interval
+        wait = interval - ((now - 0.5) % interval)
+        return wait if wait > 0.05 else wait + interval
 
     def stop(self):
         self.stopping.set()
@@ -165,9 +183,9 @@ class Recorder:
             counts[(item.kind, item.family)] += 1
             by_family[(item.kind, item.family)].append(item)
         details = []
-        for key, group in by_family.items():
-            group.sort(key=lambda item: item.start, reverse=True)
-            for item in group[:per_family]:
+        for group in by_family.values():
+            # The newest few of thousands (one per open socket): no full sort.
+            for item in heapq.nlargest(per_family, group, key=start_of):
                 details.append({
                     "kind": item.kind, "family": item.family, "title": item.title,
                     "started": item.start + offset, "elapsed": round(item.elapsed, 6),

@@ -1,4 +1,4 @@
-"""Request tracing (issue 3), recording side: real Daphne processes write the
+"""Request tracing, recording side: real Daphne processes write the
 traces of real HTTP requests, WebSocket connections and messages to their
 SQLite database, which the tests read; retention runs on the pytest-django
 database. Nothing is mocked."""

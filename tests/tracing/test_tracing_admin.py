@@ -1,4 +1,4 @@
-"""Request tracing (issue 3), showing side: who may see the pages and the live
+"""Request tracing, showing side: who may see the pages and the live
 socket, and the pages themselves in headless Chromium with real traffic
 against a real Daphne process."""
 
