@@ -174,8 +174,8 @@ async def run_kind(kind, args, env, session):
         "connections_closed_by_server": closed,
         "load_average_before": load_before,
         "load_average_after": load_after,
-        "server_command": "REDIS_URL=%s CHANNEL_LAYER_PREFIX=%s %s" % (
-            args.redis_url, prefix, " ".join(shlex.quote(part) for part in servers[0].command)),
+        "server_command": f"REDIS_URL={args.redis_url} CHANNEL_LAYER_PREFIX={prefix} "
+        + " ".join(shlex.quote(part) for part in servers[0].command),
     }
 
 
@@ -299,7 +299,8 @@ def print_result(result):
           f"p50 {result['p50_ms']} ms  p99 {result['p99_ms']} ms  max {result['max_ms']} ms  "
           f"(worst message p99 {result['worst_message_p99_ms']} ms, {result['messages_over_target_p99']} of "
           f"{result['messages']} messages over {TARGET_P99_MS:g} ms; sender's ack p50 {result['ack_p50_ms']} ms)")
-    print(f"         delivered {result['deliveries']}/{result['expected_deliveries']}  not delivered within the grace period {result['lost']}  "
+    print(f"         delivered {result['deliveries']}/{result['expected_deliveries']}  "
+          f"not delivered within the grace period {result['lost']}  "
           f"duplicated {result['duplicated']}  acks {result['acks']}  stored first "
           f"{result['every_delivered_id_is_a_stored_row']}  errors {result['poster_errors'][:2]}")
     print(f"         client busy during deliveries: median {result['client_busy_share_median']}, max "

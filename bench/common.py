@@ -12,7 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tests.support.ports import free_port, wait_for_port
@@ -183,13 +183,14 @@ def git_commit():
 
 def machine_state():
     return {
-        "started_utc": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "started_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "load_average_at_start": load_average(),
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
         "platform": platform.platform(),
         "git_commit": git_commit(),
-        "packages": package_versions("daphne", "channels", "channels-redis", "Django", "uvloop", "Twisted", "websockets"),
+        "packages": package_versions(
+            "daphne", "channels", "channels-redis", "Django", "uvloop", "Twisted", "websockets"),
         "note": "other processes may share this machine; the load average says how busy it was",
         "bench_sched": BENCH_SCHED,
         "scheduling": scheduling_label(),

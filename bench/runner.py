@@ -22,7 +22,8 @@ def argument_parser(doc, output, *, client=True, duration=None, rounds=None, red
     --client-cpu when a load client runs (`client`); --duration, --rounds
     and --redis-url when given a default (`redis=True` for the last)."""
     parser = argparse.ArgumentParser(prog=" ".join(program()), description=doc.split("\n\n")[0])
-    parser.add_argument("--output", default=output, help="name of the JSON file in bench/results/ (default %(default)s)")
+    parser.add_argument("--output", default=output,
+                        help="name of the JSON file in bench/results/ (default %(default)s)")
     if client:
         parser.add_argument("--server-cpus", "--server-cpu", dest="server_cpus", default="0",
                             help="taskset CPU list for the server(s) (default %(default)s)")

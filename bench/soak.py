@@ -189,9 +189,9 @@ async def main(args):
         "command": command_line(),
         "machine": state,
         "load_average_at_end": load_average(),
-        "parameters": {key: value for key, value in vars(args).items()},
-        "server_command": "REDIS_URL=%s CHANNEL_LAYER_PREFIX=%s %s" % (
-            args.redis_url, prefix, " ".join(shlex.quote(part) for part in servers[0].command)),
+        "parameters": dict(vars(args)),
+        "server_command": f"REDIS_URL={args.redis_url} CHANNEL_LAYER_PREFIX={prefix} "
+        + " ".join(shlex.quote(part) for part in servers[0].command),
         "totals": totals,
         "samples": samples,
         "trend_after_warmup": trends,

@@ -58,7 +58,7 @@ async def one_client(port, started, writers):
     try:
         frame = await asyncio.wait_for(reader.readexactly(2), TICK_WAIT)
         await reader.readexactly(frame[1] & 0x7F)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return "accepted, no tick", answered
     return "accepted", answered
 
@@ -66,7 +66,7 @@ async def one_client(port, started, writers):
 async def run_client(port, timeout, started, writers):
     try:
         return await asyncio.wait_for(one_client(port, started, writers), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         return "hung", None
     except (ConnectionRefusedError, ConnectionResetError, BrokenPipeError, asyncio.IncompleteReadError):
         return "refused", time.monotonic() - started

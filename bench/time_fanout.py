@@ -298,7 +298,7 @@ async def run_size(sockets, args, name="ours"):
         "competing_processes_at_end": competing,
         "load_average_before": load_before,
         "load_average_after": load_after,
-        "server_command": ("REDIS_URL=%s CHANNEL_LAYER_PREFIX=%s " % (args.redis_url, prefix) if prefix else "")
+        "server_command": (f"REDIS_URL={args.redis_url} CHANNEL_LAYER_PREFIX={prefix} " if prefix else "")
         + " ".join(shlex.quote(part) for part in servers[0].command),
     })
     result["client_bound"] = bool(result["client_bound_ticks"])
@@ -336,7 +336,8 @@ def print_result(result):
     print(
         f"         client busy during deliveries: median {fmt_share(result['client_busy_share_median'])}, "
         f"max {fmt_share(result['client_busy_share_max'])}{flag}; client CPU over the run "
-        f"{result['client_cpu_share_average']:.0%}; server CPU {['%.0f%%' % (s * 100) for s in result['server_cpu_share_average']]}; "
+        f"{result['client_cpu_share_average']:.0%}; "
+        f"server CPU {[f'{s:.0%}' for s in result['server_cpu_share_average']]}; "
         f"load {result['load_average_before'][0]:.2f}->{result['load_average_after'][0]:.2f}"
     )
     verdict = "MET" if result["meets_target"] else "MISSED"

@@ -184,8 +184,8 @@ def real_server(args):
         loop = asyncio.get_running_loop()
         while not stop.is_set():
             for path in ("/", "/mouse/"):
-                await loop.run_in_executor(None, lambda: urllib.request.urlopen(
-                    f"http://127.0.0.1:{server.port}{path}", timeout=5).read())
+                url = f"http://127.0.0.1:{server.port}{path}"
+                await loop.run_in_executor(None, lambda url=url: urllib.request.urlopen(url, timeout=5).read())
             await asyncio.sleep(2)
 
     async def run():

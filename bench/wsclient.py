@@ -287,7 +287,8 @@ async def open_raw(host, port, path, timeout=10.0):
         if not lines[0].startswith("HTTP/1.1 101"):
             raise HandshakeError(f"handshake refused: {lines[0]!r}")
         expected = base64.b64encode(hashlib.sha1(key + GUID).digest()).decode()
-        accept = [line.split(":", 1)[1].strip() for line in lines[1:] if line.lower().startswith("sec-websocket-accept:")]
+        accept = [line.split(":", 1)[1].strip() for line in lines[1:]
+                  if line.lower().startswith("sec-websocket-accept:")]
         if accept != [expected]:
             raise HandshakeError("bad Sec-WebSocket-Accept")
         return sock, rest

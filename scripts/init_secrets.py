@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from config import keyfile  # noqa: E402
+from config import keyfile
 
 # file name -> (the variable a user sets, mode, reader group)
 SECRETS = {

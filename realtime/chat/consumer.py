@@ -20,7 +20,7 @@ Everything is stored (committed) first, then broadcast, then acknowledged.
 """
 
 import logging
-from datetime import timezone as dt_timezone
+from datetime import UTC
 
 from channels.db import database_sync_to_async
 from django.conf import settings
@@ -168,7 +168,7 @@ class ChatConsumer(SocketConsumer):
             if since is None:
                 raise ClientError("invalid_field", '"since" must be an ISO 8601 time')
             if timezone.is_naive(since):
-                since = timezone.make_aware(since, dt_timezone.utc)
+                since = timezone.make_aware(since, UTC)
         now = chat_store.iso(timezone.now())
         messages, has_more = await database_sync_to_async(chat_store.missed)(await self.stored_room(), after, since)
         await self.send_value({"type": "sync", "after": after, "messages": messages, "has_more": has_more, "now": now})

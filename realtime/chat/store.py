@@ -4,8 +4,7 @@ loop. Each function that changes a message returns it in its wire shape, and
 returns only after the change is committed (autocommit): whatever the
 consumer acknowledges or broadcasts afterwards is already stored."""
 
-from datetime import timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -27,7 +26,7 @@ class ChatRefused(ClientError):
 def iso(moment):
     if moment is None:
         return None
-    return moment.astimezone(dt_timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def wire(message):

@@ -53,7 +53,7 @@ def check_url(url):
     """Refuse anything but ws://host... and wss://host... before connecting."""
     try:
         parts = urlsplit(url)
-        parts.port  # raises ValueError for a port that is not a number
+        _ = parts.port  # raises ValueError for a port that is not a number
     except ValueError as error:
         raise ClientFailure(f"bad URL {url!r}: {error} (expected ws://host:port/path or wss://...)") from None
     if parts.scheme not in ("ws", "wss") or not parts.hostname:
@@ -255,7 +255,10 @@ def build_parser():
                         help="for the handshake and for each awaited message (default 5)")
     common.add_argument("-v", "--verbose", action="store_true", help="print handshake details on stderr")
 
-    parser = argparse.ArgumentParser(prog="python -m realtime.client", description="Talk to the realtime sockets: the Python port of the seed samples' Go clients.")
+    parser = argparse.ArgumentParser(
+        prog="python -m realtime.client",
+        description="Talk to the realtime sockets: the Python port of the seed samples' Go clients.",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     check = commands.add_parser("check", parents=[common], help="sanity-check /ws/mouse and /ws/time")
@@ -333,7 +336,7 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except Exception as error:  # noqa: BLE001 - every failure becomes one line
+    except Exception as error:
         line = failure_line(error, options)
         if line is None:
             line = f"{type(error).__name__}: {error}"

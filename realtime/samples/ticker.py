@@ -58,7 +58,7 @@ import logging
 import os
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from django.conf import settings
 
@@ -103,7 +103,7 @@ return {1, last}
 
 def make_tick(second, now):
     """The tick of wall-clock `second` (Unix), published at `now`."""
-    moment = datetime.fromtimestamp(now, timezone.utc)
+    moment = datetime.fromtimestamp(now, UTC)
     return {
         "seq": second,
         # Go's time.RFC1123 layout, in UTC.

@@ -6,7 +6,7 @@ consumer through database_sync_to_async; the admin shares the event rows."""
 import collections
 import math
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 from django.db.models import Count
@@ -30,7 +30,7 @@ def may_see_sensitive(user):
 
 
 def format_when(moment):
-    return moment.astimezone(timezone.utc).strftime("%Y/%m/%d %H:%M:%S.%f")
+    return moment.astimezone(UTC).strftime("%Y/%m/%d %H:%M:%S.%f")
 
 
 # -- filters (the query string) ---------------------------------------------------------
@@ -136,7 +136,7 @@ def summary_rows(snapshots=None):
             "family": family,
             "active": active.get(family, 0),
             "buckets": [{"index": i, "label": label, "count": n, "query": urlencode({"fam": family, "b": i})}
-                        for i, (label, n) in enumerate(zip(BUCKET_LABELS, cumulative))],
+                        for i, (label, n) in enumerate(zip(BUCKET_LABELS, cumulative, strict=True))],
             "errors": min(keep, errors.get(family, 0)),
             "total": totals.get(family, 0),
             "query_family": urlencode({"fam": family}),
@@ -168,7 +168,7 @@ def trace_rows(filters, see_sensitive, snapshots=None):
                              filters.family)
         rows = []
         for item in items[:LIST_LIMIT]:
-            started = datetime.fromtimestamp(item["started"], tz=timezone.utc)
+            started = datetime.fromtimestamp(item["started"], tz=UTC)
             if filters.search and filters.search.lower() not in item["title"].lower():
                 continue
             rows.append({
@@ -185,7 +185,7 @@ def trace_rows(filters, see_sensitive, snapshots=None):
     if filters.errors_only:
         queryset = queryset.filter(is_error=True)
     if filters.since:
-        queryset = queryset.filter(started_at__gte=datetime.now(timezone.utc) - timedelta(seconds=int(filters.since)))
+        queryset = queryset.filter(started_at__gte=datetime.now(UTC) - timedelta(seconds=int(filters.since)))
     if filters.search:
         queryset = queryset.filter(title__icontains=filters.search)
     # A bucket link lists what x/net/trace would: the newest N of that bucket.
@@ -305,7 +305,7 @@ def event_summary_rows(snapshots):
         row["cells"] = [
             {"label": "total", "count": row["total"], "query": urlencode({"fam": family, "b": "all"})},
             *[{"label": label, "count": n, "query": urlencode({"fam": family, "b": str(i)})}
-              for i, ((_, label), n) in enumerate(zip(ERROR_WINDOWS, row["windows"]))],
+              for i, ((_, label), n) in enumerate(zip(ERROR_WINDOWS, row["windows"], strict=True))],
             {"label": "errors", "count": row["errors"], "query": urlencode({"fam": family, "b": "err"})},
         ]
         result.append(row)
@@ -320,7 +320,7 @@ def event_log_rows(family, bucket, see_sensitive, snapshots):
         try:
             window = ERROR_WINDOWS[int(bucket)][0]
         except (ValueError, IndexError):
-            raise Http404("no such window")
+            raise Http404("no such window") from None
     now = time.time()
     rows = []
     for item in active_items(snapshots, ("events",), family):
@@ -329,7 +329,7 @@ def event_log_rows(family, bucket, see_sensitive, snapshots):
             continue
         if window is not None and not (last and now - last <= window):
             continue
-        started = datetime.fromtimestamp(item["started"], tz=timezone.utc)
+        started = datetime.fromtimestamp(item["started"], tz=UTC)
         rows.append({"when": format_when(started), "elapsed": f"{item['elapsed']:.6f}", "family": item["family"],
                      "title": item["title"], "error": item["error"], "active": True,
                      "messages_in": item["messages_in"], "messages_out": item["messages_out"],
@@ -338,7 +338,7 @@ def event_log_rows(family, bucket, see_sensitive, snapshots):
     if bucket == "err":
         queryset = queryset.filter(is_error=True)
     if window is not None:
-        queryset = queryset.filter(last_error_at__gte=datetime.now(timezone.utc) - timedelta(seconds=window))
+        queryset = queryset.filter(last_error_at__gte=datetime.now(UTC) - timedelta(seconds=window))
     for record in queryset[:LIST_LIMIT]:
         rows.append({"when": format_when(record.started_at), "elapsed": f"{record.elapsed:.6f}",
                      "family": record.family, "title": record.title, "error": record.is_error, "active": False,

@@ -16,7 +16,7 @@ included, so it leaves the pages and frees its place.
 """
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from time import monotonic
 
 from realtime.tracing import conf
@@ -119,7 +119,7 @@ def purge_traces(keep=None, max_age_seconds=None, now=None):
     keep = conf.keep() if keep is None else keep
     max_age_seconds = conf.max_age_seconds() if max_age_seconds is None else max_age_seconds
     now = time.time() if now is None else now
-    cutoff = datetime.fromtimestamp(now, tz=timezone.utc) - timedelta(seconds=max_age_seconds)
+    cutoff = datetime.fromtimestamp(now, tz=UTC) - timedelta(seconds=max_age_seconds)
     deleted = {}
     for name, model in (("traces", TraceRecord), ("event_logs", EventLogRecord)):
         count, _ = model.objects.filter(started_at__lt=cutoff).delete()

@@ -5,7 +5,7 @@ runs in the writer thread or a test's, never on the event loop.
 """
 
 import operator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from django.db import transaction
 
@@ -20,7 +20,7 @@ ENDED = operator.itemgetter(4)
 
 
 def to_datetime(epoch):
-    return datetime.fromtimestamp(epoch, tz=timezone.utc)
+    return datetime.fromtimestamp(epoch, tz=UTC)
 
 
 def write(recorder, batch, offset, times=(), messages=(), minute=None):
@@ -53,11 +53,11 @@ def write(recorder, batch, offset, times=(), messages=(), minute=None):
             histogram.add(elapsed)
         if not rules[is_trace].admits(family, bucket, error):
             continue
-        common = dict(
-            family=family[:100], title=title[:255], started_at=to_datetime(start + offset),
-            elapsed=elapsed, bucket=bucket, is_error=bool(error), process=recorder.process,
-            events=serialize_events(item, offset),
-        )
+        common = {
+            "family": family[:100], "title": title[:255], "started_at": to_datetime(start + offset),
+            "elapsed": elapsed, "bucket": bucket, "is_error": bool(error), "process": recorder.process,
+            "events": serialize_events(item, offset),
+        }
         if is_trace:
             trace_rows.append(TraceRecord(**common))
         else:

@@ -36,7 +36,8 @@ def compose(*args, env=None):
     """The compose binary in an empty environment (PATH and HOME only) plus
     `env`: what a fresh shell with nothing exported gives it."""
     return subprocess.run([str(compose_binary()), *args], cwd=ROOT, capture_output=True, text=True,
-                          env={"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"), **(env or {})},
+                          env={"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"),
+                               **(env or {})},
                           timeout=60)
 
 

@@ -11,9 +11,10 @@
 
 What is substituted, and only that: container host names and ports become
 loopback ports (postgres:5432, redis:6379, web:8000, 0.0.0.0), the image's
-paths and volumes (the generated secrets, the static files) become temporary folders, `python` is this venv's, and the PostgreSQL
-image (whose entrypoint makes the POSTGRES_* user and database) is stood in
-for by the machine's PostgreSQL with a fresh database.
+paths and volumes (the generated secrets, the static files) become
+temporary folders, `python` is this venv's, and the PostgreSQL image
+(whose entrypoint makes the POSTGRES_* user and database) is stood in for
+by the machine's PostgreSQL with a fresh database.
 """
 
 import http.client
@@ -184,7 +185,7 @@ def test_stack_runs_with_each_services_own_command_behind_one_proxy(tmp_path, fr
         command = [substitute(part, {"0.0.0.0": "127.0.0.1", "8000": str(port)}) for part in services["web"]["command"]]
         command[0] = PYTHON if command[0] == "python" else command[0]
         replicas.append(processes.start(f"web-{index}", command, local_env("web")))
-    for process, port in zip(replicas, web_ports):
+    for process, port in zip(replicas, web_ports, strict=True):
         assert wait_for_port(port, timeout=30, process=process), processes.output(process)
         check = run_healthcheck(services["web"]["healthcheck"]["test"], {"8000": str(port)})
         assert check.returncode == 0, check.stderr + processes.output(process)

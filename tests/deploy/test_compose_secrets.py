@@ -33,7 +33,8 @@ def test_values_the_user_gives_win_over_kept_ones(tmp_path):
     given = {"DJANGO_SECRET_KEY": "a-key-the-user-chose-" + "z" * 40, "POSTGRES_PASSWORD": "a password the user chose"}
     services = compose_model(env=given)["services"]
     output = run_secrets_service(services, secrets_dir)
-    assert "postgres_password: from POSTGRES_PASSWORD" in output and "django_secret_key: from DJANGO_SECRET_KEY" in output
+    assert "postgres_password: from POSTGRES_PASSWORD" in output
+    assert "django_secret_key: from DJANGO_SECRET_KEY" in output
     assert given["POSTGRES_PASSWORD"] not in output  # only where it came from is printed
     assert (secrets_dir / "postgres_password").read_text().strip() == given["POSTGRES_PASSWORD"] != generated
     assert settings_seen_by_web(services, secrets_dir, tmp_path) == [given["POSTGRES_PASSWORD"],

@@ -114,7 +114,7 @@ async def test_the_channel_layer_over_sentinel_survives_a_master_failover(daphne
         # Both processes deliver ticks again, through the promoted replica.
         await asyncio.gather(*(reader.wait_for_ticks(1, timeout=30.0) for reader in readers))
         gaps = []
-        for reader, (before_time, before_seq) in zip(readers, last_before):
+        for reader, (before_time, before_seq) in zip(readers, last_before, strict=True):
             after_time, after_seq = next((t, s) for t, s in reader.ticks if t > killed_at)
             gaps.append((after_time - before_time, after_seq - before_seq - 1, after_time - killed_at))
         print(f"\nSentinel failover: tick gap per process {[f'{gap:.1f}s' for gap, _, _ in gaps]}, "

@@ -21,7 +21,7 @@ import sys
 import time
 import uuid
 import xml.etree.ElementTree as ElementTree
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -82,9 +82,9 @@ def assert_ticks(lines, decode):
     """Consecutive ticks of the shared clock: RFC 1123 UTC times one second
     apart and close to now."""
     times = [email.utils.parsedate_to_datetime(decode(line)) for line in lines]
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     assert all(abs(now - moment) < timedelta(seconds=10) for moment in times), (times, now)
-    assert all(later - earlier == timedelta(seconds=1) for earlier, later in zip(times, times[1:])), times
+    assert all(later - earlier == timedelta(seconds=1) for earlier, later in zip(times, times[1:], strict=False)), times
 
 
 def assert_json_ticks(lines):
@@ -93,7 +93,7 @@ def assert_json_ticks(lines):
     assert [tick["seq"] for tick in ticks] == list(range(ticks[0]["seq"], ticks[0]["seq"] + len(ticks)))
     for tick in ticks:
         # "iso" is the same instant as "time", with milliseconds.
-        iso = datetime.strptime(tick["iso"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+        iso = datetime.strptime(tick["iso"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
         assert iso.replace(microsecond=0) == email.utils.parsedate_to_datetime(tick["time"])
     assert_ticks(lines, lambda line: json.loads(line)["time"])
 
@@ -315,7 +315,8 @@ def test_websocat_echo_keeps_frame_types_and_empty_messages(server):
 
 @pytest.mark.parametrize("path", ["/ws/mouse", "/wsecho"])
 def test_websocat_mouse(server, path):
-    assert json.loads(succeeded(websocat("-1", server.ws_url + path, input='{"x": 3, "y": 4}\n'))[0]) == {"x": 3, "y": 4}
+    answer = succeeded(websocat("-1", server.ws_url + path, input='{"x": 3, "y": 4}\n'))[0]
+    assert json.loads(answer) == {"x": 3, "y": 4}
 
 
 def test_websocat_time(server):
@@ -331,7 +332,8 @@ def test_websocat_wstime(server):
 
 
 def test_websocat_received(server):
-    assert succeeded(websocat("-1", f"{server.ws_url}/ws/received", input="from websocat\n")) == ["Received: from websocat"]
+    answer = succeeded(websocat("-1", f"{server.ws_url}/ws/received", input="from websocat\n"))
+    assert answer == ["Received: from websocat"]
 
 
 def test_websocat_hello_answered_by_hand(server):
@@ -365,7 +367,8 @@ def test_websocat_person(server, path, options, codec):
     name, emails = unique_person()
     if codec == "xml":
         body = "".join(f"<Emails>{address.replace('&', '&amp;')}</Emails>" for address in emails)
-        payload = f"<Person><Name>{name.replace('&', '&amp;').replace('<', '&lt;').replace('>', '&gt;')}</Name>{body}</Person>"
+        escaped = name.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        payload = f"<Person><Name>{escaped}</Name>{body}</Person>"
     else:
         payload = json.dumps({"Name": name, "Emails": emails})
     lines = succeeded(websocat("-1", *options, server.ws_url + path, input=payload + "\n"))

@@ -52,7 +52,7 @@ async def wait_into_second(fraction):
 
 
 async def test_ticks_survive_the_loss_of_the_shard_holding_the_lease_and_the_time_group(
-    daphne, redis_processes,  # noqa: F811 (the fixture imported above)
+    daphne, redis_processes,
 ):
     """Tried: two Redis shards (REDIS_SHARDS), two Daphne processes, a /ws/time
     client on each. The time group's own name is placed on the first shard,

@@ -55,7 +55,7 @@ async def test_publishing_moves_to_the_survivor_within_3s(daphne, redis_url, cha
             json.loads(await asyncio.wait_for(ws.recv(), 3.0))
         leader_pid = publisher_pid(redis_url, channel_prefix)
         leader = next(s for s in servers if s.process.pid == leader_pid)
-        survivor, survivor_ws = next((s, ws) for s, ws in zip(servers, clients) if s is not leader)
+        survivor, survivor_ws = next((s, ws) for s, ws in zip(servers, clients, strict=True) if s is not leader)
 
         # Drain what is already queued, then kill the publisher mid-second.
         await asyncio.sleep(0.3)
@@ -82,5 +82,5 @@ async def drain(ws):
     while True:
         try:
             messages.append(await asyncio.wait_for(ws.recv(), 0.05))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return messages

@@ -48,7 +48,7 @@ async def one_client(port, outcome, writers):
     try:
         frame = await asyncio.wait_for(reader.readexactly(2), 3.0)
         await reader.readexactly(frame[1])
-    except asyncio.TimeoutError:
+    except TimeoutError:
         outcome.append("accepted, no tick")
         return
     outcome.append("accepted")
@@ -58,7 +58,7 @@ async def run_client(port, results, writers):
     outcome = []
     try:
         await asyncio.wait_for(one_client(port, outcome, writers), STORM_TIMEOUT)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         outcome.append("hung")
     except (asyncio.IncompleteReadError, ConnectionResetError, BrokenPipeError):
         outcome.append("refused")  # closed before or during the upgrade: a clean no

@@ -3,7 +3,6 @@ real Daphne subprocess: empty messages, close 1009 on an oversize message,
 permessage-deflate (and its decompression bound), and ping/pong keepalive.
 The whole Autobahn TestSuite runs separately (`make conformance`)."""
 
-import socket
 import time
 
 import pytest
@@ -108,7 +107,7 @@ def read_until_closed(sock, deadline):
             data = data[size + length:]
         try:
             chunk = sock.recv(65536)
-        except socket.timeout:
+        except TimeoutError:
             continue
         except ConnectionResetError:
             return opcodes, time.monotonic() - started

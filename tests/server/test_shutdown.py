@@ -19,7 +19,8 @@ def test_sigterm_closes_every_socket_with_1001_then_exits(daphne):
     1006, a dropped connection) and the process must exit promptly."""
     server = daphne()
     stack = ExitStack()
-    sockets = [stack.enter_context(connect(f"{server.ws_url}{path}")) for path in ("/ws/echo", "/ws/time", "/ws/received")]
+    paths = ("/ws/echo", "/ws/time", "/ws/received")
+    sockets = [stack.enter_context(connect(f"{server.ws_url}{path}")) for path in paths]
     sockets[0].send("before")
     assert sockets[0].recv(timeout=3) == "before"
 

@@ -23,11 +23,10 @@ where the client sees it, on the wire."""
 import asyncio
 import json
 import select
-import socket
 import sqlite3
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import psutil
 import websockets
@@ -97,7 +96,7 @@ def read_until_close(sock, pending, quiet=0.5):
             del pending[:size + length]
         try:
             data = sock.recv(1 << 20)
-        except socket.timeout:
+        except TimeoutError:
             return None
         if not data:
             raise ConnectionResetError("the server closed the TCP connection without a close frame")
@@ -115,11 +114,11 @@ async def read_ticks(url, stop, ticks):
         while not stop.is_set():
             try:
                 text = await asyncio.wait_for(ws.recv(), 0.5)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 continue
             received = time.time()
             tick = json.loads(text)
-            sent = datetime.strptime(tick["iso"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
+            sent = datetime.strptime(tick["iso"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
             ticks.append((tick["seq"], received - sent))
 
 

@@ -259,7 +259,7 @@ class ChatClient:
                 raise AssertionError(f"presence never matched; last seen {self.presence}")
             try:
                 frame = json.loads(await asyncio.wait_for(self.socket.recv(), remaining))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 continue
             if frame.get("type") == "presence":
                 self.presence = frame

@@ -7,7 +7,7 @@ import json
 import re
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import websockets.sync.client as ws_client
@@ -219,7 +219,7 @@ def test_purgetraces_keeps_the_newest_per_family_and_bucket_and_errors(settings)
     from realtime.models import TraceRecord
 
     settings.REALTIME_TRACE_KEEP = 10
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     start = now - timedelta(hours=1)
     make_records(TraceRecord, "fam.A", 0, 25, start)
     make_records(TraceRecord, "fam.A", 3, 15, start)
@@ -244,7 +244,7 @@ def test_purgetraces_keeps_the_newest_per_family_and_bucket_and_errors(settings)
 def test_purgetraces_options_and_output(settings, capsys):
     from realtime.models import EventLogRecord, LatencyHistogram, TraceRecord
 
-    start = datetime.now(timezone.utc) - timedelta(minutes=10)
+    start = datetime.now(UTC) - timedelta(minutes=10)
     make_records(TraceRecord, "fam.C", 0, 5, start)
     for i in range(4):
         EventLogRecord.objects.create(family="websocket.Conn", title=f"c{i}", started_at=start, finished_at=start,
