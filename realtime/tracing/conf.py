@@ -1,37 +1,25 @@
-"""Tracing's settings, with their defaults, in one place. Every part of
-tracing (the recorder, the writer, retention, the pages, `purgetraces`)
-reads them through here; config/settings.py sets them from the environment.
+"""Tracing's settings. Every part of tracing (the recorder, the writer,
+retention, the pages, `purgetraces`) reads them through here; their values
+and defaults are set in one place, config/settings.py, from the environment.
 
-    REALTIME_TRACING                 record at all (default on)
-    REALTIME_TRACE_KEEP              per family and latency bucket, and errors per family (10)
-    REALTIME_TRACE_MAX_AGE_SECONDS   nothing older is kept (a day)
-    REALTIME_TRACE_FLUSH_SECONDS     how often the writer thread writes (1 s)
-    REALTIME_TRACE_PURGE_SECONDS     how often it applies retention (10 s)
-    REALTIME_TRACE_BUFFER            finished traces waiting for the writer, at most (100,000)
+    REALTIME_TRACING                 record at all
+    REALTIME_TRACE_KEEP              kept per family and latency bucket, and errors per family
+    REALTIME_TRACE_MAX_AGE_SECONDS   nothing older is kept
+    REALTIME_TRACE_FLUSH_SECONDS     how often the writer thread writes
+    REALTIME_TRACE_PURGE_SECONDS     how often it applies retention
+    REALTIME_TRACE_BUFFER            finished traces waiting for the writer, at most
     REALTIME_TRACE_PAYLOAD_PREVIEW   characters (or bytes) of a received message kept, as a
-                                     sensitive event; 0: only its kind and size (0)
-    REALTIME_TRACE_MAX_FAMILIES      trace families stored; traces of further ones share one (200)
-    REALTIME_TRACE_LIVE_RECHECK_SECONDS  the live socket re-checks its session this often (2 s)
+                                     sensitive event; 0: only its kind and size
+    REALTIME_TRACE_MAX_FAMILIES      trace families stored; traces of further ones share one
+    REALTIME_TRACE_LIVE_RECHECK_SECONDS  the live socket re-checks its session this often
 """
-
-DEFAULTS = {
-    "REALTIME_TRACING": True,
-    "REALTIME_TRACE_KEEP": 10,
-    "REALTIME_TRACE_MAX_AGE_SECONDS": 24 * 3600,
-    "REALTIME_TRACE_FLUSH_SECONDS": 1.0,
-    "REALTIME_TRACE_PURGE_SECONDS": 10.0,
-    "REALTIME_TRACE_BUFFER": 100_000,
-    "REALTIME_TRACE_PAYLOAD_PREVIEW": 0,
-    "REALTIME_TRACE_MAX_FAMILIES": 200,
-    "REALTIME_TRACE_LIVE_RECHECK_SECONDS": 2.0,
-}
 
 
 def setting(name):
     """The current value (read each time: tests change settings)."""
     from django.conf import settings
 
-    return getattr(settings, name, DEFAULTS[name])
+    return getattr(settings, name)
 
 
 def keep():
