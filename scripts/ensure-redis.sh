@@ -4,17 +4,7 @@
 # ports), and a Redis answering on 127.0.0.1:6379 for the tests that share it.
 set -euo pipefail
 if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
-    if [ "$(id -u)" -eq 0 ]; then
-        SUDO=""
-    elif command -v sudo >/dev/null 2>&1; then
-        SUDO="sudo"
-    else
-        echo "redis-server is missing and this user cannot install it: run 'apt-get install redis-server' as root" >&2
-        exit 1
-    fi
-    echo "installing Debian redis-server for the tests..."
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server redis-tools >/dev/null
+    "$(dirname "$0")/apt-install.sh" "the tests" redis-server redis-tools
 fi
 # Start one only when nothing answers there; a running Redis is left alone.
 if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
