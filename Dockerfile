@@ -1,4 +1,4 @@
-# The app image: Daphne (python -m realtime.serve) serving Django + Channels.
+# The app image: Daphne (python -m realtime.server) serving Django + Channels.
 # docker-compose.yml runs it as `setup` (migrate, collectstatic, admin user)
 # and as `web` (the server, scalable: --scale web=3).
 FROM python:3.11-slim-bookworm
@@ -38,4 +38,4 @@ EXPOSE 8000 8443
 # The health check compose uses, also here for `docker run`.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import sys,urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=3).status != 200)"]
-CMD ["python", "-m", "realtime.serve", "-b", "0.0.0.0", "-p", "8000", "--proxy-headers", "config.asgi:application"]
+CMD ["python", "-m", "realtime.server", "-b", "0.0.0.0", "-p", "8000", "--proxy-headers", "config.asgi:application"]

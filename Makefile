@@ -54,7 +54,7 @@ install-test: $(VENV)/.installed-test chromium test-tools
 # (DJANGO_DEBUG=0 make run serves as production does).
 run: $(VENV)/.installed
 	$(PY) manage.py migrate --noinput
-	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} REALTIME_METRICS_PORT=$(METRICS_PORT) $(PY) -m realtime.serve -b $(HOST) -p $(PORT) config.asgi:application
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} REALTIME_METRICS_PORT=$(METRICS_PORT) $(PY) -m realtime.server -b $(HOST) -p $(PORT) config.asgi:application
 
 # The same server, also on https://$(HOST):$(TLS_PORT) and wss:// with a local
 # development certificate (certs/; trust certs/ca.pem in the client).
@@ -64,7 +64,7 @@ run-tls: $(VENV)/.installed
 	$(PY) manage.py migrate --noinput
 	REALTIME_TLS_CERT_FILE=certs/server.pem REALTIME_TLS_KEY_FILE=certs/server-key.pem \
 	REALTIME_TLS_PORT=$(TLS_PORT) REALTIME_TLS_BIND=$(HOST) DJANGO_DEBUG=$${DJANGO_DEBUG:-1} \
-	$(PY) -m realtime.serve -b $(HOST) -p $(PORT) config.asgi:application
+	$(PY) -m realtime.server -b $(HOST) -p $(PORT) config.asgi:application
 
 # Autobahn TestSuite (every case, compression included) against /ws/echo;
 # report in reports/autobahn/index.html. Needs Python 2.7.18 (see the script).

@@ -54,7 +54,7 @@ from bench.wsclient import OP_TEXT, WebSocketClientProtocol, client_frame, close
 
 TARGET_P99_MS = 150.0
 SERVERS = {
-    "ours": ["{python}", "-m", "realtime.serve", "-v", "0", "-b", "127.0.0.1", "-p", "{port}",
+    "ours": ["{python}", "-m", "realtime.server", "-v", "0", "-b", "127.0.0.1", "-p", "{port}",
              "config.asgi:application"],
     "stock": ["{python}", "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", "{port}",
               "bench.stock_chat:application"],

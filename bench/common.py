@@ -15,7 +15,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tests.support.ports import free_port, wait_for_port
+from tests.support.ports import free_port
+from tests.support.servers import ServerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -257,29 +258,21 @@ def migrate_once(env):
     _migrated.add(url)
 
 
-class Server:
-    """A server subprocess on a free loopback port, pinned with `taskset`."""
+class Server(ServerProcess):
+    """A server subprocess on a free loopback port, pinned with `taskset`,
+    with its CPU time and memory read through psutil."""
 
     def __init__(self, name, argv, env, cpus="0", log_dir=None):
         import psutil
 
         self.name = name
-        self.port = free_port()
-        argv = [part.format(port=self.port, python=PYTHON) for part in argv]
+        port = free_port()
+        argv = [part.format(port=port, python=PYTHON) for part in argv]
         if cpus is not None and shutil.which("taskset"):
             argv = ["taskset", "-c", str(cpus), *argv]
-        self.command = argv
-        log_dir = Path(log_dir or tempfile.gettempdir())
-        self.log_path = log_dir / f"bench-{name}-{self.port}.log"
-        self.log = open(self.log_path, "wb")
-        self.process = subprocess.Popen(
-            argv, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, preexec_fn=self.child_setup
-        )
+        log_path = Path(log_dir or tempfile.gettempdir()) / f"bench-{name}-{port}.log"
+        super().__init__(argv, env, log_path, port, name=name, timeout=30.0, preexec_fn=self.child_setup)
         self.ps = psutil.Process(self.process.pid)
-        if not wait_for_port(self.port, timeout=30.0, process=self.process):
-            output = self.output()
-            self.stop()
-            raise RuntimeError(f"{name} did not start ({' '.join(argv)}); its output:\n{output}")
         self.cpu0 = None
 
     def child_setup(self):
@@ -307,20 +300,6 @@ class Server:
 
     def rss_bytes(self):
         return self.ps.memory_info().rss
-
-    def output(self):
-        self.log.flush()
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self):
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        self.log.close()
 
 
 def median(values):

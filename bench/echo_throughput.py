@@ -4,7 +4,7 @@ next; `--pipeline K` keeps K in flight instead), for a fixed duration.
 
 Servers (bench/peers: `--servers`, default all), each started fresh for every
 run, pinned to core 0 (`taskset -c 0`):
-- ours:         python -m realtime.serve (this project)
+- ours:         python -m realtime.server (this project)
 - stock:        stock Channels AsyncWebsocketConsumer echo (bench/stock_echo.py,
                 the tutorial's pattern) on stock Daphne
 - stock-uvloop: the same on stock Daphne with uvloop's loop, as ours

@@ -1,5 +1,5 @@
 """Soak: mixed load for --duration seconds (default 600) on 2 Daphne
-processes (`python -m realtime.serve`) sharing the Redis at REDIS_URL, with
+processes (`python -m realtime.server`) sharing the Redis at REDIS_URL, with
 each server's memory (RSS) sampled every --interval seconds (default 10).
 
 The load, from one client process (bench/wsclient.py on uvloop, CPU 1):
@@ -41,7 +41,7 @@ from bench.common import (
 from bench.runner import argument_parser, command_line, run
 from bench.wsclient import OP_TEXT, WebSocketClientProtocol, client_frame, close_all, connect, connect_many
 
-SERVER_ARGV = ["{python}", "-m", "realtime.serve", "-v", "0", "-b", "127.0.0.1", "-p", "{port}",
+SERVER_ARGV = ["{python}", "-m", "realtime.server", "-v", "0", "-b", "127.0.0.1", "-p", "{port}",
                "config.asgi:application"]
 
 

@@ -1,5 +1,5 @@
 """Connection storm: --clients (default 10,000) WebSocket clients open at the
-same moment on one Daphne process (`python -m realtime.serve`, CPU 0), each
+same moment on one Daphne process (`python -m realtime.server`, CPU 0), each
 doing the opening handshake on /ws/time and waiting for its first tick.
 
 Every client ends one of these ways: accepted (101, then a tick), refused
@@ -37,7 +37,7 @@ from bench.common import (
 from bench.runner import argument_parser, command_line, run
 
 TICK_WAIT = 10.0  # after the 101, the first tick must come within this
-SERVER_ARGV = ["{python}", "-m", "realtime.serve", "-v", "0", "-b", "127.0.0.1", "-p", "{port}",
+SERVER_ARGV = ["{python}", "-m", "realtime.server", "-v", "0", "-b", "127.0.0.1", "-p", "{port}",
                "config.asgi:application"]
 
 

@@ -1,5 +1,5 @@
 """Time fan-out: /ws/time with many subscribed clients spread over 2 Daphne
-processes (this project's `python -m realtime.serve`) sharing the real Redis
+processes (this project's `python -m realtime.server`) sharing the real Redis
 as channel layer (REDIS_URL, a CHANNEL_LAYER_PREFIX of this run's own).
 
 For every tick each client receives it measures the delivery latency: the
@@ -68,7 +68,7 @@ def target_p99_ms(sockets):
     return TARGET_P99_MS if sockets <= 10000 else 300.0
 
 
-SERVER_ARGV = ["{python}", "-m", "realtime.serve", "-v", "0", "-b", "127.0.0.1", "-p", "{port}",
+SERVER_ARGV = ["{python}", "-m", "realtime.server", "-v", "0", "-b", "127.0.0.1", "-p", "{port}",
                "config.asgi:application"]
 
 
@@ -83,7 +83,7 @@ def gorilla_argv():
 # the same server core, measured by the same client.
 FANOUT_SERVERS = {
     "ours": {"argv": lambda: SERVER_ARGV, "peer": False,
-             "describe": "this project: realtime.serve, /ws/time, Redis channel layer"},
+             "describe": "this project: realtime.server, /ws/time, Redis channel layer"},
     "websockets": {"argv": lambda: ["{python}", "-m", "bench.peers.websockets_time", "{port}"], "peer": True,
                    "describe": "a raw `websockets` time server on uvloop, websockets.broadcast, one process "
                                "(bench/peers/websockets_time.py)"},

@@ -12,7 +12,7 @@ routes.
 
     .venv/bin/python -m bench.tracing_retention [--minutes 1440] [--messages-per-minute 72000]
 
-`--real-seconds N` instead runs a real server (realtime.serve, tracing on,
+`--real-seconds N` instead runs a real server (realtime.server, tracing on,
 default retention settings) for N seconds under the same kind of traffic
 from real clients (20 sockets at 60 mouse events/s, each reconnecting every
 30 s, a page load every 2 s) and samples its database every 10 s.
@@ -148,7 +148,7 @@ def real_server(args):
     import subprocess
 
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
-    server = Server("retention", [sys.executable, "-m", "realtime.serve", "-v", "0", "-b", "127.0.0.1", "-p",
+    server = Server("retention", [sys.executable, "-m", "realtime.server", "-v", "0", "-b", "127.0.0.1", "-p",
                                   "{port}", "config.asgi:application"], env, cpus=None)
     sent = 0
     samples = []

@@ -306,7 +306,7 @@ REALTIME_DEFLATE_MIN_BYTES = env_int("REALTIME_DEFLATE_MIN_BYTES", 128)
 REALTIME_SHUTDOWN_GRACE_SECONDS = env_float("REALTIME_SHUTDOWN_GRACE_SECONDS", 3.0)
 
 # --- TLS ----------------------------------------------------------------------
-# With a certificate and key (PEM files), `python -m realtime.serve` also
+# With a certificate and key (PEM files), `python -m realtime.server` also
 # serves https:// and wss:// on REALTIME_TLS_PORT. `make run-tls` makes a local
 # development certificate and sets these.
 REALTIME_TLS_CERT_FILE = os.environ.get("REALTIME_TLS_CERT_FILE", "")

@@ -1,6 +1,6 @@
 """`make conformance`: the Autobahn TestSuite fuzzing client, every case
 (1.* to 13.*, compression included), against /ws/echo on a real Daphne started
-with `python -m realtime.serve`, as in production.
+with `python -m realtime.server`, as in production.
 
 The suite's largest messages are 16 MiB, so this run raises both limits that
 would otherwise close them with 1009: Daphne's --websocket-max-message-size
@@ -88,7 +88,7 @@ def start_daphne(log_path, work):
     }
     env.pop("REDIS_URL", None)  # /ws/echo needs no channel layer
     server = subprocess.Popen(
-        [sys.executable, "-m", "realtime.serve", "-v", "0", "-b", "127.0.0.1", "-p", str(port),
+        [sys.executable, "-m", "realtime.server", "-v", "0", "-b", "127.0.0.1", "-p", str(port),
          "--websocket-max-message-size", str(SUITE_LIMIT), "--websocket-max-frame-size", str(SUITE_LIMIT),
          "config.asgi:application"],
         cwd=ROOT, env=env, stdout=open(log_path, "wb"), stderr=subprocess.STDOUT,

@@ -64,7 +64,7 @@ def stock_environment():
 
 def _ours(**env):
     return {
-        "argv": lambda: ["{python}", "-m", "realtime.serve", "-v", "0", "-b", "127.0.0.1", "-p", "{port}",
+        "argv": lambda: ["{python}", "-m", "realtime.server", "-v", "0", "-b", "127.0.0.1", "-p", "{port}",
                          "config.asgi:application"],
         "env": lambda: server_environment(**env),
     }
@@ -75,7 +75,7 @@ def _ours(**env):
 SERVERS = {
     "ours": {
         **_ours(),
-        "describe": "this project: realtime.serve (Daphne + realtime/server, uvloop), EchoConsumer, "
+        "describe": "this project: realtime.server (Daphne + realtime/server, uvloop), EchoConsumer, "
                     "project defaults (request tracing and flood control on)",
     },
     "stock": {

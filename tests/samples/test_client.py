@@ -38,7 +38,7 @@ CLIENT_ENV = {key: value for key, value in os.environ.items() if key != "DJANGO_
 
 @pytest.fixture(scope="module")
 def server(server_database, tmp_path_factory):
-    """One Daphne (python -m realtime.serve) for the module, with the same
+    """One Daphne (python -m realtime.server) for the module, with the same
     environment the `daphne` fixture gives: SQLite, in-memory channel layer."""
     process = DaphneProcess(server_environment(server_database), tmp_path_factory.mktemp("client") / "daphne.log")
     yield process

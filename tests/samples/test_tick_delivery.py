@@ -1,7 +1,7 @@
 """No tick lost, none repeated, when a Redis shard dies or the publisher
 stalls (realtime/samples/ticker.py, realtime/sockets/hub.py).
 
-Real parts only: real Daphne processes (`python -m realtime.serve`), real
+Real parts only: real Daphne processes (`python -m realtime.server`), real
 `redis-server` processes this test starts on free loopback ports (the
 shards), the machine's Redis for the stall test (a prefix of the test's own),
 and websocket clients that record each tick's seq and arrival time. A client

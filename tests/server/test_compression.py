@@ -1,5 +1,5 @@
 """permessage-deflate as browsers and odd clients meet it, on a real server
-subprocess (`python -m realtime.serve`): the parameters it answers with, what
+subprocess (`python -m realtime.server`): the parameters it answers with, what
 a socket costs with them, offers it must decline without failing the
 handshake, and a compression bomb (close 1009, bounded server memory).
 

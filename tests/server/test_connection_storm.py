@@ -9,7 +9,7 @@ an HTTP error / close before the upgrade); none may hang (no answer within
 STORM_TIMEOUT seconds). On this machine all are accepted.
 
 The test raises its own file-descriptor limit to the hard limit (the server
-process inherits it; `python -m realtime.serve` raises its own too). The
+process inherits it; `python -m realtime.server` raises its own too). The
 full 10,000 is exercised by the benchmark (`make bench`, bench/storm.py);
 this test uses 3,000 (STORM_CLIENTS overrides) to stay well under a minute
 in CI.

@@ -1,5 +1,5 @@
-"""Real Daphne servers for the tests: `python -m realtime.serve` as a
-subprocess on a loopback port, as `make run` starts it."""
+"""Real servers for the tests: `python -m realtime.server` as a subprocess
+on a loopback port, as `make run` starts it."""
 
 import os
 import signal
@@ -24,35 +24,27 @@ def server_environment(database_url, **env):
     }
 
 
-class DaphneProcess:
-    """`python -m realtime.serve` on a free loopback port (or `port`, so a
-    test can restart a server where its clients expect it)."""
+class ServerProcess:
+    """A server subprocess listening on a loopback port, its output kept in a
+    log file; the benchmarks' pinned servers are made on this too."""
 
-    def __init__(self, env, log_path, extra_args=(), port=None):
-        self.port = port or free_port()
-        self.log_path = log_path
+    def __init__(self, argv, env, log_path, port, name="server", timeout=15.0, preexec_fn=None):
+        self.port = port
+        self.command = argv
+        self.log_path = Path(log_path)
         self.log = open(log_path, "wb")
         self.process = subprocess.Popen(
-            [PYTHON, "-m", "realtime.serve", "-v", "1", "-b", "127.0.0.1", "-p", str(self.port),
-             *extra_args, "config.asgi:application"],
-            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+            argv, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, preexec_fn=preexec_fn,
         )
-        if not wait_for_port(self.port, process=self.process):
+        if not wait_for_port(self.port, timeout=timeout, process=self.process):
+            output = self.output()
             self.stop()
-            raise RuntimeError(f"Daphne did not start; its output:\n{self.output()}")
-
-    @property
-    def http_url(self):
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def ws_url(self):
-        return f"ws://127.0.0.1:{self.port}"
+            raise RuntimeError(f"{name} did not start ({' '.join(argv)}); its output:\n{output}")
 
     def output(self):
         if not self.log.closed:
             self.log.flush()
-        return Path(self.log_path).read_text(errors="replace")
+        return self.log_path.read_text(errors="replace")
 
     def kill(self):
         """Die without any cleanup, like a crashed process."""
@@ -68,3 +60,23 @@ class DaphneProcess:
             except subprocess.TimeoutExpired:
                 self.kill()
         self.log.close()
+
+
+class DaphneProcess(ServerProcess):
+    """`python -m realtime.server` on a free loopback port (or `port`, so a
+    test can restart a server where its clients expect it), as `make run`
+    starts it."""
+
+    def __init__(self, env, log_path, extra_args=(), port=None):
+        port = port or free_port()
+        argv = [PYTHON, "-m", "realtime.server", "-v", "1", "-b", "127.0.0.1", "-p", str(port),
+                *extra_args, "config.asgi:application"]
+        super().__init__(argv, env, log_path, port, name="Daphne")
+
+    @property
+    def http_url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self):
+        return f"ws://127.0.0.1:{self.port}"
