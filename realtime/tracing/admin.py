@@ -27,12 +27,9 @@ class LatencyBucketFilter(admin.SimpleListFilter):
         return queryset
 
 
-class TraceAdminBase(admin.ModelAdmin):
-    list_filter = ["family", LatencyBucketFilter, "is_error", "started_at"]
-    search_fields = ["title"]
-    list_per_page = 50
-    change_form_template = "tracing/record_change_form.html"
-    exclude = ["events"]
+class StaffReadOnlyAdmin(admin.ModelAdmin):
+    """Tracing's admin pages: every active staff user may look, nobody may
+    add or change (traces are what happened)."""
 
     def has_module_permission(self, request):
         return request.user.is_active and request.user.is_staff
@@ -45,6 +42,15 @@ class TraceAdminBase(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+
+class TraceAdminBase(StaffReadOnlyAdmin):
+    list_filter = ["family", LatencyBucketFilter, "is_error", "started_at"]
+    search_fields = ["title"]
+    list_per_page = 50
+    change_form_template = "tracing/record_change_form.html"
+    exclude = ["events"]
 
     def has_delete_permission(self, request, obj=None):
         return request.user.is_superuser
@@ -74,20 +80,8 @@ class EventLogRecordAdmin(TraceAdminBase):
     list_display = ["when", "elapsed_seconds", "family", "title", "messages_in", "messages_out", "is_error"]
 
 
-class RedirectAdmin(admin.ModelAdmin):
+class RedirectAdmin(StaffReadOnlyAdmin):
     target = None
-
-    def has_module_permission(self, request):
-        return request.user.is_active and request.user.is_staff
-
-    def has_view_permission(self, request, obj=None):
-        return request.user.is_active and request.user.is_staff
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     def has_delete_permission(self, request, obj=None):
         return False
