@@ -9,6 +9,7 @@ from daphne.ws_protocol import WebSocketProtocol
 from twisted.internet import defer, reactor
 
 from realtime.server.compression import DeflatePolicy
+from realtime.server.direct_dispatch import install_direct_dispatch
 from realtime.server.inbound import InboundQueue
 from realtime.server.protocol import RealtimeWebSocketProtocol
 from realtime.sockets.close_codes import CLOSE_GOING_AWAY
@@ -61,6 +62,7 @@ class RealtimeServer(Server):
         # Daphne builds its WebSocket factory inside run(); swap our protocol
         # in once the reactor starts, before any connection is read.
         reactor.callWhenRunning(self.install_protocol)
+        install_direct_dispatch(reactor)
         super().run()
 
     def install_protocol(self):
