@@ -123,9 +123,10 @@ class RealtimeServer(Server):
         assert "application_instance" not in self.connections[protocol]
         input_queue = InboundQueue()
         scope.setdefault("asgi", {"version": "3.0"})
-        application_instance = self.application(
-            scope=scope, receive=input_queue.get, send=partial(self.handle_reply, protocol)
-        )
+        # A socket's send goes straight to its protocol (asgi_send).
+        send = protocol.asgi_send if isinstance(protocol, RealtimeWebSocketProtocol) else partial(
+            self.handle_reply, protocol)
+        application_instance = self.application(scope=scope, receive=input_queue.get, send=send)
         if protocol not in self.connections:
             return None
         self.connections[protocol]["application_instance"] = asyncio.ensure_future(
