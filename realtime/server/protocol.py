@@ -95,7 +95,6 @@ class RealtimeWebSocketProtocol(WebSocketProtocol):
 
     def applicationCreateWorked(self, application_queue):
         application_queue.low_water = self.inbound_limit // 2
-        application_queue.on_drained = self.resume_reading
         super().applicationCreateWorked(application_queue)
 
     def onMessage(self, payload, isBinary):
@@ -116,11 +115,14 @@ class RealtimeWebSocketProtocol(WebSocketProtocol):
         if not self.reading_paused and queue.qsize() >= self.inbound_limit:
             self.reading_paused = True
             self.transport.pauseProducing()
+            # Called back only while paused, not on every message taken.
+            queue.on_drained = self.resume_reading
 
     def resume_reading(self):
         # A slow client being dropped stays paused (see drop_slow_client).
         if self.reading_paused and not self.send_overflowed:
             self.reading_paused = False
+            self.application_queue.on_drained = None
             self.transport.resumeProducing()
 
     # -- input: a fast path for simple frames ----------------------------------
@@ -275,17 +277,22 @@ class RealtimeWebSocketProtocol(WebSocketProtocol):
     def write_frame(self, frame, opcode, content):
         if self.state != self.STATE_OPEN:
             return  # closing or closed: nothing more may be sent
+        compress = self._perMessageCompress
+        # Small messages go out uncompressed even when compression is on
+        # (compression.py says why).
+        plain = compress is None or not compress.worth_compressing(payload_size(frame))
+        direct = plain and self.send_state == self.SEND_STATE_GROUND and not self.send_queue
+        # Nothing unsent means a backlog of 0, under any limit: no need to
+        # measure it.
+        if direct and self.write_now(frame):
+            return
         if self.send_buffer_limit and self.send_backlog() > self.send_buffer_limit:
             # Checked before queuing, so one large message still goes out to
             # a client that reads; the bound is limit + one message.
             self.drop_slow_client()
             return
-        compress = self._perMessageCompress
-        # Small messages go out uncompressed even when compression is on
-        # (compression.py says why).
-        plain = compress is None or not compress.worth_compressing(payload_size(frame))
-        if plain and self.send_state == self.SEND_STATE_GROUND and not self.send_queue:
-            self.write_now(frame)
+        if direct:
+            self.transport.write(frame)
             return
         # Compressed, or a write in progress: autobahn's own path.
         if isinstance(content, str):
@@ -293,8 +300,9 @@ class RealtimeWebSocketProtocol(WebSocketProtocol):
         self.sendMessage(content, opcode == OP_BINARY, doNotCompress=plain)
 
     def write_now(self, frame):
-        """`transport.write(frame)`, but straight into the socket when Twisted
-        holds no unsent bytes for it.
+        """Write `frame` straight into the socket if Twisted holds no unsent
+        bytes for it, and return True; return False (nothing written) if it
+        does, or the transport is not plain TCP.
 
         Why: Twisted's write only buffers and registers the socket for
         writability; the bytes leave on a later loop turn, after everything
@@ -302,16 +310,15 @@ class RealtimeWebSocketProtocol(WebSocketProtocol):
         nothing until the last socket had been served (the first client got
         it ~50 ms late), and every echo paid an add and a remove of the writer
         (two epoll_ctl calls and an extra loop turn). Sending at once when
-        nothing is queued keeps the byte order; anything else keeps Twisted's
-        path: a partial send queues the rest, and a send error is left for
-        Twisted's own write to meet and turn into connectionLost. Plain TCP
-        only. Behind TLS, self.transport is a TLSMemoryBIOProtocol, which
-        forwards unknown attributes (`TLS`, `socket`) to the TCP connection it
-        wraps: only the isinstance test keeps plaintext frames off a TLS
-        connection.
+        nothing is queued keeps the byte order; a partial send queues the
+        rest with Twisted's write, and a send error is left for Twisted's own
+        write to meet and turn into connectionLost. Plain TCP only. Behind
+        TLS, self.transport is a TLSMemoryBIOProtocol, which forwards unknown
+        attributes (`TLS`, `socket`) to the TCP connection it wraps: only the
+        isinstance test keeps plaintext frames off a TLS connection.
         """
         transport = self.transport
-        if (
+        if not (
             isinstance(transport, tcp.Connection)
             and transport.TLS is False
             and transport.connected
@@ -319,15 +326,14 @@ class RealtimeWebSocketProtocol(WebSocketProtocol):
             and not transport._tempDataLen
             and transport.offset == len(transport.dataBuffer)
         ):
-            try:
-                sent = transport.socket.send(frame)
-            except OSError:  # would block, or the peer is gone: Twisted's write handles it
-                sent = 0
-            if sent == len(frame):
-                return
-            frame = frame[sent:]
-        transport.write(frame)
-
+            return False
+        try:
+            sent = transport.socket.send(frame)
+        except OSError:  # would block, or the peer is gone: Twisted's write handles it
+            sent = 0
+        if sent != len(frame):
+            transport.write(frame[sent:])
+        return True
 
     # -- output: bounded send buffer (slow clients) -----------------------------
 

@@ -16,6 +16,9 @@ from realtime.sockets.errors import ClientError
 from realtime.sockets.hub import get_hub
 
 logger = logging.getLogger(__name__)
+# Message type -> handler method name ("websocket.receive" -> "websocket_receive"),
+# computed once per type instead of a str.replace per message.
+HANDLER_NAMES = {}
 
 
 class SocketConsumer(AsyncWebsocketConsumer):
@@ -58,7 +61,11 @@ class SocketConsumer(AsyncWebsocketConsumer):
             await self.leave_all_groups()
 
     async def dispatch(self, message):
-        handler = getattr(self, message["type"].replace(".", "_"), None)
+        kind = message["type"]
+        name = HANDLER_NAMES.get(kind)
+        if name is None:
+            name = HANDLER_NAMES[kind] = kind.replace(".", "_")
+        handler = getattr(self, name, None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
         if self.uses_database:
@@ -79,11 +86,13 @@ class SocketConsumer(AsyncWebsocketConsumer):
         note = None  # what the trace should say went wrong (or slowed it)
         failed = True
         try:
-            if self.too_big(data):
+            # Only a message that could be over the limit (UTF-8: at most 4
+            # bytes a character) is measured.
+            if len(data) * 4 > self.max_message_bytes and self.too_big(data):
                 note = f"larger than {self.max_message_bytes} bytes: closing with 1009"
                 await self.close_with(CLOSE_TOO_BIG, f"message larger than {self.max_message_bytes} bytes")
                 return
-            delay = self.rate_limit.take()
+            delay = self.rate_limit.take(started)
             if delay:
                 note = f"throttled for {delay:.3f}s"
                 await asyncio.sleep(delay)
