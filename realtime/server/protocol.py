@@ -11,6 +11,7 @@ import autobahn.websocket.protocol as autobahn_protocol
 from autobahn.util import encode_truncate
 from daphne.ws_protocol import WebSocketProtocol
 from twisted.internet import tcp
+from twisted.web import http
 
 from realtime import tracing
 from realtime.server.compression import EXTENSION_NAME, RealtimePerMessageDeflate, choose_agreement, split_extensions
@@ -65,6 +66,21 @@ class RealtimeWebSocketProtocol(WebSocketProtocol):
         # response, and the already fired Deferred that created the application.
         self.http_request_data = self.http_response_data = None
         self.application_deferred = None
+        self.release_http_channel()
+
+    def release_http_channel(self):
+        """Unregister the HTTP channel that Daphne upgraded from as the TCP
+        transport's producer.
+
+        Why: it is the only thing that keeps that channel, its request (raw
+        headers, parsed headers, body buffer, addresses) and their dicts alive
+        for the socket's life, ~3 KiB of an idle socket. As a producer it does
+        nothing any more: the upgrade request never finishes, so the channel
+        never pauses or resumes the transport, and it has no request producer
+        to stop. Plain TCP only (TLS wraps the producer in its own object)."""
+        transport = self.transport
+        if isinstance(transport, tcp.Connection) and isinstance(transport.producer, http.HTTPChannel):
+            transport.unregisterProducer()
 
     # -- permessage-deflate negotiation ------------------------------------------
 
