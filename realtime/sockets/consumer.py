@@ -3,8 +3,10 @@ rate limits, error frames, and group membership through the process hub."""
 
 import asyncio
 import logging
+from functools import update_wrapper
 from time import monotonic
 
+from asgiref.sync import markcoroutinefunction
 from channels.db import aclose_old_connections
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -38,6 +40,19 @@ class SocketConsumer(AsyncWebsocketConsumer):
     codec = codecs.JSON
     uses_database = False
     max_message_bytes_setting = limits.MAX_MESSAGE_BYTES
+
+    @classmethod
+    def as_asgi(cls, **initkwargs):
+        """Channels' as_asgi, with an app that returns the new consumer's
+        coroutine instead of awaiting it: one coroutine frame less kept alive
+        per open socket."""
+        @markcoroutinefunction
+        def app(scope, receive, send):
+            return cls(**initkwargs)(scope, receive, send)
+
+        app.consumer_class = cls
+        app.consumer_initkwargs = initkwargs
+        return update_wrapper(app, cls, updated=())
 
     async def __call__(self, scope, receive, send):
         self.scope = scope

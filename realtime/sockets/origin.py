@@ -4,6 +4,7 @@ apart from Channels' AllowedHostsOriginValidator, which behaves differently."""
 
 from urllib.parse import urlparse
 
+from asgiref.sync import markcoroutinefunction
 from channels.security.websocket import OriginValidator
 from django.conf import settings
 
@@ -25,15 +26,27 @@ class OriginCheck(OriginValidator):
             return True
         return super().valid_origin(parsed_origin)
 
-    async def __call__(self, scope, receive, send):
-        # Say why in the connection's trace (made by the tracing middleware) before
-        # Channels refuses the handshake.
-        trace_log = scope.get("realtime.trace_log")
-        if trace_log is not None:
-            origin = next((value for name, value in scope.get("headers", ()) if name == b"origin"), None)
-            if origin is not None and not self.valid_origin(urlparse(origin.decode("latin1"))):
-                trace_log.errorf("rejected: Origin %s is not an allowed host", origin.decode("latin1"))
-        return await super().__call__(scope, receive, send)
+    @markcoroutinefunction
+    def __call__(self, scope, receive, send):
+        """An allowed socket gets the application's own coroutine; anything
+        else goes through Channels' OriginValidator, which refuses it.
+
+        Why not simply `await super().__call__()`: that keeps two more
+        coroutine frames (this one and Channels') alive for every open socket
+        (~0.5 KiB of an idle one) only to await the application."""
+        if scope["type"] == "websocket":
+            origin = None  # the last Origin header, as Channels reads it
+            for name, value in scope.get("headers", ()):
+                if name == b"origin":
+                    origin = value.decode("latin1")
+            if self.valid_origin(None if origin is None else urlparse(origin)):
+                return self.application(scope, receive, send)
+            # Say why in the connection's trace (made by the tracing
+            # middleware) before Channels refuses the handshake.
+            trace_log = scope.get("realtime.trace_log")
+            if trace_log is not None:
+                trace_log.errorf("rejected: Origin %s is not an allowed host", origin)
+        return super().__call__(scope, receive, send)
 
 
 def allowed_origins_only(application):
