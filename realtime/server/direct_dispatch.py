@@ -24,6 +24,15 @@ class DirectDispatchReactor(asyncioreactor.AsyncioSelectorReactor):
     """Installed by RealtimeServer over Daphne's reactor (same state, same
     loop): see the module docstring."""
 
+    @property
+    def dispatch_selectable(self):
+        # One bound _readOrWrite for every registration, not a new one
+        # (64 bytes) per socket.
+        method = self.__dict__.get("_dispatch_selectable")
+        if method is None:
+            method = self.__dict__["_dispatch_selectable"] = self._readOrWrite
+        return method
+
     def addReader(self, reader):
         if not isinstance(reader, tcp.Server):
             return super().addReader(reader)
@@ -33,7 +42,7 @@ class DirectDispatchReactor(asyncioreactor.AsyncioSelectorReactor):
         # Twisted's addReader is for regular files).
         fd = reader.fileno()
         try:
-            self._asyncioEventloop.add_reader(fd, self._readOrWrite, reader, True)
+            self._asyncioEventloop.add_reader(fd, self.dispatch_selectable, reader, True)
         except OSError as error:
             self._unregisterFDInAsyncio(fd)
             if error.errno != errno.EPERM:
@@ -49,7 +58,7 @@ class DirectDispatchReactor(asyncioreactor.AsyncioSelectorReactor):
             return
         fd = writer.fileno()
         try:
-            self._asyncioEventloop.add_writer(fd, self._readOrWrite, writer, False)
+            self._asyncioEventloop.add_writer(fd, self.dispatch_selectable, writer, False)
         except PermissionError:
             self._unregisterFDInAsyncio(fd)
             self._continuousPolling.addWriter(writer)

@@ -40,6 +40,9 @@ class SocketConsumer(AsyncWebsocketConsumer):
     codec = codecs.JSON
     uses_database = False
     max_message_bytes_setting = limits.MAX_MESSAGE_BYTES
+    # The groups this socket joined; a set of its own from the first join
+    # (an empty set is 216 bytes, and most sockets join none).
+    hub_groups = frozenset()
 
     @classmethod
     def as_asgi(cls, **initkwargs):
@@ -59,7 +62,6 @@ class SocketConsumer(AsyncWebsocketConsumer):
         self.channel_layer = None
         self.base_send = send
         self.closing = False
-        self.hub_groups = set()
         self.max_message_bytes = limits.max_message_bytes(self.max_message_bytes_setting)
         self.rate_limit = limits.flood_throttle()
         # Tracing: the connection's event log, made by the tracing ASGI
@@ -196,6 +198,8 @@ class SocketConsumer(AsyncWebsocketConsumer):
     async def join_group(self, group, every_shard=False):
         """Receive `group`'s messages (hub_message). `every_shard`: the group
         is published on every Redis shard (see realtime.sockets.hub)."""
+        if not self.hub_groups:
+            self.hub_groups = set()
         self.hub_groups.add(group)
         await get_hub().join(group, self, every_shard)
 
@@ -204,7 +208,7 @@ class SocketConsumer(AsyncWebsocketConsumer):
             hub = get_hub()
             for group in list(self.hub_groups):
                 await hub.leave(group, self)
-            self.hub_groups.clear()
+            self.hub_groups = frozenset()
 
     async def hub_message(self, group, data, memo):
         """A group message for this socket; `memo` is shared by all sockets of

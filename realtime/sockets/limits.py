@@ -35,6 +35,8 @@ class TokenBucket:
     the client's TCP connection (realtime/server/inbound.py).
     """
 
+    __slots__ = ("rate", "burst", "clock", "tokens", "updated")  # one per open socket
+
     def __init__(self, rate, burst, clock=time.monotonic):
         self.rate = float(rate)
         self.burst = float(burst)
