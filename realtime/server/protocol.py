@@ -6,7 +6,6 @@ input back-pressure and a bounded send buffer. The module docstring of
 import logging
 import pprint
 import time
-from collections import deque
 
 import autobahn.websocket.protocol as autobahn_protocol
 from autobahn.util import encode_truncate
@@ -17,7 +16,7 @@ from twisted.web import http
 from realtime import tracing
 from realtime.server.compression import EXTENSION_NAME, RealtimePerMessageDeflate, choose_agreement, split_extensions
 from realtime.server.frames import OP_BINARY, OP_TEXT, mask, server_frame
-from realtime.server.send_buffer import kernel_level_transport, unsent_bytes
+from realtime.server.send_buffer import SendQueue, kernel_level_transport, unsent_bytes
 from realtime.sockets.close_codes import CLOSE_POLICY_VIOLATION
 
 slow_client_log = logging.getLogger("realtime.slow_clients")
@@ -47,34 +46,6 @@ class LazyPformat:
 # on: a quarter of the server's CPU in a storm of 10,000 handshakes. Its module
 # looks `pformat` up at call time, so this makes the formatting lazy.
 autobahn_protocol.pformat = LazyPformat
-
-
-class SendQueue:
-    """autobahn's send_queue (a deque of frames waiting behind a write in
-    progress) that holds a deque only while something waits in it.
-
-    Why: an empty deque is ~760 bytes, a twentieth of an idle socket, and
-    almost every frame goes out directly (write_now) without it. autobahn
-    only appends, pops from the left and asks the length."""
-
-    __slots__ = ("items",)
-
-    def __init__(self):
-        self.items = None
-
-    def append(self, item):
-        if self.items is None:
-            self.items = deque()
-        self.items.append(item)
-
-    def popleft(self):
-        item = self.items.popleft()
-        if not self.items:
-            self.items = None
-        return item
-
-    def __len__(self):
-        return 0 if self.items is None else len(self.items)
 
 
 class RealtimeWebSocketProtocol(WebSocketProtocol):
