@@ -5,17 +5,19 @@ input back-pressure and a bounded send buffer. The module docstring of
 
 import logging
 import pprint
+import time
 
 import autobahn.websocket.protocol as autobahn_protocol
 from autobahn.util import encode_truncate
 from daphne.ws_protocol import WebSocketProtocol
 from twisted.internet import tcp
+from twisted.web import http
 
 from realtime import tracing
 from realtime.ops import socket_stats
 from realtime.server.compression import EXTENSION_NAME, RealtimePerMessageDeflate, choose_agreement, split_extensions
 from realtime.server.frames import OP_BINARY, OP_TEXT, mask, server_frame
-from realtime.server.send_buffer import kernel_level_transport, unsent_bytes
+from realtime.server.send_buffer import SendQueue, kernel_level_transport, unsent_bytes
 from realtime.sockets.close_codes import CLOSE_POLICY_VIOLATION
 
 slow_client_log = logging.getLogger("realtime.slow_clients")
@@ -51,6 +53,10 @@ class RealtimeWebSocketProtocol(WebSocketProtocol):
     deflate_policy = None  # a compression.DeflatePolicy when compression is on
     deflate_offers = ()
 
+    def _connectionMade(self):
+        super()._connectionMade()
+        self.send_queue = SendQueue()
+
     def onOpen(self):
         # autobahn builds its PerMessageDeflate during the handshake from a
         # global registry; switch it to ours before any message.
@@ -65,11 +71,26 @@ class RealtimeWebSocketProtocol(WebSocketProtocol):
         # response, and the already fired Deferred that created the application.
         self.http_request_data = self.http_response_data = None
         self.application_deferred = None
+        self.release_http_channel()
         socket_stats.opened(self)
 
     def onClose(self, wasClean, code, reason):
         super().onClose(wasClean, code, reason)
         socket_stats.closed(self, wasClean)  # its traffic into the per-route totals, its close code
+
+    def release_http_channel(self):
+        """Unregister the HTTP channel that Daphne upgraded from as the TCP
+        transport's producer.
+
+        Why: it is the only thing that keeps that channel, its request (raw
+        headers, parsed headers, body buffer, addresses) and their dicts alive
+        for the socket's life, ~3 KiB of an idle socket. As a producer it does
+        nothing any more: the upgrade request never finishes, so the channel
+        never pauses or resumes the transport, and it has no request producer
+        to stop. Plain TCP only (TLS wraps the producer in its own object)."""
+        transport = self.transport
+        if isinstance(transport, tcp.Connection) and isinstance(transport.producer, http.HTTPChannel):
+            transport.unregisterProducer()
 
     # -- permessage-deflate negotiation ------------------------------------------
 
@@ -100,24 +121,44 @@ class RealtimeWebSocketProtocol(WebSocketProtocol):
 
     def applicationCreateWorked(self, application_queue):
         application_queue.low_water = self.inbound_limit // 2
-        application_queue.on_drained = self.resume_reading
         super().applicationCreateWorked(application_queue)
 
     def onMessage(self, payload, isBinary):
-        super().onMessage(payload, isBinary)
-        queue = getattr(self, "application_queue", None)
-        if queue is not None and not self.reading_paused and queue.qsize() >= self.inbound_limit:
+        # Daphne's onMessage, without its two debug log calls per message.
+        if isBinary:
+            self.queue_message({"type": "websocket.receive", "bytes": payload})
+        else:
+            self.queue_message({"type": "websocket.receive", "text": payload.decode("utf8")})
+
+    def queue_message(self, message):
+        """Hand a received message to the application; pause reading once
+        inbound_limit messages wait."""
+        if self.muted:
+            return
+        self.last_ping = time.time()  # Daphne's keepalive pings count from here
+        queue = self.application_queue
+        queue.put_nowait(message)
+        if not self.reading_paused and queue.qsize() >= self.inbound_limit:
             self.reading_paused = True
             self.transport.pauseProducing()
             socket_stats.read_paused(self)
+            # Called back only while paused, not on every message taken.
+            queue.on_drained = self.resume_reading
 
     def resume_reading(self):
         # A slow client being dropped stays paused (see drop_slow_client).
         if self.reading_paused and not self.send_overflowed:
             self.reading_paused = False
+            self.application_queue.on_drained = None
             self.transport.resumeProducing()
 
     # -- input: a fast path for simple frames ----------------------------------
+
+    def dataReceived(self, data):
+        """autobahn's dataReceived without its debug line, whose arguments
+        (three strings styled with click) it builds on every read even when
+        debug logging is off: ~6% of the server's CPU under echo load."""
+        self._dataReceived(data)
 
     def _dataReceived(self, data):
         """Take complete, small, unfragmented, uncompressed data frames
@@ -184,16 +225,18 @@ class RealtimeWebSocketProtocol(WebSocketProtocol):
             payload = mask(payload, key)
             if opcode == OP_TEXT:
                 try:
-                    payload.decode("utf-8")
+                    message = {"type": "websocket.receive", "text": payload.decode("utf-8")}
                 except UnicodeDecodeError:
                     break  # autobahn closes with 1007
+            else:
+                message = {"type": "websocket.receive", "bytes": payload}
             stats.incomingOctetsWireLevel += end - pos
             stats.incomingOctetsWebSocketLevel += length
             stats.incomingOctetsAppLevel += length
             stats.incomingWebSocketFrames += 1
             stats.incomingWebSocketMessages += 1
             pos = end
-            self.onMessage(payload, opcode == OP_BINARY)
+            self.queue_message(message)  # what onMessage would queue, decoded once
         return data[pos:] if pos else data
 
     # -- closing with protocol codes -------------------------------------------
@@ -215,12 +258,22 @@ class RealtimeWebSocketProtocol(WebSocketProtocol):
 
     # -- output: empty messages, direct framing, broadcast frame reuse ---------
 
-    def handle_reply(self, message):
-        if message.get("type") == "websocket.close" and self.state != self.STATE_CONNECTING:
-            # Daphne's own handling drops the ASGI close "reason"; keep it.
-            self.serverClose(code=message.get("code"), reason=message.get("reason"))
+    async def asgi_send(self, message):
+        """The application's ASGI `send`: Daphne's Server.handle_reply for this
+        socket (nothing is sent once the connection is gone), without the
+        partial and the HTTP header check it runs for every message."""
+        connection = self.server.connections.get(self)
+        if connection is None or connection.get("disconnected", None):
             return
-        if message.get("type") != "websocket.send":
+        self.handle_reply(message)
+
+    def handle_reply(self, message):
+        kind = message.get("type")
+        if kind != "websocket.send":
+            if kind == "websocket.close" and self.state != self.STATE_CONNECTING:
+                # Daphne's own handling drops the ASGI close "reason"; keep it.
+                self.serverClose(code=message.get("code"), reason=message.get("reason"))
+                return
             return super().handle_reply(message)
         if self.state == self.STATE_CONNECTING:
             raise ValueError("Socket has not been accepted, so cannot send over it")
@@ -271,6 +324,7 @@ class RealtimeWebSocketProtocol(WebSocketProtocol):
             and transport.offset == len(transport.dataBuffer)
         ):
             frame = cache[1]
+            self.count_sent(frame)
             try:
                 sent = transport.socket.send(frame)
             except OSError:  # would block, or the peer is gone: Twisted's write handles it
@@ -287,30 +341,40 @@ class RealtimeWebSocketProtocol(WebSocketProtocol):
     def write_frame(self, frame, opcode, content):
         if self.state != self.STATE_OPEN:
             return  # closing or closed: nothing more may be sent
+        compress = self._perMessageCompress
+        # Small messages go out uncompressed even when compression is on
+        # (compression.py says why).
+        plain = compress is None or not compress.worth_compressing(payload_size(frame))
+        direct = plain and self.send_state == self.SEND_STATE_GROUND and self.send_queue.items is None
+        # Nothing unsent means a backlog of 0, under any limit: no need to
+        # measure it.
+        if direct and self.write_now(frame):
+            self.count_sent(frame)
+            return
         if self.send_buffer_limit and self.send_backlog() > self.send_buffer_limit:
             # Checked before queuing, so one large message still goes out to
             # a client that reads; the bound is limit + one message.
             self.drop_slow_client()
             return
-        compress = self._perMessageCompress
-        # Small messages go out uncompressed even when compression is on
-        # (compression.py says why).
-        plain = compress is None or not compress.worth_compressing(payload_size(frame))
-        if plain and self.send_state == self.SEND_STATE_GROUND and not self.send_queue:
-            # autobahn counts what goes through its own path; this one is ours.
-            stats = self.trafficStats
-            stats.outgoingWebSocketMessages += 1
-            stats.outgoingOctetsWireLevel += len(frame)
-            self.write_now(frame)
+        if direct:
+            self.count_sent(frame)
+            self.transport.write(frame)
             return
         # Compressed, or a write in progress: autobahn's own path.
         if isinstance(content, str):
             content = content.encode("utf8")
         self.sendMessage(content, opcode == OP_BINARY, doNotCompress=plain)
 
+    def count_sent(self, frame):
+        """autobahn counts what goes through its own path; this one is ours."""
+        stats = self.trafficStats
+        stats.outgoingWebSocketMessages += 1
+        stats.outgoingOctetsWireLevel += len(frame)
+
     def write_now(self, frame):
-        """`transport.write(frame)`, but straight into the socket when Twisted
-        holds no unsent bytes for it.
+        """Write `frame` straight into the socket if Twisted holds no unsent
+        bytes for it, and return True; return False (nothing written) if it
+        does, or the transport is not plain TCP.
 
         Why: Twisted's write only buffers and registers the socket for
         writability; the bytes leave on a later loop turn, after everything
@@ -318,16 +382,15 @@ class RealtimeWebSocketProtocol(WebSocketProtocol):
         nothing until the last socket had been served (the first client got
         it ~50 ms late), and every echo paid an add and a remove of the writer
         (two epoll_ctl calls and an extra loop turn). Sending at once when
-        nothing is queued keeps the byte order; anything else keeps Twisted's
-        path: a partial send queues the rest, and a send error is left for
-        Twisted's own write to meet and turn into connectionLost. Plain TCP
-        only. Behind TLS, self.transport is a TLSMemoryBIOProtocol, which
-        forwards unknown attributes (`TLS`, `socket`) to the TCP connection it
-        wraps: only the isinstance test keeps plaintext frames off a TLS
-        connection.
+        nothing is queued keeps the byte order; a partial send queues the
+        rest with Twisted's write, and a send error is left for Twisted's own
+        write to meet and turn into connectionLost. Plain TCP only. Behind
+        TLS, self.transport is a TLSMemoryBIOProtocol, which forwards unknown
+        attributes (`TLS`, `socket`) to the TCP connection it wraps: only the
+        isinstance test keeps plaintext frames off a TLS connection.
         """
         transport = self.transport
-        if (
+        if not (
             isinstance(transport, tcp.Connection)
             and transport.TLS is False
             and transport.connected
@@ -335,15 +398,14 @@ class RealtimeWebSocketProtocol(WebSocketProtocol):
             and not transport._tempDataLen
             and transport.offset == len(transport.dataBuffer)
         ):
-            try:
-                sent = transport.socket.send(frame)
-            except OSError:  # would block, or the peer is gone: Twisted's write handles it
-                sent = 0
-            if sent == len(frame):
-                return
-            frame = frame[sent:]
-        transport.write(frame)
-
+            return False
+        try:
+            sent = transport.socket.send(frame)
+        except OSError:  # would block, or the peer is gone: Twisted's write handles it
+            sent = 0
+        if sent != len(frame):
+            transport.write(frame[sent:])
+        return True
 
     # -- output: bounded send buffer (slow clients) -----------------------------
 

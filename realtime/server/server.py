@@ -12,6 +12,7 @@ from twisted.internet.interfaces import ISSLTransport
 from realtime.ops import logs, socket_stats
 from realtime.server.collector import schedule_full_collections
 from realtime.server.compression import DeflatePolicy
+from realtime.server.direct_dispatch import install_direct_dispatch
 from realtime.server.inbound import InboundQueue
 from realtime.server.protocol import RealtimeWebSocketProtocol
 from realtime.sockets.close_codes import CLOSE_GOING_AWAY
@@ -79,6 +80,7 @@ class RealtimeServer(Server):
         # Daphne builds its WebSocket factory inside run(); swap our protocol
         # in once the reactor starts, before any connection is read.
         reactor.callWhenRunning(self.install_protocol)
+        install_direct_dispatch(reactor)
         super().run()
 
     def install_protocol(self):
@@ -146,9 +148,10 @@ class RealtimeServer(Server):
             # The hub writes a broadcast to each local socket synchronously
             # through this (its send_broadcast_text), not one ASGI send each.
             scope["realtime.broadcast_writer"] = protocol
-        application_instance = self.application(
-            scope=scope, receive=input_queue.get, send=partial(self.handle_reply, protocol)
-        )
+        # A socket's send goes straight to its protocol (asgi_send).
+        send = protocol.asgi_send if isinstance(protocol, RealtimeWebSocketProtocol) else partial(
+            self.handle_reply, protocol)
+        application_instance = self.application(scope=scope, receive=input_queue.get, send=send)
         if protocol not in self.connections:
             return None
         self.connections[protocol]["application_instance"] = asyncio.ensure_future(

@@ -3,8 +3,10 @@ rate limits, error frames, and group membership through the process hub."""
 
 import asyncio
 import logging
+from functools import update_wrapper
 from time import monotonic
 
+from asgiref.sync import markcoroutinefunction
 from channels.db import aclose_old_connections
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -17,6 +19,9 @@ from realtime.sockets.errors import ClientError
 from realtime.sockets.hub import get_hub
 
 logger = logging.getLogger(__name__)
+# Message type -> handler method name ("websocket.receive" -> "websocket_receive"),
+# computed once per type instead of a str.replace per message.
+HANDLER_NAMES = {}
 
 
 class SocketConsumer(AsyncWebsocketConsumer):
@@ -38,13 +43,28 @@ class SocketConsumer(AsyncWebsocketConsumer):
     handshake_accepted = False
     refusal_reason = "other"  # what a close before accept counts as (metrics)
     max_message_bytes_setting = limits.MAX_MESSAGE_BYTES
+    # The groups this socket joined; a set of its own from the first join
+    # (an empty set is 216 bytes, and most sockets join none).
+    hub_groups = frozenset()
+
+    @classmethod
+    def as_asgi(cls, **initkwargs):
+        """Channels' as_asgi, with an app that returns the new consumer's
+        coroutine instead of awaiting it: one coroutine frame less kept alive
+        per open socket."""
+        @markcoroutinefunction
+        def app(scope, receive, send):
+            return cls(**initkwargs)(scope, receive, send)
+
+        app.consumer_class = cls
+        app.consumer_initkwargs = initkwargs
+        return update_wrapper(app, cls, updated=())
 
     async def __call__(self, scope, receive, send):
         self.scope = scope
         self.channel_layer = None
         self.base_send = send
         self.closing = False
-        self.hub_groups = set()
         self.max_message_bytes = limits.max_message_bytes(self.max_message_bytes_setting)
         self.rate_limit = limits.flood_throttle()
         # Tracing: the connection's event log, made by the tracing ASGI
@@ -61,7 +81,11 @@ class SocketConsumer(AsyncWebsocketConsumer):
             await self.leave_all_groups()
 
     async def dispatch(self, message):
-        handler = getattr(self, message["type"].replace(".", "_"), None)
+        kind = message["type"]
+        name = HANDLER_NAMES.get(kind)
+        if name is None:
+            name = HANDLER_NAMES[kind] = kind.replace(".", "_")
+        handler = getattr(self, name, None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
         if self.uses_database:
@@ -82,11 +106,13 @@ class SocketConsumer(AsyncWebsocketConsumer):
         note = None  # what the trace should say went wrong (or slowed it)
         failed = True
         try:
-            if self.too_big(data):
+            # Only a message that could be over the limit (UTF-8: at most 4
+            # bytes a character) is measured.
+            if len(data) * 4 > self.max_message_bytes and self.too_big(data):
                 note = f"larger than {self.max_message_bytes} bytes: closing with 1009"
                 await self.close_with(CLOSE_TOO_BIG, f"message larger than {self.max_message_bytes} bytes")
                 return
-            delay = self.rate_limit.take()
+            delay = self.rate_limit.take(started)
             if delay:
                 note = f"throttled for {delay:.3f}s"
                 socket_stats.throttled(self.scope)
@@ -191,6 +217,8 @@ class SocketConsumer(AsyncWebsocketConsumer):
     async def join_group(self, group, every_shard=False):
         """Receive `group`'s messages (hub_message). `every_shard`: the group
         is published on every Redis shard (see realtime.sockets.hub)."""
+        if not self.hub_groups:
+            self.hub_groups = set()
         self.hub_groups.add(group)
         await get_hub().join(group, self, every_shard)
 
@@ -199,7 +227,7 @@ class SocketConsumer(AsyncWebsocketConsumer):
             hub = get_hub()
             for group in list(self.hub_groups):
                 await hub.leave(group, self)
-            self.hub_groups.clear()
+            self.hub_groups = frozenset()
 
     async def hub_message(self, group, data, memo):
         """A group message for this socket; `memo` is shared by all sockets of

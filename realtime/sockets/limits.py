@@ -35,6 +35,8 @@ class TokenBucket:
     the client's TCP connection (realtime/server/inbound.py).
     """
 
+    __slots__ = ("rate", "burst", "clock", "tokens", "updated")  # one per open socket
+
     def __init__(self, rate, burst, clock=time.monotonic):
         self.rate = float(rate)
         self.burst = float(burst)
@@ -42,13 +44,19 @@ class TokenBucket:
         self.tokens = self.burst
         self.updated = clock()
 
-    def take(self):
-        if self.rate <= 0:
+    def take(self, now=None):
+        """`now`: the caller's reading of `clock`, if it has one (one clock
+        read less per message)."""
+        rate = self.rate
+        if rate <= 0:
             return 0.0  # disabled
-        now = self.clock()
-        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        if now is None:
+            now = self.clock()
+        tokens = self.tokens + (now - self.updated) * rate
+        if tokens > self.burst:
+            tokens = self.burst
         self.updated = now
-        self.tokens -= 1.0
-        if self.tokens >= 0:
+        self.tokens = tokens = tokens - 1.0
+        if tokens >= 0:
             return 0.0
-        return -self.tokens / self.rate
+        return -tokens / rate

@@ -19,6 +19,7 @@ wraps the whole router in it).
   which also records one "websocket.Receive" trace per received message.
 """
 
+from asgiref.sync import markcoroutinefunction
 from django.conf import settings
 from django.urls import Resolver404, get_resolver
 
@@ -61,13 +62,16 @@ class TracingMiddleware:
     def __init__(self, application):
         self.application = application
 
-    async def __call__(self, scope, receive, send):
+    # Not async: it returns the chosen coroutine instead of awaiting it, so
+    # no frame of its own stays alive for an open socket's life.
+    @markcoroutinefunction
+    def __call__(self, scope, receive, send):
         kind = scope["type"]
         if kind == "http" and tracing.enabled():
-            return await self.http(scope, receive, send)
+            return self.http(scope, receive, send)
         if kind == "websocket" and tracing.enabled():
-            return await self.websocket(scope, receive, send)
-        return await self.application(scope, receive, send)
+            return self.websocket(scope, receive, send)
+        return self.application(scope, receive, send)
 
     async def http(self, scope, receive, send):
         method = scope.get("method", "?")

@@ -138,3 +138,17 @@ def test_client_that_stops_answering_pings_is_dropped_in_the_configured_time(dap
         alive.send("still here")
         assert alive.recv(timeout=3) == "still here"
 
+
+
+def test_pipelined_large_and_small_replies_arrive_whole_and_in_order(daphne):
+    """Tried: 24 messages sent without waiting, large (200 KiB) and small in
+    turn, so replies meet a socket whose kernel buffer is full and queue
+    behind a partial write; every echo must come back whole, in order."""
+    server = daphne()
+    messages = [(f"{index:03d}" * (200 * KIB // 3)) if index % 3 == 0 else f"small {index}" for index in range(24)]
+    with connect(f"{server.ws_url}/ws/echo", max_size=None, compression=None) as ws:
+        for message in messages:
+            ws.send(message)
+        received = [ws.recv(timeout=10) for _ in messages]
+    assert [len(text) for text in received] == [len(text) for text in messages]
+    assert received == messages
