@@ -47,9 +47,16 @@ Modules, one concern each:
 - `frames`: RFC 6455 frame bytes (also used by bench/ and the tests);
 - `compression`: permessage-deflate negotiation and the compressor;
 - `inbound`: the per-socket receive queue (input back-pressure);
-- `send_buffer`: unsent bytes of a transport (output back-pressure);
-- `protocol`: the WebSocket protocol subclass;
+- `simple_frames`: the input fast path for small, simple data frames;
+- `send_buffer`: the bounded send buffer (a client that stops reading: 1008)
+  and autobahn's send queue without an empty deque per socket;
+- `protocol`: the WebSocket protocol subclass, built of the two above;
 - `server`: the Server subclass and its SIGTERM handling;
+- `direct_dispatch`: reads of accepted connections without Twisted's
+  per-read log-context wrapper;
+- `collector`: full garbage collections on a schedule, off the tick;
+- `checks`: a system check that the pinned Daphne/Twisted/autobahn are
+  the tested ones;
 - `cli`: `python -m realtime.server`, Daphne's command line with uvloop
   (`manage.py runserver` runs the same server: realtime/management).
 

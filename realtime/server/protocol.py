@@ -3,7 +3,6 @@ reasons, a fast path for simple frames in and out, one frame per broadcast,
 input back-pressure and a bounded send buffer. The module docstring of
 `realtime.server` says why each exists."""
 
-import logging
 import pprint
 import time
 
@@ -13,15 +12,11 @@ from daphne.ws_protocol import WebSocketProtocol
 from twisted.internet import tcp
 from twisted.web import http
 
-from realtime import tracing
 from realtime.ops import socket_stats
 from realtime.server.compression import EXTENSION_NAME, RealtimePerMessageDeflate, choose_agreement, split_extensions
-from realtime.server.frames import OP_BINARY, OP_TEXT, mask, server_frame
-from realtime.server.send_buffer import SendQueue, kernel_level_transport, unsent_bytes
-from realtime.sockets.close_codes import CLOSE_POLICY_VIOLATION
-
-slow_client_log = logging.getLogger("realtime.slow_clients")
-SLOW_CLIENT_FAMILY = "websocket.SlowClient"  # trace family of these closes
+from realtime.server.frames import OP_BINARY, OP_TEXT, server_frame
+from realtime.server.send_buffer import BoundedSendBuffer, SendQueue
+from realtime.server.simple_frames import SimpleFrameInput
 
 
 def payload_size(frame):
@@ -49,7 +44,7 @@ class LazyPformat:
 autobahn_protocol.pformat = LazyPformat
 
 
-class RealtimeWebSocketProtocol(WebSocketProtocol):
+class RealtimeWebSocketProtocol(SimpleFrameInput, BoundedSendBuffer, WebSocketProtocol):
     deflate_policy = None  # a compression.DeflatePolicy when compression is on
     deflate_offers = ()
 
@@ -114,8 +109,6 @@ class RealtimeWebSocketProtocol(WebSocketProtocol):
 
     inbound_limit = 64
     reading_paused = False
-    send_buffer_limit = 256 * 1024  # bytes; 0 = unbounded (stock Daphne)
-    send_overflowed = False
 
     # -- input: back-pressure ------------------------------------------------
 
@@ -151,93 +144,6 @@ class RealtimeWebSocketProtocol(WebSocketProtocol):
             self.reading_paused = False
             self.application_queue.on_drained = None
             self.transport.resumeProducing()
-
-    # -- input: a fast path for simple frames ----------------------------------
-
-    def dataReceived(self, data):
-        """autobahn's dataReceived without its debug line, whose arguments
-        (three strings styled with click) it builds on every read even when
-        debug logging is off: ~6% of the server's CPU under echo load."""
-        self._dataReceived(data)
-
-    def _dataReceived(self, data):
-        """Take complete, small, unfragmented, uncompressed data frames
-        straight to onMessage; hand everything else to autobahn.
-
-        Why: autobahn parses every frame through a general state machine (a
-        FrameHeader, an XOR masker object, an incremental UTF-8 validator,
-        five callbacks); for a 64-byte echo that was a quarter of the
-        server's CPU. Here a frame is taken only when nothing of autobahn's
-        is in progress (no buffered bytes, no open frame or fragmented
-        message, no logging or timing options) and the frame is final, text
-        or binary, RSV bits 0, masked, minimally encoded, under 64 KiB and
-        within the frame and message size limits, and (text) valid UTF-8 by
-        Python's strict decoder. The first frame that is anything else (a
-        control frame, a fragment, a compressed or large message, bad UTF-8,
-        a protocol error) and every byte after it go to autobahn, which
-        handles or fails them exactly as before.
-        """
-        if (
-            self.state == self.STATE_OPEN
-            and not self.data
-            and self.current_frame is None
-            and not self.inside_message
-            and self.applyMask
-            and self.utf8validateIncoming
-            and not (self.logOctets or self.logFrames or self.trackedTimings)
-            and not self.autoPingTimeoutCall
-        ):
-            data = self.take_simple_frames(data)
-            if not data:
-                return
-        super()._dataReceived(data)
-
-    def take_simple_frames(self, data):
-        """Deliver the leading simple frames of `data`; return the rest."""
-        size = len(data)
-        pos = 0
-        stats = self.trafficStats
-        while size - pos >= 6 and self.state == self.STATE_OPEN:
-            first = data[pos]
-            second = data[pos + 1]
-            opcode = first & 0x0F
-            # FIN set, RSV 0, text or binary; MASK set.
-            if first & 0xF0 != 0x80 or opcode not in (OP_TEXT, OP_BINARY) or not second & 0x80:
-                break
-            length = second & 0x7F
-            header = 6
-            if length == 126:
-                if size - pos < 8:
-                    break
-                length = (data[pos + 2] << 8) | data[pos + 3]
-                if length < 126:
-                    break  # not minimally encoded: autobahn fails it
-                header = 8
-            elif length == 127:
-                break  # 64 KiB and more: autobahn's path
-            end = pos + header + length
-            if end > size:
-                break
-            if 0 < self.maxFramePayloadSize < length or 0 < self.maxMessagePayloadSize < length:
-                break
-            key = data[end - length - 4 : end - length]
-            payload = data[end - length : end]
-            payload = mask(payload, key)
-            if opcode == OP_TEXT:
-                try:
-                    message = {"type": "websocket.receive", "text": payload.decode("utf-8")}
-                except UnicodeDecodeError:
-                    break  # autobahn closes with 1007
-            else:
-                message = {"type": "websocket.receive", "bytes": payload}
-            stats.incomingOctetsWireLevel += end - pos
-            stats.incomingOctetsWebSocketLevel += length
-            stats.incomingOctetsAppLevel += length
-            stats.incomingWebSocketFrames += 1
-            stats.incomingWebSocketMessages += 1
-            pos = end
-            self.queue_message(message)  # what onMessage would queue, decoded once
-        return data[pos:] if pos else data
 
     # -- closing with protocol codes -------------------------------------------
 
@@ -406,43 +312,3 @@ class RealtimeWebSocketProtocol(WebSocketProtocol):
         if sent != len(frame):
             transport.write(frame[sent:])
         return True
-
-    # -- output: bounded send buffer (slow clients) -----------------------------
-
-    def send_backlog(self):
-        tcp = self.__dict__.get("tcp_transport")
-        if tcp is None:
-            tcp = self.tcp_transport = kernel_level_transport(self.transport)
-        return unsent_bytes(tcp)
-
-    def drop_slow_client(self):
-        """The client has not read what we sent (its TCP window is full and our
-        buffer past the limit): close with 1008. The close frame waits behind
-        the backlog; autobahn aborts the TCP connection when the client has
-        not answered it within closeHandshakeTimeout (1 s), which frees the
-        buffer. Further sends are dropped by write_frame (state CLOSING), and
-        we stop reading, so its close reply is never seen: the abort is the
-        normal end."""
-        if self.send_overflowed:
-            return
-        self.send_overflowed = True
-        backlog = self.send_backlog()
-        peer = getattr(self, "client_addr", None)
-        path = getattr(self, "path", b"?").decode("ascii")
-        slow_client_log.warning(
-            "closing slow client %s on %s with 1008: %d bytes unsent (limit %d)",
-            peer, path, backlog, self.send_buffer_limit,
-            extra={"socket_path": path, "client": "{}:{}".format(*peer) if peer else None},  # JSON logs
-        )
-        # sendCloseFrame: autobahn's public sendClose() refuses 1008.
-        self.sendCloseFrame(code=CLOSE_POLICY_VIOLATION, reasonUtf8=b"send buffer full: client too slow", isReply=False)
-        socket_stats.slow_client_closed(self)
-        trace = tracing.new(SLOW_CLIENT_FAMILY, path)
-        trace.errorf("closed with 1008: %d bytes unsent (limit %d), peer %s", backlog, self.send_buffer_limit, peer)
-        trace.finish()
-        # Stop reading it too: autobahn would go on parsing (and our consumer
-        # answering, into the void) everything it sends until the abort, and a
-        # fast sender pushed ~30 MiB through that way in the 1 s wait.
-        if not self.reading_paused:
-            self.reading_paused = True
-            self.transport.pauseProducing()

@@ -2,7 +2,15 @@
 the measure of the bounded send buffer (a client that stops reading); and
 the queue of frames waiting behind a write in progress."""
 
+import logging
 from collections import deque
+
+from realtime import tracing
+from realtime.ops import socket_stats
+from realtime.sockets.close_codes import CLOSE_POLICY_VIOLATION
+
+slow_client_log = logging.getLogger("realtime.slow_clients")
+SLOW_CLIENT_FAMILY = "websocket.SlowClient"  # trace family of these closes
 
 
 def kernel_level_transport(transport):
@@ -49,3 +57,50 @@ class SendQueue:
 
     def __len__(self):
         return 0 if self.items is None else len(self.items)
+
+
+class BoundedSendBuffer:
+    """Mixin for the WebSocket protocol: gorilla's bounded send buffer. The
+    protocol checks send_backlog() against send_buffer_limit before it
+    queues a frame and calls drop_slow_client() past it."""
+
+    send_buffer_limit = 256 * 1024  # bytes; 0 = unbounded (stock Daphne)
+    send_overflowed = False
+
+    def send_backlog(self):
+        tcp = self.__dict__.get("tcp_transport")
+        if tcp is None:
+            tcp = self.tcp_transport = kernel_level_transport(self.transport)
+        return unsent_bytes(tcp)
+
+    def drop_slow_client(self):
+        """The client has not read what we sent (its TCP window is full and our
+        buffer past the limit): close with 1008. The close frame waits behind
+        the backlog; autobahn aborts the TCP connection when the client has
+        not answered it within closeHandshakeTimeout (1 s), which frees the
+        buffer. Further sends are dropped by write_frame (state CLOSING), and
+        we stop reading, so its close reply is never seen: the abort is the
+        normal end."""
+        if self.send_overflowed:
+            return
+        self.send_overflowed = True
+        backlog = self.send_backlog()
+        peer = getattr(self, "client_addr", None)
+        path = getattr(self, "path", b"?").decode("ascii")
+        slow_client_log.warning(
+            "closing slow client %s on %s with 1008: %d bytes unsent (limit %d)",
+            peer, path, backlog, self.send_buffer_limit,
+            extra={"socket_path": path, "client": "{}:{}".format(*peer) if peer else None},  # JSON logs
+        )
+        # sendCloseFrame: autobahn's public sendClose() refuses 1008.
+        self.sendCloseFrame(code=CLOSE_POLICY_VIOLATION, reasonUtf8=b"send buffer full: client too slow", isReply=False)
+        socket_stats.slow_client_closed(self)
+        trace = tracing.new(SLOW_CLIENT_FAMILY, path)
+        trace.errorf("closed with 1008: %d bytes unsent (limit %d), peer %s", backlog, self.send_buffer_limit, peer)
+        trace.finish()
+        # Stop reading it too: autobahn would go on parsing (and our consumer
+        # answering, into the void) everything it sends until the abort, and a
+        # fast sender pushed ~30 MiB through that way in the 1 s wait.
+        if not self.reading_paused:
+            self.reading_paused = True
+            self.transport.pauseProducing()

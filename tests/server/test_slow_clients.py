@@ -32,7 +32,7 @@ import psutil
 import websockets
 
 from realtime.server.frames import OP_BINARY, OP_CLOSE, client_frame, close_code, parse_header
-from realtime.server.protocol import SLOW_CLIENT_FAMILY
+from realtime.server.send_buffer import SLOW_CLIENT_FAMILY
 from tests.support.raw_ws import open_socket
 
 STALLED_CLIENTS = 3
