@@ -94,6 +94,7 @@ chromium:
 # `make test` without spending the suite's time.
 lint: $(VENV)/.installed-test
 	$(PY) -m ruff check .
+	$(PY) scripts/check_architecture.py
 
 test: install-test lint
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -4,6 +4,9 @@ own) and one database. A logged-in member posts `--messages` messages, one
 every `--interval` seconds; every member (anonymous readers on
 bench/wsclient.py, half on each process) records when each arrives.
 
+Longer than 400 lines: one benchmark, read top to bottom (servers, members,
+the poster, the measurement, the report), and its baseline's setup.
+
 Latency = member's receive time - the poster's send time (same clock, same
 machine). The servers use a scratch PostgreSQL database (`--database sqlite` for a
 scratch SQLite file). A post is stored (committed) before it is broadcast: the broadcast

@@ -2,6 +2,9 @@
 processes (this project's `python -m realtime.server`) sharing the real Redis
 as channel layer (REDIS_URL, a CHANNEL_LAYER_PREFIX of this run's own).
 
+Longer than 400 lines: one benchmark, read top to bottom (ours and the
+peers' servers, the clients, the per-tick measurement, the report).
+
 For every tick each client receives it measures the delivery latency: the
 client's receive time minus the tick's `iso` (the moment the publisher sent
 it; same clock, same machine). The receive time is the kernel's arrival

@@ -4,6 +4,10 @@ Every value comes from an environment variable with an embedded default, so
 `make run` works on a fresh machine (SQLite, in-memory channel layer) and
 `docker compose up` switches to PostgreSQL and Redis by setting DATABASE_URL
 and REDIS_URL.
+
+Longer than 400 lines: it is the one place every setting and its default
+lives, each with the why of its value beside it; splitting it would put
+defaults in two places.
 """
 
 import os

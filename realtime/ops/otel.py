@@ -102,7 +102,7 @@ class SpanExport:
         self.messages_per_flush = messages_per_flush
 
     def export(self, batch, messages, offset):
-        from realtime.tracing import CONNECTION_FAMILY
+        from realtime.tracing.events import CONNECTION_FAMILY
 
         for item in batch:
             if item.kind == "events":

@@ -37,6 +37,9 @@ _closed_totals = {}
 _fold_lock = threading.Lock()
 
 
+_websocket_patterns = ()  # set by count_routes
+
+
 def watch(server):
     """The Daphne server whose connections are counted (one per process)."""
     global _server
@@ -55,13 +58,20 @@ def route_of(raw_path):
     return route
 
 
+def count_routes(websocket_urlpatterns):
+    """The WebSocket URL patterns that name the routes counted here, given
+    once by config/asgi.py with the application: this module, which every
+    consumer's toolkit imports, must not import the consumers' routing."""
+    global _websocket_patterns
+    _websocket_patterns = tuple(websocket_urlpatterns)
+    _route_cache.clear()
+
+
 def resolve_route(path):
     from django.contrib.admindocs.views import simplify_regex
 
-    from realtime.routing import websocket_urlpatterns
-
     path = path.lstrip("/")  # as channels' URLRouter matches
-    for pattern in websocket_urlpatterns:
+    for pattern in _websocket_patterns:
         text = str(pattern.pattern)
         if pattern.pattern.match(path):
             # The catch-all that refuses unknown paths matches everything.
