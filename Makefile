@@ -105,7 +105,8 @@ test: install-test lint
 # processes and the Redis at REDIS_URL (default 127.0.0.1:6379), chat fan-out
 # to a 1,000-member room, idle memory per connection (ours plain and with a
 # browser's compression offer, beside stock Daphne, uvicorn, raw websockets
-# with and without its compression, gorilla/websocket), a 10,000-connection
+# with and without its compression, gorilla/websocket), permessage-deflate
+# parameter sets (idle memory and ratios on the project's messages), a 10,000-connection
 # storm, /ws/echo throughput against the same peers and stock Daphne on uvloop
 # (one Go load client for every row), a 10-minute soak of mixed load, the PNG
 # plots, and last the table of every peer row and target (bench.summary).
@@ -126,6 +127,7 @@ bench: $(VENV)/.installed-bench
 	$(PY) -m bench.time_fanout --sockets 1000,3000,10000,20000 --servers ours,websockets,gorilla --output time_fanout_scale
 	$(PY) -m bench.chat_fanout
 	$(PY) -m bench.idle_memory
+	$(PY) -m bench.compression
 	$(PY) -m bench.storm
 	$(PY) -m bench.echo_throughput
 	$(PY) -m bench.tracing_overhead

@@ -106,10 +106,44 @@ def idle_rows(data):
     return rows
 
 
+def compression_rows(data):
+    """The project default's idle memory per socket (beside the plain
+    connections of the same run) and its ratios on the project's messages."""
+    rows = []
+    chosen = data.get("project_default", "default")
+    label = "project default"
+    parameters = data.get("parameter_sets", {}).get(chosen, {}).get("label", chosen)
+    memory = {r["parameter_set"]: r for r in data.get("memory", {}).get("results", [])}
+    if chosen in memory:
+        result = memory[chosen]
+        figure = (f"{number(result['kib_per_connection'], ' KiB')} at {result['sockets']:,} sockets "
+                  f"({result['negotiated_compression']} compressed)")
+        plain = memory.get("plain")
+        note = parameters
+        if plain is not None:
+            note = (f"plain {number(plain['kib_per_connection'], ' KiB')}, "
+                    f"{result['kib_per_connection'] - plain['kib_per_connection']:+.1f} KiB; {parameters}")
+        rows.append(("deflate KiB", label, figure, note, ""))
+    else:
+        rows.append(("deflate KiB", label, "not measured in this file", "", ""))
+    ratios = data.get("ratios", {})
+    row = ratios.get("results", {}).get(chosen)
+    if row is not None:
+        sizes = {kind: f"{item['bytes_min']}-{item['bytes_max']}" if item["bytes_min"] != item["bytes_max"]
+                 else str(item["bytes_min"]) for kind, item in ratios.get("messages", {}).items()}
+        figure = ", ".join(f"{kind} ({sizes.get(kind)} B) {row[kind]:.2f}"
+                           for kind in ("mouse", "tick", "chat", "echo500"))
+        rows.append(("deflate ratio", label, figure, "payload bytes on the wire / JSON bytes", ""))
+    else:
+        rows.append(("deflate ratio", label, "not measured in this file", "", ""))
+    return rows
+
+
 SOURCES = (
     ("echo_throughput", echo_rows),
     ("time_fanout_scale", fanout_rows),
     ("idle_memory", idle_rows),
+    ("compression", compression_rows),
 )
 
 
