@@ -87,7 +87,7 @@ async def main(args):
               f"runs {item['runs_messages_per_second']}"
               f"  client CPU <= {item['max_client_cpu_share']:.0%}"
               f"  server CPU ~{item['median_server_cpu_share']:.0%}, {item['median_server_cpu_us_per_message']} us/msg"
-              (f"  (CLIENT-BOUND runs: {item['client_bound_runs']})" if item['client_bound_runs'] else ""))
+              + (f"  (CLIENT-BOUND runs: {item['client_bound_runs']})" if item["client_bound_runs"] else ""))
     verdict = "MET" if ratio is not None and ratio >= TARGET_RATIO else "MISSED"
     print(f"  ratio tracing-on/tracing-off: {ratio}x  target >= {TARGET_RATIO}x: {verdict}")
     print(f"  server CPU per message: on {cost_on} us, off {cost_off} us: off/on {cpu_ratio}x "
