@@ -72,6 +72,9 @@ def fanout_rows(data):
         rows.append(("time fan-out", f"{name}, {sockets:,} sockets / {processes} proc", figure, note, ""))
     for name, reason in data.get("not_installed", {}).items():
         rows.append(("time fan-out", name, reason, "", ""))
+    for name, sizes in data.get("failed", {}).items():
+        for sockets, reason in sizes.items():
+            rows.append(("time fan-out", f"{name}, {int(sockets):,} sockets", f"failed: {reason}", "", ""))
     for sockets, target in FANOUT_TARGETS.items():
         if sockets not in ours:
             rows.append(("time fan-out", f"ours, {sockets:,} sockets", "not measured in this file",
