@@ -70,7 +70,7 @@ run-tls: $(VENV)/.installed
 # report in reports/autobahn/index.html. Needs Python 2.7.18 (see the script).
 conformance: $(VENV)/.installed
 	bash scripts/ensure-autobahn.sh .autobahn-venv
-	$(PY) scripts/conformance.py --wstest .autobahn-venv/bin/wstest --outdir reports/autobahn
+	$(PY) -m scripts.conformance --wstest .autobahn-venv/bin/wstest --outdir reports/autobahn
 
 # nginx (the compose parity test runs the proxy config), wscat (the TLS test),
 # redis-server (the shared Redis on 6379; the topology tests' own servers),

@@ -21,7 +21,6 @@ import os
 import queue
 import resource
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,28 +28,11 @@ import threading
 import time
 from pathlib import Path
 
+from tests.support.ports import free_port, wait_for_port
+
 ROOT = Path(__file__).resolve().parent.parent
 SUITE_LIMIT = 16 * 1024 * 1024
 ACCEPTED = {"OK", "NON-STRICT", "INFORMATIONAL"}
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(port, process, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            return False
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return True
-        except OSError:
-            time.sleep(0.1)
-    return False
 
 
 def summarize(index_path, agent):
@@ -93,7 +75,7 @@ def start_daphne(log_path, work):
          "config.asgi:application"],
         cwd=ROOT, env=env, stdout=open(log_path, "wb"), stderr=subprocess.STDOUT,
     )
-    if not wait_for_port(port, server):
+    if not wait_for_port(port, timeout=20.0, process=server):
         server.kill()
         sys.exit(f"Daphne did not start; see {log_path}")
     return server, port

@@ -35,7 +35,7 @@ def test_a_sample_of_autobahn_cases_passes_through_the_harness(tmp_path):
     # permessage-deflate with default and no-context-takeover offers.
     cases = "1.1.1,1.2.1,5.6,6.4.1,9.1.1,12.1.1,13.3.1"
     run = subprocess.run(
-        [PYTHON, "scripts/conformance.py", "--wstest", str(WSTEST), "--outdir", str(tmp_path / "report"),
+        [PYTHON, "-m", "scripts.conformance", "--wstest", str(WSTEST), "--outdir", str(tmp_path / "report"),
          "--jobs", "1", "--cases", cases],
         cwd=ROOT, capture_output=True, text=True, timeout=240,
     )
