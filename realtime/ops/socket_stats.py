@@ -94,16 +94,22 @@ def closed(protocol, was_clean):
     route = route_of(protocol.path)
     stats = protocol.trafficStats
     with _fold_lock:
-        totals = _closed_totals.get(route)
-        if totals is None:
-            totals = _closed_totals[route] = [0, 0, 0, 0]
-        totals[0] += stats.incomingWebSocketMessages
-        totals[1] += stats.outgoingWebSocketMessages
-        totals[2] += stats.incomingOctetsWireLevel
-        totals[3] += stats.outgoingOctetsWireLevel
+        add_traffic(_closed_totals, route, stats)
         protocol.stats_phase = FOLDED
     code, initiator = close_of(protocol, was_clean)
     counts.CLOSES.inc(route, str(code), initiator)
+
+
+def add_traffic(totals, route, stats):
+    """Add one socket's autobahn trafficStats to `totals[route]`, a list of
+    [messages in, out, bytes in, out]."""
+    row = totals.get(route)
+    if row is None:
+        row = totals[route] = [0, 0, 0, 0]
+    row[0] += stats.incomingWebSocketMessages
+    row[1] += stats.outgoingWebSocketMessages
+    row[2] += stats.incomingOctetsWireLevel
+    row[3] += stats.outgoingOctetsWireLevel
 
 
 def close_of(protocol, was_clean):
@@ -135,14 +141,7 @@ def snapshot():
     open_sockets = {}
     for protocol in live:
         route = route_of(protocol.path)
-        stats = protocol.trafficStats
-        row = totals.get(route)
-        if row is None:
-            row = totals[route] = [0, 0, 0, 0]
-        row[0] += stats.incomingWebSocketMessages
-        row[1] += stats.outgoingWebSocketMessages
-        row[2] += stats.incomingOctetsWireLevel
-        row[3] += stats.outgoingOctetsWireLevel
+        add_traffic(totals, route, protocol.trafficStats)
         if protocol.state in (protocol.STATE_OPEN, protocol.STATE_CLOSING):
             open_sockets[route] = open_sockets.get(route, 0) + 1
     return open_sockets, totals
