@@ -31,12 +31,15 @@ def load_average():
     return [round(value, 2) for value in os.getloadavg()]
 
 
-def pin_self(cpu):
+def pin_self(cpu, nice=0):
     """Pin this (client) process to one core, so the server's core is its own,
-    and give it the benchmark's priority (raise_priority below)."""
+    and give it the benchmark's priority (raise_priority below). `nice` > 0
+    instead makes a client that shares the servers' cores yield to them."""
     global CLIENT_SCHEDULING
     if cpu is not None and hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {cpu})
+    if nice:
+        os.setpriority(os.PRIO_PROCESS, 0, nice)
     CLIENT_SCHEDULING = raise_priority()
 
 

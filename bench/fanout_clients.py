@@ -115,9 +115,9 @@ class LocalGroup:
         return {"received": received, "closed": closed, "samples": self.sampler.samples, "cpu_share": share}
 
 
-def child_main(pipe, read_interval, client_cpu, sockets):
+def child_main(pipe, read_interval, client_cpu, client_nice, sockets):
     """A client process: a LocalGroup driven by commands from the pipe."""
-    pin_self(client_cpu)
+    pin_self(client_cpu, client_nice)
     raise_open_file_limit(sockets + 1024)
     install_uvloop()
 
@@ -141,11 +141,11 @@ def child_main(pipe, read_interval, client_cpu, sockets):
 class RemoteGroup:
     """A LocalGroup in a child process (spawned: no copy of this event loop)."""
 
-    def __init__(self, read_interval, client_cpu, sockets):
+    def __init__(self, read_interval, client_cpu, sockets, client_nice=0):
         context = multiprocessing.get_context("spawn")
         self.pipe, child_end = context.Pipe()
-        self.process = context.Process(target=child_main, args=(child_end, read_interval, client_cpu, sockets),
-                                       daemon=True)
+        self.process = context.Process(target=child_main, daemon=True,
+                                       args=(child_end, read_interval, client_cpu, client_nice, sockets))
         self.process.start()
 
     async def call(self, *command):

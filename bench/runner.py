@@ -27,8 +27,8 @@ def argument_parser(doc, output, *, client=True, duration=None, rounds=None, red
     if client:
         parser.add_argument("--server-cpus", "--server-cpu", dest="server_cpus", default="0",
                             help="taskset CPU list for the server(s) (default %(default)s)")
-        parser.add_argument("--client-cpu", type=int, default=1,
-                            help="core the load client is pinned to (default %(default)s)")
+        parser.add_argument("--client-cpu", type=client_cpu, default=1,
+                            help="core the load client is pinned to, or `any` for none (default %(default)s)")
     if duration is not None:
         parser.add_argument("--duration", type=float, default=duration, help="measured seconds (default %(default)s)")
     if rounds is not None:
@@ -38,6 +38,11 @@ def argument_parser(doc, output, *, client=True, duration=None, rounds=None, red
         parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", DEFAULT_REDIS_URL),
                             help="the Redis of the channel layer (default REDIS_URL or %(default)s)")
     return parser
+
+
+def client_cpu(text):
+    """--client-cpu: a core number, or `any` (None: not pinned)."""
+    return None if text == "any" else int(text)
 
 
 def run(main, args):

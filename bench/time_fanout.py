@@ -237,13 +237,16 @@ async def run_size(sockets, args, name="ours"):
         processes = args.processes
     servers = []
     split = client_split(sockets, args)
-    if len(split) == 1:
+    if len(split) == 1 and not args.client_nice:
         groups = [LocalGroup(args.read_interval)]
     else:
-        groups = [RemoteGroup(args.read_interval, args.client_cpu, count) for count in split]
+        # A niced client runs in child processes, so that this process starts
+        # the servers at the ordinary niceness.
+        groups = [RemoteGroup(args.read_interval, args.client_cpu, count, args.client_nice) for count in split]
     try:
         for index in range(processes):
-            servers.append(Server(f"time-{name}-{index}", argv, env, cpus=args.server_cpus))
+            servers.append(Server(f"time-{name}-{index}", argv, env,
+                                  cpus=server_cpus(args.server_cpus, index, processes)))
         ports = [server.port for server in servers]
         scheduling = [server.scheduling_in_effect() for server in servers]
         connect_started = time.monotonic()
@@ -412,7 +415,8 @@ async def main(args):
         "load_average_at_end": load_average(),
         "parameters": {
             "processes": args.processes, "ticks": args.ticks, "server_cpus": args.server_cpus,
-            "client_cpu": args.client_cpu, "redis_url": args.redis_url, "grace_seconds": args.grace,
+            "client_cpu": args.client_cpu, "client_nice": args.client_nice, "redis_url": args.redis_url,
+            "grace_seconds": args.grace,
             "latency": "client receive time minus the tick's iso (publish time)",
             "client": "bench/wsclient.py raw sockets with SO_TIMESTAMPNS, read in batches by ReadPump "
                       "(bench/fanout_clients.py; split over processes when one's open-file limit is too small)",
@@ -429,6 +433,18 @@ async def main(args):
     })
     print(f"written {os.path.relpath(path)}")
     return all(result["meets_target"] for result in results if result["server"] == "ours")
+
+
+def server_cpus(spec, index, processes):
+    """The taskset CPU list of server `index` of `processes`: --server-cpus
+    "0" or "0,1" is every server's list; "0/1" gives server 0 core 0 and
+    server 1 core 1 (one core each), and a one-process peer all of them."""
+    lists = spec.split("/")
+    if len(lists) == 1:
+        return spec
+    if processes == 1:
+        return ",".join(lists)
+    return lists[index % len(lists)]
 
 
 def server_names(text):
@@ -453,6 +469,10 @@ def parse_args(argv=None):
     parser.add_argument("--client-processes", type=int, default=0,
                         help="processes the load client is split over, all on --client-cpu "
                              "(default 0: as few as the open-file limit allows)")
+    parser.add_argument("--client-nice", type=int, default=0,
+                        help="niceness of the load client's processes (19: it yields to servers that "
+                             "share its core; latency is the kernel's arrival time, so its own delay does "
+                             "not count)")
     parser.add_argument("--concurrency", type=int, default=100, help="handshakes in flight while connecting")
     parser.add_argument("--grace", type=float, default=2.0, help="seconds to wait after the last tick")
     parser.add_argument("--read-interval", type=float, default=0.002,
