@@ -62,6 +62,9 @@ class SocketConsumer(AsyncWebsocketConsumer):
 
     async def __call__(self, scope, receive, send):
         self.scope = scope
+        # The server's synchronous writer for broadcasts (send_text_now), or
+        # None under another ASGI server.
+        self.broadcast_writer = scope.get("realtime.broadcast_writer")
         self.channel_layer = None
         self.base_send = send
         self.closing = False
@@ -185,7 +188,7 @@ class SocketConsumer(AsyncWebsocketConsumer):
         loop: straight to the server's broadcast writer (realtime.server puts
         it in the scope). False when there is none (another ASGI server): the
         caller then awaits send()."""
-        writer = self.scope.get("realtime.broadcast_writer")
+        writer = self.broadcast_writer
         if writer is None:
             return False
         self.trace_log.messages_out += 1
