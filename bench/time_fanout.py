@@ -15,12 +15,18 @@ it counts, per client, lost ticks (a `seq` missing: seq is the tick's Unix
 second, so consecutive ticks differ by 1) and duplicated ticks (a `seq` seen
 twice). Targets: 0 lost, 0 duplicated, and the p99 below.
 
-The servers are pinned to core 0 (`--server-cpus`), the load client
-(bench/wsclient.py, this process) to core 1. The client samples its own CPU
-time every few milliseconds; for each tick it reports how busy it was between
-the tick's publication and its last delivery (its CPU share in that window),
-and marks the figure client-bound if that exceeded 80% (the client, not the
-server, may then have delayed the deliveries).
+Each server process has a core of its own (`--server-cpus 0/1`: ours is
+two processes on a two-core machine, the way it is deployed; a one-process
+peer may use both). The load client (bench/wsclient.py, in child processes)
+is not pinned and runs at niceness 19 (`--client-cpu any --client-nice 19`):
+it shares the cores but yields to the servers, and since the latency is the
+kernel's arrival time, its own delay in reading does not count. (The earlier
+layout, both servers on core 0 and the client on core 1, is
+`--server-cpus 0 --client-cpu 1 --client-nice 0`.) The client samples its own
+CPU time every few milliseconds; for each tick it reports how busy it was
+between the tick's publication and its last delivery (its CPU share in that
+window), and marks the figure client-bound if that exceeded 80% (the client,
+not the server, may then have delayed the deliveries).
 
     .venv/bin/python -m bench.time_fanout [--sockets 3000] [--ticks 60]
 
@@ -33,7 +39,7 @@ Targets: p99 <= 100 ms to 10,000 sockets, <= 300 ms at 20,000.
 the same client: a raw `websockets` time server on uvloop
 (bench/peers/websockets_time.py) and gorilla/websocket's hub
 (bench/peers/gorilla_echo/time.go), each ONE process with no Redis, on the
-same server core; ours is --processes (2) processes sharing Redis.
+same server cores; ours is --processes (2) processes sharing Redis.
 Scheduling: the ordinary one unless BENCH_SCHED says otherwise (bench/common.py).
 """
 
@@ -83,7 +89,7 @@ def gorilla_argv():
 
 # The servers --servers picks from. Ours runs --processes processes sharing
 # Redis; each peer is one process with no Redis (its own in-memory hub), on
-# the same server core, measured by the same client.
+# the same server cores, measured by the same client.
 FANOUT_SERVERS = {
     "ours": {"argv": lambda: SERVER_ARGV, "peer": False,
              "describe": "this project: realtime.server, /ws/time, Redis channel layer"},
@@ -364,8 +370,10 @@ async def main(args):
         sys.exit(f"this benchmark needs a running Redis at {args.redis_url} ({error}); start one with "
                  "`redis-server --daemonize yes --port 6379` or pass --redis-url")
     state = machine_state()
-    # Each socket is a file descriptor in the client and one in a server.
-    # (Client processes, when the client is split, raise their own.)
+    # Each socket is a file descriptor in the client and one in a server; a
+    # one-process peer holds every socket. (Client processes, when the client
+    # is split because the hard limit stays lower, raise their own.)
+    raise_open_file_limit(max(args.sockets) + 1024)
     per_process = max(max(client_split(n, args)) for n in args.sockets)
     limit = raise_open_file_limit(per_process + 1024)
     state["open_file_limit"] = limit
@@ -374,7 +382,8 @@ async def main(args):
                  "(raise the hard limit or pass --client-processes)")
     print(f"time fan-out: /ws/time, servers {', '.join(args.servers)} (ours: {args.processes} Daphne processes "
           f"+ Redis; a peer: one process) on CPU {args.server_cpus}, "
-          f"client on CPU {args.client_cpu}, Redis {args.redis_url}, {args.ticks} ticks per size")
+          f"client on CPU {'any' if args.client_cpu is None else args.client_cpu} at niceness {args.client_nice}, "
+          f"Redis {args.redis_url}, {args.ticks} ticks per size")
     print(f"load average at start: {state['load_average_at_start']} (other work may share this machine); "
           f"scheduling: {state['scheduling']} "
           f"(client: {state['client_scheduling']})")
@@ -469,7 +478,7 @@ def parse_args(argv=None):
     parser.add_argument("--client-processes", type=int, default=0,
                         help="processes the load client is split over, all on --client-cpu "
                              "(default 0: as few as the open-file limit allows)")
-    parser.add_argument("--client-nice", type=int, default=0,
+    parser.add_argument("--client-nice", type=int, default=19,
                         help="niceness of the load client's processes (19: it yields to servers that "
                              "share its core; latency is the kernel's arrival time, so its own delay does "
                              "not count)")
@@ -477,6 +486,7 @@ def parse_args(argv=None):
     parser.add_argument("--grace", type=float, default=2.0, help="seconds to wait after the last tick")
     parser.add_argument("--read-interval", type=float, default=0.002,
                         help="seconds between the client's batched reads (latency uses kernel arrival times)")
+    parser.set_defaults(server_cpus="0/1", client_cpu=None)
     return parser.parse_args(argv)
 
 
