@@ -8,9 +8,9 @@ a burst of connections: the time push to every socket that came due
 during it was late by that much (a tick's p99 of 237 ms against ~105 ms
 for the others). Young collections (generations 0 and 1) stay automatic:
 they take milliseconds. Full ones run every REALTIME_GC_FULL_SECONDS (0:
-CPython's own schedule), at half past a second, the point furthest from
-the whole-second work (the time push); reference cycles that became
-garbage are reclaimed then rather than sooner.
+CPython's own schedule), at the housekeeping moment (half past a second,
+furthest from the whole-second time push: realtime/housekeeping.py);
+reference cycles that became garbage are reclaimed then rather than sooner.
 
 At start-up every object made so far (Django, the apps, the libraries)
 lives as long as the process: frozen out of the generations
@@ -21,6 +21,8 @@ import asyncio
 import gc
 import logging
 import time
+
+from realtime import housekeeping
 
 logger = logging.getLogger(__name__)
 
@@ -43,10 +45,8 @@ def schedule_full_collections(every_seconds):
 
 async def run_full_collections(every_seconds):
     while True:
-        target = time.time() + every_seconds
-        # Half past a second, away from the whole-second work.
-        target = int(target) + 0.5
-        await asyncio.sleep(max(0.0, target - time.time()))
+        after = time.time() + every_seconds
+        await asyncio.sleep(every_seconds + housekeeping.seconds_until(after))
         started = time.perf_counter()
         found = gc.collect(2)
         logger.debug("full collection: %d unreachable objects, %.0f ms", found,

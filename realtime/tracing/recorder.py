@@ -31,6 +31,7 @@ from operator import attrgetter
 from django.conf import settings
 from django.db import close_old_connections
 
+from realtime import housekeeping
 from realtime.ops import counts, otel
 from realtime.sockets import redis_connection
 from realtime.tracing.events import monotonic, serialize_events
@@ -115,15 +116,13 @@ class Recorder:
 
     @staticmethod
     def until_next_flush(interval, now):
-        """Seconds to the next flush: at half past a second, on a grid of
-        `interval`. Why: a flush holds the GIL for milliseconds (the
-        snapshot walks every open socket's event log), and the loop's own
-        periodic work (the time push to every socket) starts on the whole
-        second; a free-running timer drifts across that moment and, every
-        few seconds, delays a whole tick."""
+        """Seconds to the next flush: at the housekeeping moment (half past a
+        second, realtime/housekeeping.py says why) on a grid of `interval`.
+        A flush holds the GIL for milliseconds: the snapshot walks every open
+        socket's event log."""
         if interval <= 0:
             return interval
-        wait = interval - ((now - 0.5) % interval)
+        wait = housekeeping.seconds_until(now, interval)
         return wait if wait > 0.05 else wait + interval
 
     def stop(self):
