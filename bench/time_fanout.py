@@ -193,7 +193,8 @@ def analyse(clients, first_seq, ticks, sampler):
         "read_p50_ms": ms(percentile(read_latencies, 0.50)),
         "read_p99_ms": ms(percentile(read_latencies, 0.99)),
         "read_max_ms": ms(max(read_latencies) if read_latencies else None),
-        "median_first_delivery_ms": median([row["first_ms"] for row in tick_rows if row["first_ms"] is not None]),
+        "median_first_delivery_ms": rounded(median([row["first_ms"] for row in tick_rows
+                                                    if row["first_ms"] is not None])),
         "worst_tick_p99_ms": max((row["p99_ms"] for row in tick_rows if row["p99_ms"] is not None), default=None),
         "per_process": [
             {"port": port, "deliveries": len(values), "p50_ms": ms(percentile(values, 0.5)),
@@ -217,6 +218,11 @@ def analyse(clients, first_seq, ticks, sampler):
 
 def ms(seconds):
     return None if seconds is None else round(seconds * 1000.0, 1)
+
+
+def rounded(milliseconds):
+    """A median of two figures in ms, to the same 0.1 ms as the rest."""
+    return None if milliseconds is None else round(milliseconds, 1)
 
 
 def client_split(sockets, args):
