@@ -187,12 +187,19 @@ def package_versions(*names):
 
 
 def git_commit():
+    """The commit measured, with "+changes" when the code (anything but the
+    result files) differed from it."""
     try:
-        return subprocess.run(
+        commit = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=5
         ).stdout.strip() or None
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)bench/results"],
+            cwd=ROOT, capture_output=True, text=True, timeout=5,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
+    return f"{commit}+changes" if commit and changed else commit
 
 
 def machine_state():
