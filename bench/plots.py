@@ -51,22 +51,31 @@ def stamp(axes, data):
 
 
 def plot_time_fanout(data):
-    rows = sorted(data["results"], key=lambda r: r["sockets"])
-    sockets = [r["sockets"] for r in rows]
+    """Ours: p50, p99 and max against sockets; each peer measured in the same
+    run: its p99 (dashed)."""
+    results = data["results"]
+    ours = sorted((r for r in results if r.get("server", "ours") == "ours"), key=lambda r: r["sockets"])
+    sockets = [r["sockets"] for r in ours]
     figure, axes = new_figure(7, 4.2)
     for key, style in (("p50_ms", "o-"), ("p99_ms", "s-"), ("max_ms", "^--")):
-        axes.plot(sockets, [r[key] for r in rows], style, label=key.replace("_ms", ""))
-    for r in rows:
-        note = f"lost {r['lost']}, dup {r['duplicated']}\nclient busy max {r['client_busy_share_max'] or 0:.0%}"
+        axes.plot(sockets, [r[key] for r in ours], style, label=f"ours {key.replace('_ms', '')}")
+    for name in sorted({r["server"] for r in results if r.get("server", "ours") != "ours"}):
+        peer = sorted((r for r in results if r.get("server") == name), key=lambda r: r["sockets"])
+        axes.plot([r["sockets"] for r in peer], [r["p99_ms"] for r in peer], "x:",
+                  label=f"{name} p99 (1 process)")
+    for r in ours:
+        note = f"lost {r['lost']}, dup {r['duplicated']}"
         if r["client_bound"]:
             note += "\nCLIENT-BOUND"
         axes.annotate(note, (r["sockets"], r["p99_ms"]), textcoords="offset points", xytext=(5, 8), fontsize=7)
     axes.axhline(300, color="grey", linestyle=":", label="target at 20,000: p99 300 ms")
     axes.axhline(100, color="lightgrey", linestyle=":", label="target to 10,000: p99 100 ms")
-    axes.set_xlabel(f"sockets on /ws/time over {rows[0]['processes']} Daphne processes + Redis")
+    layout = data.get("parameters", {}).get("server_cpus")
+    cores = ", a core each" if layout and "/" in str(layout) else ""
+    axes.set_xlabel(f"sockets on /ws/time; ours: {ours[0]['processes']} Daphne processes{cores} + Redis")
     axes.set_ylabel("tick delivery latency (ms)")
     axes.set_title("Time fan-out latency")
-    axes.legend(fontsize=8)
+    axes.legend(fontsize=7)
     stamp(axes, data)
     return save(figure, "time_fanout")
 
