@@ -249,9 +249,7 @@ class RealtimeWebSocketProtocol(SimpleFrameInput, BoundedSendBuffer, WebSocketPr
             and transport.offset == len(transport.dataBuffer)
         ):
             frame = cache[1]
-            stats = self.trafficStats  # count_sent, inlined
-            stats.outgoingWebSocketMessages += 1
-            stats.outgoingOctetsWireLevel += len(frame)
+            self.count_sent(frame)
             try:
                 sent = transport.socket.send(frame)
             except OSError:  # would block, or the peer is gone: Twisted's write handles it
