@@ -45,7 +45,7 @@ from autobahn.websocket.protocol import WebSocketProtocol
 from bench import idle_memory
 from bench.common import load_average, machine_state, raise_open_file_limit, server_environment, write_result
 from bench.peers import SERVERS, resolve
-from bench.runner import argument_parser, command_line, run
+from bench.runner import argument_parser, command_line, names_from, run
 from realtime.server.compression import DeflatePolicy, RealtimePerMessageDeflate, choose_agreement, split_extensions
 
 BROWSER_OFFER = idle_memory.BROWSER_OFFER
@@ -325,20 +325,13 @@ def parse_args(argv=None):
     parser = argument_parser(__doc__, "compression")
     parser.add_argument("--part", choices=("ratios", "memory", "all"), default="all")
     parser.add_argument("--sockets", type=int, default=1500, help="connections per memory row (default %(default)s)")
-    parser.add_argument("--memory-sets", default=DEFAULT_MEMORY_SETS,
-                        type=lambda text: [key for key in text.split(",") if key],
+    known = list(parameter_sets(DeflatePolicy()))  # the keys only; "default" is read from settings later
+    parser.add_argument("--memory-sets", default=DEFAULT_MEMORY_SETS, type=names_from(known, everything="all"),
                         help=f"parameter sets measured for memory, or 'all' (default {DEFAULT_MEMORY_SETS})")
     parser.add_argument("--seed", type=int, default=1, help="seed of the ratio messages (default %(default)s)")
     parser.add_argument("--settle", type=float, default=3.0)
     parser.add_argument("--concurrency", type=int, default=200)
-    args = parser.parse_args(argv)
-    known = list(parameter_sets(DeflatePolicy()))  # the keys only; "default" is read from settings later
-    if args.memory_sets == ["all"]:
-        args.memory_sets = known
-    unknown = [key for key in args.memory_sets if key not in known]
-    if unknown:
-        parser.error(f"unknown --memory-sets: {', '.join(unknown)}; known: {', '.join(known)}, all")
-    return args
+    return parser.parse_args(argv)
 
 
 if __name__ == "__main__":

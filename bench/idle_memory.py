@@ -41,7 +41,7 @@ from bench.common import (
     write_result,
 )
 from bench.peers import SERVERS, resolve
-from bench.runner import argument_parser, command_line, run
+from bench.runner import argument_parser, command_line, names_from, run
 from bench.wsclient import OP_TEXT, WebSocketClientProtocol, client_frame, close_all, connect, connect_many
 from realtime.server.frames import frame_header, mask
 
@@ -244,15 +244,11 @@ def parse_args(argv=None):
     parser = argument_parser(__doc__, "idle_memory")
     parser.add_argument("--sizes", default=[1000, 10000], type=lambda t: [int(n) for n in t.split(",") if n])
     parser.add_argument("--rows", "--servers", dest="rows", default=DEFAULT_ROWS.split(","),
-                        type=lambda t: [n for n in t.split(",") if n],
+                        type=names_from(ROWS),
                         help="comma-separated, from: " + ", ".join(ROWS) + f" (default {DEFAULT_ROWS})")
     parser.add_argument("--settle", type=float, default=3.0)
     parser.add_argument("--concurrency", type=int, default=200)
-    args = parser.parse_args(argv)
-    unknown = [row for row in args.rows if row not in ROWS]
-    if unknown:
-        parser.error(f"unknown row(s): {', '.join(unknown)}")
-    return args
+    return parser.parse_args(argv)
 
 
 if __name__ == "__main__":

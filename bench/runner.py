@@ -40,6 +40,25 @@ def argument_parser(doc, output, *, client=True, duration=None, rounds=None, red
     return parser
 
 
+def names_from(known, everything=None):
+    """An argparse type: a comma-separated list of names, each one of `known`
+    (any iterable of names); `everything` (as "all") alone stands for all of
+    them. An unknown or empty list is a usage error that says the choices."""
+    known = list(known)
+
+    def parse(text):
+        names = [name for name in text.split(",") if name]
+        if everything is not None and names == [everything]:
+            return known
+        unknown = [name for name in names if name not in known]
+        if unknown or not names:
+            raise argparse.ArgumentTypeError(f"unknown {', '.join(unknown) or '(none)'}; "
+                                             f"choose from {', '.join(known)}")
+        return names
+
+    return parse
+
+
 def client_cpu(text):
     """--client-cpu: a core number, or `any` (None: not pinned)."""
     return None if text == "any" else int(text)

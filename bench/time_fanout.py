@@ -43,7 +43,6 @@ same server cores; ours is --processes (2) processes sharing Redis.
 Scheduling: the ordinary one unless BENCH_SCHED says otherwise (bench/common.py).
 """
 
-import argparse
 import asyncio
 import json
 import os
@@ -67,7 +66,7 @@ from bench.common import (
     write_result,
 )
 from bench.fanout_clients import BusiestSampler, CpuSampler, LocalGroup, RemoteGroup
-from bench.runner import argument_parser, command_line, run
+from bench.runner import argument_parser, command_line, names_from, run
 
 TARGET_P99_MS = 100.0
 
@@ -379,9 +378,8 @@ async def main(args):
     # Each socket is a file descriptor in the client and one in a server; a
     # one-process peer holds every socket. (Client processes, when the client
     # is split because the hard limit stays lower, raise their own.)
-    raise_open_file_limit(max(args.sockets) + 1024)
+    limit = raise_open_file_limit(max(args.sockets) + 1024)
     per_process = max(max(client_split(n, args)) for n in args.sockets)
-    limit = raise_open_file_limit(per_process + 1024)
     state["open_file_limit"] = limit
     if limit < per_process + 256:
         sys.exit(f"the open-file limit is {limit}; {per_process} sockets in one client process need more "
@@ -462,20 +460,11 @@ def server_cpus(spec, index, processes):
     return lists[index % len(lists)]
 
 
-def server_names(text):
-    names = [name for name in text.split(",") if name]
-    unknown = [name for name in names if name not in FANOUT_SERVERS]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(f"unknown server {', '.join(unknown) or '(none)'}; "
-                                         f"choose from {', '.join(FANOUT_SERVERS)}")
-    return names
-
-
 def parse_args(argv=None):
     parser = argument_parser(__doc__, "time_fanout", redis=True)
     parser.add_argument("--sockets", default=[3000], type=lambda text: [int(n) for n in text.split(",") if n],
                         help="comma-separated socket counts (default 3000)")
-    parser.add_argument("--servers", default=["ours"], type=server_names,
+    parser.add_argument("--servers", default=["ours"], type=names_from(FANOUT_SERVERS),
                         help="comma-separated servers to measure, each at every --sockets: "
                              f"{', '.join(FANOUT_SERVERS)} (default ours). Ours runs --processes processes "
                              "sharing Redis; each peer runs one process without Redis")
