@@ -4,7 +4,6 @@ input back-pressure and a bounded send buffer. The module docstring of
 `realtime.server` says why each exists."""
 
 import pprint
-import random
 import time
 
 import autobahn.websocket.protocol as autobahn_protocol
@@ -72,11 +71,6 @@ class RealtimeWebSocketProtocol(SimpleFrameInput, BoundedSendBuffer, WebSocketPr
         self.http_request_data = self.http_response_data = None
         self.application_deferred = None
         self.release_http_channel()
-        # Daphne pings a socket ping_interval after its last ping or message,
-        # counting from the handshake: thousands of sockets that connected
-        # together would be pinged in one checker pass, and again every
-        # interval. A random head start spreads them over the interval.
-        self.last_ping -= random.uniform(0, self.server.ping_interval)
         socket_stats.opened(self)
 
     def onClose(self, wasClean, code, reason):
