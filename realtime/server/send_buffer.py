@@ -62,7 +62,9 @@ class SendQueue:
 class BoundedSendBuffer:
     """Mixin for the WebSocket protocol: gorilla's bounded send buffer. The
     protocol checks send_backlog() against send_buffer_limit before it
-    queues a frame and calls drop_slow_client() past it."""
+    queues a frame and calls drop_slow_client() past it; and before it
+    reads, with output_over_limit(), since what it reads is what makes it
+    write (pongs, echoes, close replies, compressed or not)."""
 
     send_buffer_limit = 256 * 1024  # bytes; 0 = unbounded (stock Daphne)
     send_overflowed = False
@@ -72,6 +74,13 @@ class BoundedSendBuffer:
         if tcp is None:
             tcp = self.tcp_transport = kernel_level_transport(self.transport)
         return unsent_bytes(tcp)
+
+    def output_over_limit(self):
+        """True when more than send_buffer_limit bytes wait for the client,
+        whatever wrote them. Measured without keeping the TCP transport in
+        the socket's __dict__ (send_backlog does), since every read asks."""
+        limit = self.send_buffer_limit
+        return bool(limit) and unsent_bytes(kernel_level_transport(self.transport)) > limit
 
     def drop_slow_client(self):
         """The client has not read what we sent (its TCP window is full and our
