@@ -256,8 +256,12 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # (realtime/ops/logs.py). LOG_FORMAT=json: one JSON object a line.
 LOG_FORMAT = (os.environ.get("LOG_FORMAT") or "text").strip().lower()
 LOG_LEVEL = os.environ.get("LOG_LEVEL") or "INFO"
+# A log record's message is one line (control characters escaped) of at most
+# this many characters, whatever a client put in it.
+LOG_MESSAGE_MAX_CHARS = env_int("LOG_MESSAGE_MAX_CHARS", 2000)
 try:
-    LOGGING = logging_config(LOG_FORMAT, LOG_LEVEL, os.environ.get("REALTIME_LOG_LEVEL") or "INFO")
+    LOGGING = logging_config(LOG_FORMAT, LOG_LEVEL, os.environ.get("REALTIME_LOG_LEVEL") or "INFO",
+                             LOG_MESSAGE_MAX_CHARS)
 except ValueError as error:
     raise SystemExit(f"error: {error}") from None  # one line, no traceback
 

@@ -14,6 +14,12 @@ threads carry along. A line can also give them itself with
 log (otherwise NCSA lines on stdout) becomes log records of the
 `daphne.access` logger, so every line of the process is JSON.
 
+What a line may contain is decided in one place, LogLineFilter on the one
+handler: a record's message is one line (newlines and other control
+characters escaped, so text from a client can never forge a line of its
+own) of at most LOG_MESSAGE_MAX_CHARS characters. Tracebacks are not
+messages and keep their lines.
+
 config/settings.py builds LOGGING with `logging_config`; this module imports
 nothing of Django, so settings can import it.
 """
@@ -21,6 +27,7 @@ nothing of Django, so settings can import it.
 import json
 import logging
 import os
+import re
 import time
 from contextvars import ContextVar
 
@@ -31,7 +38,41 @@ request_path = ContextVar("request_path", default=None)
 socket_path = ContextVar("socket_path", default=None)
 client_address = ContextVar("client_address", default=None)
 
-def logging_config(log_format="text", level="INFO", realtime_level="INFO"):
+# C0 and C1 control characters and the Unicode line and paragraph separators:
+# each could end or rewrite a line on a terminal or in a log shipper.
+CONTROL_CHARACTERS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def escape_control(match):
+    char = match.group()
+    return ESCAPES.get(char) or (f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
+
+
+def one_log_line(message, max_chars):
+    """`message` as one line of at most about `max_chars` characters."""
+    if len(message) > max_chars:
+        message = f"{message[:max_chars]}... [{len(message) - max_chars} more characters]"
+    return CONTROL_CHARACTERS.sub(escape_control, message)
+
+
+class LogLineFilter(logging.Filter):
+    """Makes each record's message one bounded line (the module docstring
+    says why); it never drops a record."""
+
+    def __init__(self, max_chars=2000):
+        super().__init__()
+        self.max_chars = max_chars
+
+    def filter(self, record):
+        message = record.getMessage()
+        line = one_log_line(message, self.max_chars)
+        if line is not message or record.args:
+            record.msg, record.args = line, ()
+        return True
+
+
+def logging_config(log_format="text", level="INFO", realtime_level="INFO", max_message_chars=2000):
     """The LOGGING dict: one console handler on the root logger, which every
     other logger propagates to (so nothing is printed twice, and Django's own
     DEBUG-only console handler and mail_admins are replaced)."""
@@ -48,7 +89,10 @@ def logging_config(log_format="text", level="INFO", realtime_level="INFO"):
             "text": {"format": TEXT_FORMAT},
             "json": {"()": "realtime.ops.logs.JsonFormatter"},
         },
-        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": log_format}},
+        "filters": {"one_line": {"()": "realtime.ops.logs.LogLineFilter", "max_chars": max_message_chars}},
+        "handlers": {
+            "console": {"class": "logging.StreamHandler", "formatter": log_format, "filters": ["one_line"]},
+        },
         "root": {"handlers": ["console"], "level": str(level).upper()},
         "loggers": {
             "django": {"handlers": [], "propagate": True},

@@ -75,7 +75,7 @@ async def test_person_json_is_logged_like_the_go_server_and_acknowledged(caplog)
     await ws.send_json_to({"Name": "Jan", "Emails": ["ja@newmarch.name", "jan.newmarch@gmail.com"]})
     assert await ws.receive_json_from() == {"Name": "Jan", "Emails": 2}
     lines = [r.getMessage() for r in caplog.records if r.name == "realtime.person"]
-    assert lines == ["Name: Jan", "An email: ja@newmarch.name", "An email: jan.newmarch@gmail.com"]
+    assert lines == ["Name: Jan; 2 emails: ja@newmarch.name, jan.newmarch@gmail.com"]
     await ws.disconnect()
 
 
