@@ -32,7 +32,8 @@ What it changes, and why:
   max message size, so a small compressed "bomb" closes with 1009 instead of
   filling memory.
 - SIGTERM: every open socket gets a close frame with 1001 (going away) and
-  up to REALTIME_SHUTDOWN_GRACE_SECONDS to answer it before the process
+  up to REALTIME_SHUTDOWN_GRACE_SECONDS to answer it and see its TCP
+  connection closed in order (a FIN, not autobahn's reset) before the process
   exits; stock Daphne cancels the applications and drops the connections, so
   clients see 1006 and cannot tell a restart from a crash.
 - Back-pressure on output (gorilla's bounded send buffer): a client that

@@ -9,7 +9,7 @@ import time
 import autobahn.websocket.protocol as autobahn_protocol
 from autobahn.util import encode_truncate
 from daphne.ws_protocol import WebSocketProtocol
-from twisted.internet import tcp
+from twisted.internet import defer, tcp
 from twisted.web import http
 
 from realtime.ops import socket_stats
@@ -17,6 +17,7 @@ from realtime.server.compression import EXTENSION_NAME, RealtimePerMessageDeflat
 from realtime.server.frames import OP_BINARY, OP_TEXT, server_frame
 from realtime.server.send_buffer import BoundedSendBuffer, SendQueue
 from realtime.server.simple_frames import SimpleFrameInput
+from realtime.sockets.close_codes import CLOSE_GOING_AWAY
 
 # Module constants: read per socket of a broadcast without a class lookup.
 OPEN = WebSocketProtocol.STATE_OPEN
@@ -76,6 +77,39 @@ class RealtimeWebSocketProtocol(SimpleFrameInput, BoundedSendBuffer, WebSocketPr
     def onClose(self, wasClean, code, reason):
         super().onClose(wasClean, code, reason)
         socket_stats.closed(self, wasClean)  # its traffic into the per-route totals, its close code
+
+    # -- going away (SIGTERM) -------------------------------------------------
+
+    gone = None  # while the server shuts down: fires when this TCP connection is closed
+
+    def go_away(self):
+        """Send close 1001 and return a Deferred that fires once the TCP
+        connection is closed (after the client's close reply, or never if it
+        does not answer: the server's grace period bounds the wait)."""
+        self.gone = defer.Deferred()
+        # sendCloseFrame: autobahn's public sendClose() refuses 1001.
+        self.sendCloseFrame(code=CLOSE_GOING_AWAY, reasonUtf8=b"server shutting down", isReply=False)
+        return self.gone
+
+    def dropConnection(self, abort=False):
+        """While going away, close TCP in order (FIN) rather than abort it.
+
+        Why: once the client has answered our close frame, autobahn aborts
+        the connection (an RST), and marks it closed before the TCP
+        connection has even gone, so the process exited with the RST in
+        flight. A reset may reach a browser before it has read the close
+        frame (the kernel then discards what it has not read): the page
+        saw 1006, and in any case Chromium reported the close as not clean.
+        An orderly close flushes the close frame, then sends a FIN."""
+        if self.gone is not None:
+            abort = False
+        super().dropConnection(abort)
+
+    def connectionLost(self, reason):
+        super().connectionLost(reason)
+        gone, self.gone = self.gone, None
+        if gone is not None:
+            gone.callback(None)
 
     def release_http_channel(self):
         """Unregister the HTTP channel that Daphne upgraded from as the TCP

@@ -6,7 +6,6 @@ import time
 from functools import partial
 
 from daphne.server import Server
-from daphne.ws_protocol import WebSocketProtocol
 from twisted.internet import defer, reactor
 from twisted.internet.interfaces import ISSLTransport
 
@@ -17,7 +16,6 @@ from realtime.server.compression import DeflatePolicy
 from realtime.server.direct_dispatch import install_direct_dispatch
 from realtime.server.inbound import InboundQueue
 from realtime.server.protocol import RealtimeWebSocketProtocol
-from realtime.sockets.close_codes import CLOSE_GOING_AWAY
 
 
 def with_listen_backlog(description, backlog):
@@ -140,19 +138,14 @@ class RealtimeServer(Server):
 
     def close_sockets_going_away(self):
         """On SIGTERM: stop accepting, send 1001 to every open socket, and wait
-        (at most shutdown_grace seconds) for the clients' close replies."""
+        (at most shutdown_grace seconds) until their TCP connections are
+        closed, in order, after the clients' close replies (protocol.go_away)."""
         for port in self.listening_ports:
             port.stopListening()
-        closing = []
-        for protocol in list(self.connections):
-            if isinstance(protocol, WebSocketProtocol) and protocol.state == protocol.STATE_OPEN:
-                # sendCloseFrame: autobahn's public sendClose() refuses 1001.
-                protocol.sendCloseFrame(code=CLOSE_GOING_AWAY, reasonUtf8=b"server shutting down", isReply=False)
-                # autobahn's `is_closed` Deferred fires when the TCP connection
-                # is gone; chain a fresh Deferred so its own result is untouched.
-                closed = defer.Deferred()
-                protocol.is_closed.addBoth(lambda result, closed=closed: (closed.callback(None), result)[1])
-                closing.append(closed)
+        closing = [
+            protocol.go_away() for protocol in list(self.connections)
+            if isinstance(protocol, RealtimeWebSocketProtocol) and protocol.state == protocol.STATE_OPEN
+        ]
         if not closing:
             return None
         everyone_closed = defer.DeferredList(closing, consumeErrors=True)

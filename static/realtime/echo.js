@@ -37,7 +37,9 @@
       write("onerror", "the connection failed");
     },
     onclose: function (event) {
-      write("onclose", "connection closed (" + event.code + (event.reason ? ", " + event.reason : "") + ")");
+      // wasClean: the close handshake ran and then TCP closed in order.
+      write("onclose", "connection closed (" + event.code + (event.reason ? ", " + event.reason : "") + ")" +
+        (event.wasClean ? "" : ", not clean"));
     },
   });
 

@@ -8,7 +8,9 @@
  *
  * handlers (all optional): onopen(event), onmessage(event), onerror(event),
  * onclose(event) are the browser's own events; onstate(state) is called with
- * {name: "connecting" | "connected" | "reconnecting", url, retryAt, attempt}.
+ * {name: "connecting" | "connected" | "reconnecting", url, retryAt, attempt},
+ * and on "reconnecting" the close's code and whether it was clean (a close
+ * handshake, then TCP closed in order: 1001 is a server restarting).
  *
  * RealtimeSocket.showState(element, label) returns an onstate handler that
  * writes the state into `element` as text, counting the seconds down while
@@ -67,7 +69,7 @@
         if (stopped) return;
         var delay = backoffDelay(attempt);
         attempt += 1;
-        report("reconnecting", { retryAt: Date.now() + delay, code: event.code });
+        report("reconnecting", { retryAt: Date.now() + delay, code: event.code, clean: event.wasClean });
         retryTimer = global.setTimeout(connect, delay);
       };
     }
@@ -104,6 +106,11 @@
         countdown = null;
       }
       element.setAttribute("data-state", state.name);
+      if (state.name === "reconnecting") {
+        // The last close as the browser reported it (also for tests).
+        element.setAttribute("data-close-code", state.code);
+        element.setAttribute("data-close-clean", state.clean ? "yes" : "no");
+      }
       if (state.name === "connected") {
         element.textContent = prefix + "connected";
       } else if (state.name === "connecting") {
