@@ -231,6 +231,12 @@ USE_TZ = True
 # X-Forwarded-Proto: nginx always sets it, so a client cannot forge it.
 if env_bool("DJANGO_BEHIND_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# The addresses (or networks, CIDR) of the reverse proxies whose forwarding
+# headers count (X-Forwarded-For, -Proto, -Port...: with --proxy-headers, the
+# client's address and scheme). From any other peer they are removed before
+# Daphne or Django reads them (realtime/server/forwarded.py). Loopback by
+# default (a proxy on the same host); compose sets nginx's network.
+REALTIME_TRUSTED_PROXIES = env_list("REALTIME_TRUSTED_PROXIES", ["127.0.0.1", "::1"])
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", False)
 SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", False)

@@ -14,6 +14,7 @@ from realtime.ops import logs, socket_stats
 from realtime.server.collector import schedule_full_collections
 from realtime.server.compression import DeflatePolicy
 from realtime.server.direct_dispatch import install_direct_dispatch
+from realtime.server.forwarded import ProxyCheckedHTTPFactory, parse_trusted_proxies
 from realtime.server.inbound import InboundQueue
 from realtime.server.protocol import RealtimeWebSocketProtocol
 
@@ -66,6 +67,10 @@ class RealtimeServer(Server):
         self.permessage_deflate = permessage_deflate
         # Checked here, so a bad REALTIME_DEFLATE_* stops the start with one line.
         self.deflate_policy = DeflatePolicy.from_settings() if permessage_deflate else None
+        try:
+            self.trusted_proxies = parse_trusted_proxies(settings.REALTIME_TRUSTED_PROXIES)
+        except ValueError as error:
+            raise SystemExit(f"error: {error}") from None  # one line, no traceback
         self.shutdown_grace = shutdown_grace
         self.on_start = on_start
         self.listening_ports = []
@@ -105,6 +110,9 @@ class RealtimeServer(Server):
 
     def install_protocol(self):
         self.full_collections = schedule_full_collections(self.gc_full_seconds)
+        # Daphne's run() builds its HTTPFactory and listens with it; no
+        # connection is accepted before the reactor runs this.
+        self.http_factory.__class__ = ProxyCheckedHTTPFactory
         # failByDrop off: close with 1009/1002/1007 instead of dropping TCP.
         self.ws_factory.setProtocolOptions(failByDrop=False)
         # autobahn copies its ~29 options from the factory into each new

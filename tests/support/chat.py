@@ -38,14 +38,15 @@ def loopback_address():
     return ".".join(["127", *(str(random.randint(1, 254)) for _ in range(3))])
 
 
-def http_signup(server, username, password=PASSWORD, address=None):
+def http_signup(server, username, password=PASSWORD, address=None, headers=None):
     """Sign up through /accounts/signup/ (CSRF token and all) and return the
     session cookie value the server set. Each signup comes from a loopback
     address of its own (or `address`), as different people's would: the
-    server limits new accounts per client address."""
+    server limits new accounts per client address. `headers` go with both
+    requests."""
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10,
                                             source_address=(address or loopback_address(), 0))
-    connection.request("GET", "/accounts/signup/")
+    connection.request("GET", "/accounts/signup/", headers=dict(headers or {}))
     response = connection.getresponse()
     page = response.read().decode()
     assert response.status == 200, page
@@ -57,6 +58,7 @@ def http_signup(server, username, password=PASSWORD, address=None):
         "Content-Type": "application/x-www-form-urlencoded",
         "Cookie": f"csrftoken={cookies['csrftoken'].value}",
         "Referer": server.http_url + "/accounts/signup/",
+        **(headers or {}),
     })
     response = connection.getresponse()
     text = response.read().decode()
