@@ -42,6 +42,10 @@ What it changes, and why:
   more than REALTIME_SEND_BUFFER_BYTES waiting to be written, the next message
   is dropped, the socket is closed with 1008 and the event is logged; nothing
   more is queued for it.
+- Keepalive pings: one outstanding per socket, and a socket is dropped only
+  when nothing at all came from its client for --ping-timeout; stock Daphne
+  pings again before the last pong came and autobahn then dropped live
+  sockets of a busy server (`keepalive` says how).
 
 
 Modules, one concern each:
@@ -51,7 +55,9 @@ Modules, one concern each:
 - `simple_frames`: the input fast path for small, simple data frames;
 - `send_buffer`: the bounded send buffer (a client that stops reading: 1008)
   and autobahn's send queue without an empty deque per socket;
-- `protocol`: the WebSocket protocol subclass, built of the two above;
+- `keepalive`: keepalive pings that drop a socket only when nothing came
+  from its client for the whole timeout (a busy server keeps live sockets);
+- `protocol`: the WebSocket protocol subclass, built of the three above;
 - `server`: the Server subclass and its SIGTERM handling;
 - `direct_dispatch`: reads of accepted connections without Twisted's
   per-read log-context wrapper;

@@ -15,6 +15,7 @@ from twisted.web import http
 from realtime.ops import socket_stats
 from realtime.server.compression import EXTENSION_NAME, RealtimePerMessageDeflate, choose_agreement, split_extensions
 from realtime.server.frames import OP_BINARY, OP_TEXT, server_frame
+from realtime.server.keepalive import PatientKeepalive
 from realtime.server.send_buffer import BoundedSendBuffer, SendQueue
 from realtime.server.simple_frames import SimpleFrameInput
 from realtime.sockets.close_codes import CLOSE_GOING_AWAY
@@ -49,7 +50,7 @@ class LazyPformat:
 autobahn_protocol.pformat = LazyPformat
 
 
-class RealtimeWebSocketProtocol(SimpleFrameInput, BoundedSendBuffer, WebSocketProtocol):
+class RealtimeWebSocketProtocol(SimpleFrameInput, PatientKeepalive, BoundedSendBuffer, WebSocketProtocol):
     deflate_policy = None  # a compression.DeflatePolicy when compression is on
     deflate_offers = ()
 

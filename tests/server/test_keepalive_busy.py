@@ -1,0 +1,84 @@
+"""Keepalive pings on a real server: a client that answers late, but
+answers, keeps its socket; one that never answers loses it
+(realtime/server/keepalive.py)."""
+
+import select
+import time
+
+from realtime.server.frames import OP_CLOSE, OP_PING, OP_PONG, client_frame, parse_header
+from tests.support.raw_ws import open_socket
+
+PING_INTERVAL = 1
+PING_TIMEOUT = 5
+# Longer than the interval plus the checker's 2 s period, so stock Daphne
+# has sent the next ping before this pong arrives; shorter than the timeout
+# less a second (autobahn's timers fire in whole-second buckets).
+PONG_DELAY = 2.5
+
+
+def run_client(sock, seconds, answer_after):
+    """Read the socket for `seconds`, answering each ping with its pong
+    `answer_after` seconds late (None: never). Returns (pings received, how
+    the connection ended: None while open, "closed" or "close frame")."""
+    buffer = b""
+    pings = 0
+    due = []  # (when, pong frame)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        readable, _, _ = select.select([sock], [], [], 0.05)
+        now = time.monotonic()
+        while due and due[0][0] <= now:
+            sock.sendall(due.pop(0)[1])
+        if not readable:
+            continue
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            return pings, "closed"
+        if not chunk:
+            return pings, "closed"
+        buffer += chunk
+        while (header := parse_header(buffer)) is not None:
+            _, _, opcode, _, length, size = header
+            if len(buffer) < size + length:
+                break
+            payload, buffer = buffer[size:size + length], buffer[size + length:]
+            if opcode == OP_CLOSE:
+                return pings, "close frame"
+            if opcode == OP_PING:
+                pings += 1
+                if answer_after is not None:
+                    due.append((now + answer_after, client_frame(OP_PONG, payload)))
+    return pings, None
+
+
+def test_a_client_that_answers_pings_late_keeps_its_socket(daphne):
+    """Tried: --ping-interval 1 --ping-timeout 5; the client answers every
+    ping, each 2.5 s late, and sends nothing else, for 14 s. With stock
+    Daphne the next ping went out before that pong came, the pong to the
+    older ping did not count, and the older ping's timer dropped the TCP
+    connection 5 s after it. Here the socket stays open and keeps being pinged."""
+    server = daphne(extra_args=("--ping-interval", str(PING_INTERVAL), "--ping-timeout", str(PING_TIMEOUT)))
+    sock = open_socket(server.port, "/ws/echo", timeout=5)
+    try:
+        pings, ended = run_client(sock, 14.0, PONG_DELAY)
+    finally:
+        sock.close()
+    assert ended is None, f"the server ended a socket whose client answered every ping ({pings} pings): {ended}"
+    assert pings >= 3, f"only {pings} keepalive pings in 14 s with --ping-interval {PING_INTERVAL}"
+
+
+def test_a_client_that_never_answers_is_dropped(daphne):
+    """Tried: the same settings; the client reads but never answers a ping
+    and sends nothing. The server drops it within interval + timeout + the
+    checker's period and slack."""
+    server = daphne(extra_args=("--ping-interval", str(PING_INTERVAL), "--ping-timeout", str(PING_TIMEOUT)))
+    sock = open_socket(server.port, "/ws/echo", timeout=5)
+    started = time.monotonic()
+    try:
+        pings, ended = run_client(sock, 20.0, None)
+    finally:
+        sock.close()
+    assert ended == "closed", f"a client that never answered stayed connected for 20 s ({pings} pings)"
+    assert pings == 1, f"{pings} pings were sent before the first was answered; one at a time expected"
+    assert time.monotonic() - started < 15, "the silent client was dropped, but late"
