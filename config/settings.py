@@ -18,6 +18,7 @@ import dj_database_url
 
 from config import keyfile
 from realtime.ops.logs import logging_config
+from realtime.server import conf as server_conf
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -231,12 +232,8 @@ USE_TZ = True
 # X-Forwarded-Proto: nginx always sets it, so a client cannot forge it.
 if env_bool("DJANGO_BEHIND_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-# The addresses (or networks, CIDR) of the reverse proxies whose forwarding
-# headers count (X-Forwarded-For, -Proto, -Port...: with --proxy-headers, the
-# client's address and scheme). From any other peer they are removed before
-# Daphne or Django reads them (realtime/server/forwarded.py). Loopback by
-# default (a proxy on the same host); compose sets nginx's network.
-REALTIME_TRUSTED_PROXIES = env_list("REALTIME_TRUSTED_PROXIES", ["127.0.0.1", "::1"])
+# REALTIME_TRUSTED_PROXIES: the proxies whose forwarding headers count
+# (realtime/server/conf.py); compose sets nginx's network.
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", False)
 SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", False)
@@ -284,49 +281,11 @@ REALTIME_ECHO_MAX_MESSAGE_BYTES = env_int("REALTIME_ECHO_MAX_MESSAGE_BYTES", 102
 # the benchmarks must never meet this limit, so it sits well above both.
 REALTIME_RATE_PER_SECOND = env_float("REALTIME_RATE_PER_SECOND", 5000.0)
 REALTIME_RATE_BURST = env_int("REALTIME_RATE_BURST", 2000)
-# Messages queued inside the server for one socket before Daphne stops reading
-# from its TCP connection (back-pressure instead of unbounded memory).
-REALTIME_INBOUND_QUEUE = env_int("REALTIME_INBOUND_QUEUE", 64)
-# Bytes waiting in the server to be written to one socket (its client is not
-# reading: TCP window full) before it is closed with 1008 and its further
-# messages dropped (gorilla's bounded send buffer). The kernel's own socket
-# buffers come on top. 256 KiB holds ~2,500 ticks (40 minutes of a stalled
-# reader); the check runs before a message is queued, so one echo up to the
-# 1 MiB echo limit still goes out. Worst case: 10,000 stalled sockets hold
-# ~2.5 GiB. 0 = unbounded (stock Daphne).
-REALTIME_SEND_BUFFER_BYTES = env_int("REALTIME_SEND_BUFFER_BYTES", 256 * 1024)
-# Seconds between the server's full garbage collections, run at half past a
-# second (realtime/server/collector.py says why); 0 = CPython's own schedule.
-REALTIME_GC_FULL_SECONDS = env_float("REALTIME_GC_FULL_SECONDS", 300.0)
-# Listen backlog (pending TCP connections the kernel queues before accept);
-# Twisted's 50 makes a connection storm wait on SYN retries. Capped by the
-# kernel's net.core.somaxconn (4096 here).
-REALTIME_LISTEN_BACKLOG = env_int("REALTIME_LISTEN_BACKLOG", 4096)
-# permessage-deflate (RFC 7692), negotiated when the client offers it. Off
-# saves CPU on a server whose messages are tiny or already compressed.
-REALTIME_PERMESSAGE_DEFLATE = env_bool("REALTIME_PERMESSAGE_DEFLATE", True)
-# Its parameters, chosen by measurement (realtime/server/compression.py and
-# docs/SCALE.md): without context takeover an idle socket keeps no zlib state,
-# so a browser's socket costs what a plain one does; messages under
-# REALTIME_DEFLATE_MIN_BYTES go out uncompressed. Window bits 9-15, memLevel 1-9.
-REALTIME_DEFLATE_SERVER_NO_CONTEXT_TAKEOVER = env_bool("REALTIME_DEFLATE_SERVER_NO_CONTEXT_TAKEOVER", True)
-REALTIME_DEFLATE_CLIENT_NO_CONTEXT_TAKEOVER = env_bool("REALTIME_DEFLATE_CLIENT_NO_CONTEXT_TAKEOVER", True)
-REALTIME_DEFLATE_SERVER_WINDOW_BITS = env_int("REALTIME_DEFLATE_SERVER_WINDOW_BITS", 12)
-REALTIME_DEFLATE_CLIENT_WINDOW_BITS = env_int("REALTIME_DEFLATE_CLIENT_WINDOW_BITS", 12)
-REALTIME_DEFLATE_MEM_LEVEL = env_int("REALTIME_DEFLATE_MEM_LEVEL", 5)
-REALTIME_DEFLATE_MIN_BYTES = env_int("REALTIME_DEFLATE_MIN_BYTES", 128)
-# On SIGTERM open sockets get close 1001; this is how long the server waits
-# for the clients' close replies before it exits anyway.
-REALTIME_SHUTDOWN_GRACE_SECONDS = env_float("REALTIME_SHUTDOWN_GRACE_SECONDS", 3.0)
-
-# --- TLS ----------------------------------------------------------------------
-# With a certificate and key (PEM files), `python -m realtime.server` also
-# serves https:// and wss:// on REALTIME_TLS_PORT. `make run-tls` makes a local
-# development certificate and sets these.
-REALTIME_TLS_CERT_FILE = os.environ.get("REALTIME_TLS_CERT_FILE", "")
-REALTIME_TLS_KEY_FILE = os.environ.get("REALTIME_TLS_KEY_FILE", "")
-REALTIME_TLS_PORT = env_int("REALTIME_TLS_PORT", 8443)
-REALTIME_TLS_BIND = os.environ.get("REALTIME_TLS_BIND", "127.0.0.1")
+# The server's own settings (the send and receive bounds, permessage-deflate,
+# the SIGTERM grace, TLS, metrics, tracing) and their defaults, each with why,
+# are in realtime/server/conf.py, so any Channels project it serves runs
+# without them; here each is taken from its environment variable when set.
+globals().update(server_conf.from_environment())
 
 # --- Time push --------------------------------------------------------------
 # With Redis, processes elect one tick publisher with a lease in Redis,
@@ -385,36 +344,11 @@ AXES_DISABLE_ACCESS_LOG = True
 CHAT_PRESENCE_REFRESH_SECONDS = env_float("CHAT_PRESENCE_REFRESH_SECONDS", 5.0)
 
 # --- Request tracing (realtime/tracing/conf.py lists them) ----------------------
-# Off: no trace is made at all (the overhead benchmark compares on and off).
+# On here (the server's default is off, as it stores into this project's
+# tables); the other REALTIME_TRACE_* are in realtime/server/conf.py.
 REALTIME_TRACING = env_bool("REALTIME_TRACING", True)
-# Kept per family and latency bucket (and errors per family), like x/net/trace.
-REALTIME_TRACE_KEEP = env_int("REALTIME_TRACE_KEEP", 10)
-# Nothing older than this is kept, whatever the counts.
-REALTIME_TRACE_MAX_AGE_SECONDS = env_int("REALTIME_TRACE_MAX_AGE_SECONDS", 24 * 3600)
-# The background writer runs this often; it also publishes the active traces
-# to Redis (when REDIS_URL is set) and purges every REALTIME_TRACE_PURGE_SECONDS.
-REALTIME_TRACE_FLUSH_SECONDS = env_float("REALTIME_TRACE_FLUSH_SECONDS", 1.0)
-REALTIME_TRACE_PURGE_SECONDS = env_float("REALTIME_TRACE_PURGE_SECONDS", 10.0)
-# Finished traces waiting for the writer; beyond this the oldest are dropped.
-REALTIME_TRACE_BUFFER = env_int("REALTIME_TRACE_BUFFER", 100000)
-# A received message is traced by its kind and size only: what users send
-# (chat text, a JSON "password") is not kept. N > 0 keeps its first N
-# characters (bytes) as an event marked sensitive, which the staff pages
-# show only to holders of the view_sensitive_events permission.
-REALTIME_TRACE_PAYLOAD_PREVIEW = env_int("REALTIME_TRACE_PAYLOAD_PREVIEW", 0)
-# Trace families stored (and listed on /debug/requests); traces of any
-# further family are stored under one shared family, "(other families)".
-REALTIME_TRACE_MAX_FAMILIES = env_int("REALTIME_TRACE_MAX_FAMILIES", 200)
-# The live /debug/requests socket re-checks its session and staff flag this
-# often; a logout, an expired session or a lost staff flag closes it (1008).
-REALTIME_TRACE_LIVE_RECHECK_SECONDS = env_float("REALTIME_TRACE_LIVE_RECHECK_SECONDS", 2.0)
 
 # --- Operations: metrics, errors, traces (realtime/ops, docs/OPERATIONS.md) ---
-# Prometheus metrics of this process at http://BIND:PORT/metrics, on a port
-# of its own that nginx does not proxy. 0 = off (several processes on one
-# host need one port each; `make run` uses 9100).
-REALTIME_METRICS_PORT = env_int("REALTIME_METRICS_PORT", 0)
-REALTIME_METRICS_BIND = os.environ.get("REALTIME_METRICS_BIND") or "127.0.0.1"
 # Sentry: unhandled errors of views and consumers, when a DSN is set.
 SENTRY_DSN = os.environ.get("SENTRY_DSN", "").strip()
 SENTRY_ENVIRONMENT = os.environ.get("SENTRY_ENVIRONMENT", "")
@@ -425,9 +359,6 @@ SENTRY_SEND_DEFAULT_PII = env_bool("SENTRY_SEND_DEFAULT_PII", False)
 # an endpoint is set (the SDK's own variables; the traces-only one wins).
 OTEL_EXPORTER_OTLP_ENDPOINT = (os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
                                or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "")).strip()
-# Received messages become at most this many spans per trace flush (the
-# failed, slow and throttled first), never one span each; 0 = none.
-REALTIME_OTEL_MESSAGES_PER_FLUSH = env_int("REALTIME_OTEL_MESSAGES_PER_FLUSH", 10)
 if SENTRY_DSN:
     from realtime.ops.sentry import init as init_sentry
 

@@ -103,9 +103,9 @@ def logging_config(log_format="text", level="INFO", realtime_level="INFO", max_m
 
 
 def json_enabled():
-    from django.conf import settings
+    from realtime.server.conf import setting
 
-    return settings.LOG_FORMAT == "json"
+    return setting("LOG_FORMAT") == "json"
 
 
 class JsonFormatter(logging.Formatter):

@@ -42,14 +42,14 @@ def configure_from_settings(process):
     exporter when the endpoint is set. Before the trace writer starts, so the
     SDK's exit handler runs after the writer's last flush (atexit runs in
     reverse order) and that flush's spans still leave."""
-    from django.conf import settings
+    from realtime.server.conf import setting
 
-    if not settings.OTEL_EXPORTER_OTLP_ENDPOINT:
+    if not setting("OTEL_EXPORTER_OTLP_ENDPOINT"):
         return None
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    return configure(BatchSpanProcessor(OTLPSpanExporter()), process, settings.REALTIME_OTEL_MESSAGES_PER_FLUSH)
+    return configure(BatchSpanProcessor(OTLPSpanExporter()), process, setting("REALTIME_OTEL_MESSAGES_PER_FLUSH"))
 
 
 def configure(processor, process, messages_per_flush=10):

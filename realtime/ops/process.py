@@ -15,9 +15,9 @@ def start_metrics_endpoint():
     """Prometheus metrics on REALTIME_METRICS_PORT (realtime/ops/metrics.py),
     bound before the server starts so a port already in use stops it with a
     clear message instead of leaving it unobservable."""
-    from django.conf import settings
+    from realtime.server.conf import setting
 
-    port, bind = settings.REALTIME_METRICS_PORT, settings.REALTIME_METRICS_BIND
+    port, bind = setting("REALTIME_METRICS_PORT"), setting("REALTIME_METRICS_BIND")
     if not port:
         return
     from realtime.ops import metrics  # prometheus-client: imported only when on
@@ -32,9 +32,9 @@ def start_metrics_endpoint():
 def start_trace_export():
     """OpenTelemetry export when OTEL_EXPORTER_OTLP_ENDPOINT is set
     (realtime/ops/otel.py); nothing is imported otherwise."""
-    from django.conf import settings
+    from realtime.server.conf import setting
 
-    if settings.OTEL_EXPORTER_OTLP_ENDPOINT:
+    if setting("OTEL_EXPORTER_OTLP_ENDPOINT"):
         from realtime.ops import otel
 
         # The process as the tracer names it (its `process` column).

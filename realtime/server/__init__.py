@@ -61,7 +61,7 @@ Modules, one concern each:
 - `server`: the Server subclass and its SIGTERM handling;
 - `direct_dispatch`: reads of accepted connections without Twisted's
   per-read log-context wrapper;
-- `collector`: full garbage collections on a schedule, off the tick;
+- `gc_schedule`: full garbage collections on a schedule, off the tick;
 - `checks`: a system check that the pinned Daphne/Twisted/autobahn are
   the tested ones;
 - `cli`: `python -m realtime.server`, Daphne's command line with uvloop

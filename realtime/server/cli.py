@@ -8,7 +8,6 @@ import sys
 
 
 def main(argv=None):
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     raise_file_limit()
     install_uvloop_policy()
     from daphne.cli import CommandLineInterface
@@ -16,13 +15,23 @@ def main(argv=None):
     from realtime.server.server import RealtimeServer
 
     class RealtimeCommandLine(CommandLineInterface):
-        server_class = RealtimeServer
+        tls_endpoints = []
 
-    from realtime.ops.process import start_for_operators
+        def load_asgi_app(self, asgi_app_path):
+            # The project's settings are known once its application is
+            # imported (its asgi.py names them): read ours after that.
+            application = super().load_asgi_app(asgi_app_path)
+            from realtime.ops.process import start_for_operators
 
-    start_for_operators()  # metrics endpoint, trace export: before anything listens
+            start_for_operators()  # metrics endpoint, trace export: before anything listens
+            self.tls_endpoints = tls_endpoints()
+            return application
+
+        def server_class(self, *, endpoints, **kwargs):
+            return RealtimeServer(endpoints=[*endpoints, *self.tls_endpoints], **kwargs)
+
     args = list(sys.argv[1:] if argv is None else argv)
-    RealtimeCommandLine().run(tls_endpoint_args() + args)
+    RealtimeCommandLine().run(args)
 
 
 def install_uvloop_policy():
@@ -54,24 +63,26 @@ def raise_file_limit():
             pass  # keep the soft limit; the kernel said no
 
 
-def tls_endpoint_args():
+def tls_endpoints():
     """With REALTIME_TLS_CERT_FILE and REALTIME_TLS_KEY_FILE set, one more
-    Daphne endpoint serving https:// and wss:// (Twisted's `ssl:` endpoint,
+    Twisted endpoint serving https:// and wss:// (Twisted's `ssl:` endpoint,
     which needs pyOpenSSL and service-identity) besides the plain one."""
-    from django.conf import settings
     from twisted.internet.endpoints import quoteStringArgument
 
-    cert, key = settings.REALTIME_TLS_CERT_FILE, settings.REALTIME_TLS_KEY_FILE
+    from realtime.server.conf import setting
+
+    cert, key = setting("REALTIME_TLS_CERT_FILE"), setting("REALTIME_TLS_KEY_FILE")
     if not cert and not key:
         return []
     for name, path in (("REALTIME_TLS_CERT_FILE", cert), ("REALTIME_TLS_KEY_FILE", key)):
         if not path or not os.path.isfile(path):
             sys.exit(f"TLS needs both certificate and key files: {name}={path!r} is not a readable file")
+    port, bind = setting("REALTIME_TLS_PORT"), setting("REALTIME_TLS_BIND")
     endpoint = (
-        f"ssl:{settings.REALTIME_TLS_PORT}:interface={quoteStringArgument(settings.REALTIME_TLS_BIND)}"
+        f"ssl:{port}:interface={quoteStringArgument(bind)}"
         f":privateKey={quoteStringArgument(key)}:certKey={quoteStringArgument(cert)}"
     )
-    return ["-e", endpoint]
+    return [endpoint]
 
 
 if __name__ == "__main__":

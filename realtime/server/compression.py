@@ -75,17 +75,18 @@ class DeflatePolicy:
 
     @classmethod
     def from_settings(cls):
-        from django.conf import settings
         from django.core.exceptions import ImproperlyConfigured
+
+        from realtime.server.conf import setting
 
         try:
             return cls(
-                server_no_context_takeover=settings.REALTIME_DEFLATE_SERVER_NO_CONTEXT_TAKEOVER,
-                client_no_context_takeover=settings.REALTIME_DEFLATE_CLIENT_NO_CONTEXT_TAKEOVER,
-                server_window_bits=settings.REALTIME_DEFLATE_SERVER_WINDOW_BITS,
-                client_window_bits=settings.REALTIME_DEFLATE_CLIENT_WINDOW_BITS,
-                mem_level=settings.REALTIME_DEFLATE_MEM_LEVEL,
-                min_bytes=settings.REALTIME_DEFLATE_MIN_BYTES,
+                server_no_context_takeover=setting("REALTIME_DEFLATE_SERVER_NO_CONTEXT_TAKEOVER"),
+                client_no_context_takeover=setting("REALTIME_DEFLATE_CLIENT_NO_CONTEXT_TAKEOVER"),
+                server_window_bits=setting("REALTIME_DEFLATE_SERVER_WINDOW_BITS"),
+                client_window_bits=setting("REALTIME_DEFLATE_CLIENT_WINDOW_BITS"),
+                mem_level=setting("REALTIME_DEFLATE_MEM_LEVEL"),
+                min_bytes=setting("REALTIME_DEFLATE_MIN_BYTES"),
             )
         except ValueError as error:
             raise ImproperlyConfigured(f"REALTIME_DEFLATE_*: {error}") from None

@@ -14,6 +14,7 @@ from twisted.web import http
 
 from realtime.ops import socket_stats
 from realtime.server.compression import EXTENSION_NAME, RealtimePerMessageDeflate, choose_agreement, split_extensions
+from realtime.server.extensions import withdraw_broadcast
 from realtime.server.frames import OP_BINARY, OP_TEXT, server_frame
 from realtime.server.keepalive import PatientKeepalive
 from realtime.server.send_buffer import BoundedSendBuffer, SendQueue
@@ -107,6 +108,7 @@ class RealtimeWebSocketProtocol(SimpleFrameInput, PatientKeepalive, BoundedSendB
         super().dropConnection(abort)
 
     def connectionLost(self, reason):
+        withdraw_broadcast(self)
         super().connectionLost(reason)
         gone, self.gone = self.gone, None
         if gone is not None:
@@ -126,7 +128,7 @@ class RealtimeWebSocketProtocol(SimpleFrameInput, PatientKeepalive, BoundedSendB
         The channel and its request refer to each other (channel.requests,
         request.channel): a reference cycle, which only a full collection
         frees, and those run every REALTIME_GC_FULL_SECONDS
-        (realtime/server/collector.py). Emptying the channel's request list
+        (realtime/server/gc_schedule.py). Emptying the channel's request list
         breaks it, so reference counting frees both as soon as the channel
         is unregistered (~2.4 KiB of an idle socket held until then)."""
         transport = self.transport

@@ -11,10 +11,11 @@ from twisted.internet.interfaces import ISSLTransport
 
 from realtime import housekeeping
 from realtime.ops import logs, socket_stats
-from realtime.server.collector import schedule_full_collections
 from realtime.server.compression import DeflatePolicy
 from realtime.server.direct_dispatch import install_direct_dispatch
+from realtime.server.extensions import offer_broadcast
 from realtime.server.forwarded import ProxyCheckedHTTPFactory, parse_trusted_proxies
+from realtime.server.gc_schedule import schedule_full_collections
 from realtime.server.inbound import InboundQueue
 from realtime.server.protocol import RealtimeWebSocketProtocol
 
@@ -46,29 +47,29 @@ class RealtimeServer(Server):
     def __init__(self, *args, inbound_limit=None, on_start=None, permessage_deflate=None,
                  shutdown_grace=None, send_buffer_limit=None, **kwargs):
         super().__init__(*args, **kwargs)
-        from django.conf import settings
+        from realtime.server.conf import setting
 
         if inbound_limit is None:
-            inbound_limit = settings.REALTIME_INBOUND_QUEUE
+            inbound_limit = setting("REALTIME_INBOUND_QUEUE")
         if permessage_deflate is None:
-            permessage_deflate = settings.REALTIME_PERMESSAGE_DEFLATE
+            permessage_deflate = setting("REALTIME_PERMESSAGE_DEFLATE")
         if shutdown_grace is None:
-            shutdown_grace = settings.REALTIME_SHUTDOWN_GRACE_SECONDS
+            shutdown_grace = setting("REALTIME_SHUTDOWN_GRACE_SECONDS")
         self.inbound_limit = inbound_limit
         if send_buffer_limit is None:
-            send_buffer_limit = settings.REALTIME_SEND_BUFFER_BYTES
+            send_buffer_limit = setting("REALTIME_SEND_BUFFER_BYTES")
         self.send_buffer_limit = send_buffer_limit
-        self.gc_full_seconds = settings.REALTIME_GC_FULL_SECONDS
+        self.gc_full_seconds = setting("REALTIME_GC_FULL_SECONDS")
         # Twisted listens with a backlog of 50: when thousands of clients
         # connect at once the kernel drops the SYNs beyond it and they retry
         # after 1, 3, 7... s, so a storm of 10,000 left clients hanging for
         # over 20 s. The kernel caps this at net.core.somaxconn.
-        self.endpoints = [with_listen_backlog(e, settings.REALTIME_LISTEN_BACKLOG) for e in self.endpoints]
+        self.endpoints = [with_listen_backlog(e, setting("REALTIME_LISTEN_BACKLOG")) for e in self.endpoints]
         self.permessage_deflate = permessage_deflate
         # Checked here, so a bad REALTIME_DEFLATE_* stops the start with one line.
         self.deflate_policy = DeflatePolicy.from_settings() if permessage_deflate else None
         try:
-            self.trusted_proxies = parse_trusted_proxies(settings.REALTIME_TRUSTED_PROXIES)
+            self.trusted_proxies = parse_trusted_proxies(setting("REALTIME_TRUSTED_PROXIES"))
         except ValueError as error:
             raise SystemExit(f"error: {error}") from None  # one line, no traceback
         self.shutdown_grace = shutdown_grace
@@ -169,8 +170,9 @@ class RealtimeServer(Server):
             if "scheme" not in scope:
                 scope["scheme"] = websocket_scheme(protocol)
             # The hub writes a broadcast to each local socket synchronously
-            # through this (its send_broadcast_text), not one ASGI send each.
-            scope["realtime.broadcast_writer"] = protocol
+            # through it (send_broadcast_text), not one ASGI send each.
+            if isinstance(protocol, RealtimeWebSocketProtocol):
+                offer_broadcast(scope, protocol)
         # A socket's send goes straight to its protocol (asgi_send).
         send = protocol.asgi_send if isinstance(protocol, RealtimeWebSocketProtocol) else partial(
             self.handle_reply, protocol)

@@ -13,6 +13,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from realtime import tracing
 from realtime.ops import socket_stats
+from realtime.server import extensions
 from realtime.sockets import codecs, limits
 from realtime.sockets.close_codes import CLOSE_NORMAL, CLOSE_TOO_BIG
 from realtime.sockets.errors import ClientError
@@ -64,7 +65,7 @@ class SocketConsumer(AsyncWebsocketConsumer):
         self.scope = scope
         # The server's synchronous writer for broadcasts (send_text_now), or
         # None under another ASGI server.
-        self.broadcast_writer = scope.get("realtime.broadcast_writer")
+        self.broadcast_writer = extensions.broadcast_writer(scope)
         self.channel_layer = None
         self.base_send = send
         self.closing = False
@@ -185,8 +186,8 @@ class SocketConsumer(AsyncWebsocketConsumer):
 
     def send_text_now(self, text):
         """send(text_data=text) done synchronously, for the hub's broadcast
-        loop: straight to the server's broadcast writer (realtime.server puts
-        it in the scope). False when there is none (another ASGI server): the
+        loop: straight to the server's broadcast writer (realtime.server
+        offers it in scope["extensions"]). False when there is none (another ASGI server): the
         caller then awaits send()."""
         writer = self.broadcast_writer
         if writer is None:

@@ -1,6 +1,8 @@
 """Tracing's settings. Every part of tracing (the recorder, the writer,
-retention, the pages, `purgetraces`) reads them through here; their values
-and defaults are set in one place, config/settings.py, from the environment.
+retention, the pages, `purgetraces`) reads them through here; their
+defaults are with the server's other settings, in realtime/server/conf.py
+(the server traces too), and config/settings.py overrides them from the
+environment.
 
     REALTIME_TRACING                 record at all
     REALTIME_TRACE_KEEP              kept per family and latency bucket, and errors per family
@@ -14,12 +16,7 @@ and defaults are set in one place, config/settings.py, from the environment.
     REALTIME_TRACE_LIVE_RECHECK_SECONDS  the live socket re-checks its session this often
 """
 
-
-def setting(name):
-    """The current value (read each time: tests change settings)."""
-    from django.conf import settings
-
-    return getattr(settings, name)
+from realtime.server.conf import setting
 
 
 def keep():

@@ -28,13 +28,13 @@ class ServerProcess:
     """A server subprocess listening on a loopback port, its output kept in a
     log file; the benchmarks' pinned servers are made on this too."""
 
-    def __init__(self, argv, env, log_path, port, name="server", timeout=15.0, preexec_fn=None):
+    def __init__(self, argv, env, log_path, port, name="server", timeout=15.0, preexec_fn=None, cwd=ROOT):
         self.port = port
         self.command = argv
         self.log_path = Path(log_path)
         self.log = open(log_path, "wb")
         self.process = subprocess.Popen(
-            argv, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, preexec_fn=preexec_fn,
+            argv, cwd=cwd, env=env, stdout=self.log, stderr=subprocess.STDOUT, preexec_fn=preexec_fn,
         )
         if not wait_for_port(self.port, timeout=timeout, process=self.process):
             output = self.output()
