@@ -17,27 +17,47 @@ is imported otherwise).
   where the SDK cannot tell it was reported already: `drop_duplicates`
   drops that copy, so one error is one event.
 
-No personal data is sent by default (send_default_pii off: no cookies,
-user names or client addresses); SENTRY_SEND_DEFAULT_PII=1 changes that.
+No personal data is sent by default; SENTRY_SEND_DEFAULT_PII=1 changes
+that. With it off, besides what the SDK leaves out itself (cookies, user
+names, client addresses):
+- no stack locals (include_local_variables): a consumer's frames hold the
+  message a client sent, whole (a chat post, a password);
+- no request bodies, and of the request only the URL without its query
+  string and the headers in SAFE_HEADERS (`scrub_request`): a socket's query
+  string (`?token=...&email=...`) and Sec-WebSocket-Protocol (`bearer.<token>`)
+  carry credentials as often as cookies do;
+- no breadcrumbs from log lines, which may quote what a client sent.
 """
 
+import logging
+from urllib.parse import urlsplit, urlunsplit
+
 DAPHNE_REPORT = "Exception inside application"
+# Request headers that say nothing about who the client is.
+SAFE_HEADERS = frozenset({
+    "host", "user-agent", "origin", "accept", "accept-encoding", "accept-language", "content-type",
+    "content-length", "connection", "upgrade", "sec-websocket-version", "sec-websocket-extensions",
+})
 
 
 def init(dsn, environment="", release="", traces_sample_rate=0.0, send_default_pii=False):
     import sentry_sdk
     from sentry_sdk.integrations.django import DjangoIntegration
+    from sentry_sdk.integrations.logging import LoggingIntegration
 
+    breadcrumb_level = logging.INFO if send_default_pii else None
     sentry_sdk.init(
         dsn=dsn,
-        integrations=[DjangoIntegration()],
+        integrations=[DjangoIntegration(), LoggingIntegration(level=breadcrumb_level, event_level=logging.ERROR)],
         environment=environment or None,
         release=release or None,
         # Performance tracing in Sentry is off unless asked for: the project's
         # own tracing (and OpenTelemetry) already time requests and sockets.
         traces_sample_rate=traces_sample_rate,
         send_default_pii=send_default_pii,
-        before_send=drop_duplicates,
+        include_local_variables=send_default_pii,
+        max_request_body_size="medium" if send_default_pii else "never",
+        before_send=drop_duplicates if send_default_pii else without_personal_data,
     )
 
 
@@ -47,6 +67,30 @@ def drop_duplicates(event, hint):
         if message.startswith(DAPHNE_REPORT):
             return None  # the ASGI middleware reported it, with the request
     return event
+
+
+def without_personal_data(event, hint):
+    event = drop_duplicates(event, hint)
+    if event is not None:
+        scrub_request(event)
+    return event
+
+
+def scrub_request(event):
+    """The event's request reduced to what names no one: its URL without
+    the query string and the SAFE_HEADERS."""
+    request = event.get("request")
+    if not isinstance(request, dict):
+        return
+    for key in ("query_string", "data", "cookies", "env"):
+        request.pop(key, None)
+    url = request.get("url")
+    if isinstance(url, str):
+        parts = urlsplit(url)
+        request["url"] = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+    headers = request.get("headers")
+    if isinstance(headers, dict):
+        request["headers"] = {name: value for name, value in headers.items() if name.lower() in SAFE_HEADERS}
 
 
 def wrap(application):

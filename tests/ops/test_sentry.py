@@ -12,6 +12,9 @@ catches that error, so it is exactly the unhandled kind Sentry is for.
 
 import gzip
 import json
+import os
+import sqlite3
+import subprocess
 import threading
 import time
 import urllib.error
@@ -22,6 +25,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
+
+from tests.support.paths import PYTHON, ROOT
 
 
 class SentryListener:
@@ -147,3 +152,47 @@ def test_unhandled_errors_in_a_view_and_a_consumer_reach_sentry(daphne, sentry, 
     errors = [(e.get("logger"), e.get("request", {}).get("url")) for e in sentry.events
               if "OperationalError" in exception_types(e)]
     assert len(errors) == 2, errors
+
+
+SECRETS = {
+    "payload": "hunter2-in-the-payload",
+    "query": "token-in-the-query",
+    "email": "victim@example.org",
+    "subprotocol": "token-in-the-subprotocol",
+}
+
+
+def test_a_socket_error_reaches_sentry_without_what_the_client_sent(daphne, sentry, tmp_path):
+    """Tried, with send_default_pii off (the default): a chat socket opened
+    with credentials in its query string and its Sec-WebSocket-Protocol
+    header; its database then loses the messages table, and the client asks
+    for history in a message that also carries a password. The consumer
+    answers internal_error and logs the traceback, which the SDK sends as an
+    event: it arrives, and holds none of what the client sent (no stack
+    locals, no query string, no subprotocol, no payload)."""
+    database = tmp_path / "sentry.sqlite3"
+    migrated = subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT,
+                              env={**os.environ, "DATABASE_URL": f"sqlite:///{database}"},
+                              capture_output=True, text=True)
+    assert migrated.returncode == 0, migrated.stderr
+    server = daphne(SENTRY_DSN=sentry.dsn(), DATABASE_URL=f"sqlite:///{database}", REALTIME_TRACING="0")
+    url = f"{server.ws_url}/ws/chat/lobby/?token={SECRETS['query']}&email={SECRETS['email']}"
+    with connect(url, subprotocols=[f"bearer.{SECRETS['subprotocol']}"], open_timeout=10) as ws:
+        assert json.loads(ws.recv(timeout=10))["type"] == "joined"
+        with sqlite3.connect(database) as db:
+            db.execute("DROP TABLE realtime_message")
+        ws.send(json.dumps({"action": "history", "before": 10, "password": SECRETS["payload"]}))
+        frames = [json.loads(ws.recv(timeout=10))]
+        while "error" not in frames[-1] and len(frames) < 20:  # presence frames may come first
+            frames.append(json.loads(ws.recv(timeout=10)))
+        assert frames[-1].get("error", {}).get("code") == "internal_error", frames
+
+    events = sentry.wait_for(lambda e: "OperationalError" in exception_types(e))
+    assert events, f"no event for the socket's error; received {sentry.events}"
+    event = events[0]
+    assert "/ws/chat/lobby/" in event["request"]["url"]
+    sent = json.dumps(sentry.events)
+    leaked = [name for name, secret in SECRETS.items() if secret in sent]
+    assert not leaked, f"Sentry received the client's {leaked}: {sent[:3000]}"
+    frames = event["exception"]["values"][-1]["stacktrace"]["frames"]
+    assert frames and not any(frame.get("vars") for frame in frames), "stack locals were sent"
