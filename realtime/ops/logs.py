@@ -72,6 +72,17 @@ class LogLineFilter(logging.Filter):
         return True
 
 
+class WithoutTraceback(logging.Filter):
+    """Drops a record's traceback: for expected refusals that Django logs
+    with one (a request for a Host not in ALLOWED_HOSTS: ~40 lines each,
+    from anyone who sends a foreign Host header), where the message says
+    it all."""
+
+    def filter(self, record):
+        record.exc_info = record.exc_text = None
+        return True
+
+
 def logging_config(log_format="text", level="INFO", realtime_level="INFO", max_message_chars=2000):
     """The LOGGING dict: one console handler on the root logger, which every
     other logger propagates to (so nothing is printed twice, and Django's own
@@ -89,7 +100,10 @@ def logging_config(log_format="text", level="INFO", realtime_level="INFO", max_m
             "text": {"format": TEXT_FORMAT},
             "json": {"()": "realtime.ops.logs.JsonFormatter"},
         },
-        "filters": {"one_line": {"()": "realtime.ops.logs.LogLineFilter", "max_chars": max_message_chars}},
+        "filters": {
+            "one_line": {"()": "realtime.ops.logs.LogLineFilter", "max_chars": max_message_chars},
+            "without_traceback": {"()": "realtime.ops.logs.WithoutTraceback"},
+        },
         "handlers": {
             "console": {"class": "logging.StreamHandler", "formatter": log_format, "filters": ["one_line"]},
         },
@@ -97,6 +111,7 @@ def logging_config(log_format="text", level="INFO", realtime_level="INFO", max_m
         "loggers": {
             "django": {"handlers": [], "propagate": True},
             "daphne": {"handlers": [], "propagate": True},
+            "django.security.DisallowedHost": {"handlers": [], "propagate": True, "filters": ["without_traceback"]},
             "realtime": {"handlers": [], "propagate": True, "level": str(realtime_level).upper()},
         },
     }

@@ -77,6 +77,12 @@ class RealtimeWebSocketProtocol(SimpleFrameInput, PatientKeepalive, BoundedSendB
         socket_stats.opened(self)
 
     def onClose(self, wasClean, code, reason):
+        if "server" not in self.__dict__:
+            # autobahn refused the handshake (a bad key, an unparsable Origin)
+            # before Daphne's onConnect ran: the client has its 400 and there
+            # is no application to tell. Daphne's onClose would raise an
+            # AttributeError, a traceback in the log per refused handshake.
+            return
         super().onClose(wasClean, code, reason)
         socket_stats.closed(self, wasClean)  # its traffic into the per-route totals, its close code
 
