@@ -14,37 +14,21 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
-import dj_database_url
-
 from config import keyfile
+from config.environment import (
+    env_bool,
+    env_database,
+    env_float,
+    env_host_ports,
+    env_int,
+    env_list,
+    env_redis_url,
+    env_redis_urls,
+)
 from realtime.ops.logs import logging_config
 from realtime.server import conf as server_conf
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-
-
-def env_bool(name, default):
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def env_int(name, default):
-    value = os.environ.get(name)
-    return default if value in (None, "") else int(value)
-
-
-def env_float(name, default):
-    value = os.environ.get(name)
-    return default if value in (None, "") else float(value)
-
-
-def env_list(name, default):
-    value = os.environ.get(name)
-    if value is None or value.strip() == "":
-        return list(default)
-    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 def env_secret(name):
@@ -140,9 +124,8 @@ TEMPLATES = [
 ]
 
 DATABASES = {
-    "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+    "default": env_database(
+        "DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}", conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
     )
 }
 # A password kept out of DATABASE_URL (the compose stack's generated one is in
@@ -159,15 +142,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 # REDIS_URL unset: one process, in-memory layer. Set: channels-redis pub/sub,
 # which fans group messages out to every Daphne process subscribed to Redis.
-REDIS_URL = os.environ.get("REDIS_URL", "")
+REDIS_URL = env_redis_url("REDIS_URL")
 CHANNEL_LAYER_PREFIX = os.environ.get("CHANNEL_LAYER_PREFIX", "realtime")
 # More than one Redis (realtime/sockets/redis_connection.py says who uses which):
 # REDIS_SHARDS="redis://a:6379/0,redis://b:6379/0": the channel layer spreads
 # groups and channels over these (channels-redis consistent hash).
-REDIS_SHARDS = env_list("REDIS_SHARDS", [])
+REDIS_SHARDS = env_redis_urls("REDIS_SHARDS")
 # REDIS_SENTINELS="127.0.0.1:26379,127.0.0.1:26380": the channel layer and the
 # tick lease use the master these sentinels name, and follow a failover.
-REDIS_SENTINELS = env_list("REDIS_SENTINELS", [])
+REDIS_SENTINELS = [f"{host}:{port}" for host, port in env_host_ports("REDIS_SENTINELS")]
 REDIS_SENTINEL_MASTER = os.environ.get("REDIS_SENTINEL_MASTER", "mymaster")
 REDIS_SENTINEL_DB = env_int("REDIS_SENTINEL_DB", 0)
 # Pinned connection options of the layer's Redis pools, one pool per shard per
@@ -175,9 +158,9 @@ REDIS_SENTINEL_DB = env_int("REDIS_SENTINEL_DB", 0)
 # subscriber connection plus one for publishing, which channels-redis
 # serialises), so a small cap turns a leak into errors instead of thousands of
 # connections; the timeouts keep a dead Redis from stalling the event loop.
-REDIS_MAX_CONNECTIONS = env_int("REDIS_MAX_CONNECTIONS", 8)
-REDIS_SOCKET_TIMEOUT = env_float("REDIS_SOCKET_TIMEOUT", 2.0)
-REDIS_CONNECT_TIMEOUT = env_float("REDIS_CONNECT_TIMEOUT", 2.0)
+REDIS_MAX_CONNECTIONS = env_int("REDIS_MAX_CONNECTIONS", 8, minimum=1)
+REDIS_SOCKET_TIMEOUT = env_float("REDIS_SOCKET_TIMEOUT", 2.0, minimum=0.01)
+REDIS_CONNECT_TIMEOUT = env_float("REDIS_CONNECT_TIMEOUT", 2.0, minimum=0.01)
 REDIS_HEALTH_CHECK_SECONDS = env_int("REDIS_HEALTH_CHECK_SECONDS", 10)
 
 
@@ -270,17 +253,17 @@ except ValueError as error:
 
 # --- WebSocket limits -------------------------------------------------------
 # Largest message an application socket accepts; larger ones close with 1009.
-REALTIME_MAX_MESSAGE_BYTES = env_int("REALTIME_MAX_MESSAGE_BYTES", 64 * 1024)
+REALTIME_MAX_MESSAGE_BYTES = env_int("REALTIME_MAX_MESSAGE_BYTES", 64 * 1024, minimum=1)
 # /ws/echo is the protocol-conformance socket, so it takes messages up to the
 # server's own frame limit (Daphne's 1 MiB unless raised).
-REALTIME_ECHO_MAX_MESSAGE_BYTES = env_int("REALTIME_ECHO_MAX_MESSAGE_BYTES", 1024 * 1024)
+REALTIME_ECHO_MAX_MESSAGE_BYTES = env_int("REALTIME_ECHO_MAX_MESSAGE_BYTES", 1024 * 1024, minimum=1)
 # Flood control: a token bucket per socket. A client faster than this is
 # throttled (its messages wait, nothing is dropped); TCP back-pressure then
 # slows the sender. A browser sends at most ~60-120 mouse events a second;
 # one socket of the echo benchmark does ~1,100 ping-pongs a second here, and
 # the benchmarks must never meet this limit, so it sits well above both.
-REALTIME_RATE_PER_SECOND = env_float("REALTIME_RATE_PER_SECOND", 5000.0)
-REALTIME_RATE_BURST = env_int("REALTIME_RATE_BURST", 2000)
+REALTIME_RATE_PER_SECOND = env_float("REALTIME_RATE_PER_SECOND", 5000.0, minimum=0.001)
+REALTIME_RATE_BURST = env_int("REALTIME_RATE_BURST", 2000, minimum=1)
 # The server's own settings (the send and receive bounds, permessage-deflate,
 # the SIGTERM grace, TLS, metrics, tracing) and their defaults, each with why,
 # are in realtime/server/conf.py, so any Channels project it serves runs
@@ -292,7 +275,7 @@ globals().update(server_conf.from_environment())
 # renewed every tick. A process that dies loses its lease after this long; the
 # others try at every whole second, so publishing moves within lease + 1 s
 # (1.5 s keeps that under the promised 3 s with room for a slow loop).
-REALTIME_PUBLISHER_LEASE_SECONDS = env_float("REALTIME_PUBLISHER_LEASE_SECONDS", 1.5)
+REALTIME_PUBLISHER_LEASE_SECONDS = env_float("REALTIME_PUBLISHER_LEASE_SECONDS", 1.5, minimum=0.1)
 # A tick that could not go out on its second (Redis slow or down, the
 # publisher stalled, publishing changing hands) is still sent late, in
 # order, up to this many seconds late; older ones are dropped, so a long
@@ -304,9 +287,9 @@ LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
 # Longest chat message, in characters; longer posts and edits are refused.
-CHAT_MAX_MESSAGE_CHARS = env_int("CHAT_MAX_MESSAGE_CHARS", 2000)
+CHAT_MAX_MESSAGE_CHARS = env_int("CHAT_MAX_MESSAGE_CHARS", 2000, minimum=1)
 # Messages sent on joining and per "load older" page.
-CHAT_HISTORY_PAGE = env_int("CHAT_HISTORY_PAGE", 50)
+CHAT_HISTORY_PAGE = env_int("CHAT_HISTORY_PAGE", 50, minimum=1)
 # Per-user posting limit: at most COUNT posts in any SECONDS window, counted
 # in the database so it holds across sockets and processes (0 disables).
 CHAT_POST_RATE_COUNT = env_int("CHAT_POST_RATE_COUNT", 10)
@@ -341,7 +324,7 @@ AXES_CLIENT_IP_CALLABLE = "realtime.chat.views.client_address"
 AXES_DISABLE_ACCESS_LOG = True
 # Each process re-announces who is in its rooms this often; a process that
 # stops announcing (it died) drops out of presence after 3 periods.
-CHAT_PRESENCE_REFRESH_SECONDS = env_float("CHAT_PRESENCE_REFRESH_SECONDS", 5.0)
+CHAT_PRESENCE_REFRESH_SECONDS = env_float("CHAT_PRESENCE_REFRESH_SECONDS", 5.0, minimum=0.1)
 
 # --- Request tracing (realtime/tracing/conf.py lists them) ----------------------
 # On here (the server's default is off, as it stores into this project's
@@ -353,7 +336,7 @@ REALTIME_TRACING = env_bool("REALTIME_TRACING", True)
 SENTRY_DSN = os.environ.get("SENTRY_DSN", "").strip()
 SENTRY_ENVIRONMENT = os.environ.get("SENTRY_ENVIRONMENT", "")
 SENTRY_RELEASE = os.environ.get("SENTRY_RELEASE", "")
-SENTRY_TRACES_SAMPLE_RATE = env_float("SENTRY_TRACES_SAMPLE_RATE", 0.0)
+SENTRY_TRACES_SAMPLE_RATE = env_float("SENTRY_TRACES_SAMPLE_RATE", 0.0, maximum=1.0)
 SENTRY_SEND_DEFAULT_PII = env_bool("SENTRY_SEND_DEFAULT_PII", False)
 # OpenTelemetry: the traces of realtime.tracing exported over OTLP/HTTP when
 # an endpoint is set (the SDK's own variables; the traces-only one wins).

@@ -4,22 +4,20 @@ REDIS_URL is set). 200 {"status": "ok"} or 503 {"status": "unavailable"},
 for load balancers and `docker compose` health checks. The answer is public,
 so it names nothing else (no database vendor, no error text: those tell an
 attacker what runs behind); what failed and why goes to the server's log
-for the operator, one line per failing check.
+for the operator, in one line when the service goes and one when it is back
+(realtime/ops/outages.py), however often the check is polled.
 
 A plain (sync) view: Django runs it in a worker thread under ASGI, so the
 blocking DB and Redis calls never stall the event loop the sockets share.
 """
-
-import logging
 
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from realtime.ops.outages import DATABASE, REDIS
 from realtime.sockets import redis_connection
-
-logger = logging.getLogger(__name__)
 
 # Short: a health check that hangs is as bad as one that fails.
 CHECK_TIMEOUT_SECONDS = 2.0
@@ -48,17 +46,18 @@ def check_channel_layer():
 @require_GET
 def healthz(request):
     healthy = True
-    for name, check in (("database", check_database), ("channel_layer", check_channel_layer)):
+    for service, check in ((DATABASE, check_database), (REDIS, check_channel_layer)):
         try:
             check()
         except Exception as error:  # any failure is a reason to take us out of rotation
             healthy = False
-            # One line, no traceback: a load balancer polls this every few
-            # seconds for as long as the outage lasts.
-            detail = " ".join(f"{type(error).__name__}: {error}".split())[:300]
-            logger.warning("healthz: %s unavailable: %s", name, detail)
-            if name == "database":
+            # Logged when the service goes (and when it is back), not at
+            # every poll: a load balancer polls this every few seconds.
+            service.failed("healthz", error)
+            if service is DATABASE:
                 connection.close()  # don't keep a broken connection for the next request
+        else:
+            service.answered()
     if healthy:
         return JsonResponse({"status": "ok"})
     return JsonResponse({"status": "unavailable"}, status=503)

@@ -26,6 +26,7 @@ import weakref
 
 from django.conf import settings
 
+from realtime.ops.outages import REDIS
 from realtime.sockets import codecs
 from realtime.sockets.hub import get_hub
 
@@ -153,7 +154,7 @@ class RoomPresence:
             try:
                 await self.hub.publish(presence_group(room), data)
             except Exception as error:  # Redis away: the next refresh tries again
-                logger.warning("presence of %s not published: %s", room, error)
+                REDIS.failed(f"publishing who is in {room}", error)
             if not self.local.get(room):
                 # Last local socket gone: we said so; stop following the room.
                 self.local.pop(room, None)

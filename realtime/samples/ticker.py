@@ -63,6 +63,7 @@ from datetime import UTC, datetime
 from django.conf import settings
 
 from realtime.ops import counts
+from realtime.ops.outages import REDIS
 from realtime.sockets import redis_connection
 from realtime.sockets.hub import get_hub
 
@@ -145,18 +146,24 @@ class RedisLease:
                 counts.REDIS_ERRORS.inc("tick_lease")
                 if index not in self.failing:
                     self.failing.add(index)
-                    logger.warning("tick lease: Redis %d of %d did not answer: %s", index + 1,
-                                   len(self.scripts), error)
+                    if len(self.scripts) > 1:  # one Redis: REDIS.failed says it all
+                        logger.warning("tick lease: Redis %d of %d did not answer: %s", index + 1,
+                                       len(self.scripts), error)
+                REDIS.failed("tick lease", error)
                 continue
             if index in self.failing:
                 self.failing.discard(index)
-                logger.info("tick lease: Redis %d of %d answers again", index + 1, len(self.scripts))
+                if len(self.scripts) > 1:
+                    logger.info("tick lease: Redis %d of %d answers again", index + 1, len(self.scripts))
+            REDIS.answered()
             self._note(bool(held), index)
             return bool(held), int(last)
         self._note(False, None)
         return None, 0
 
     def _note(self, held, index):
+        if index is None:
+            return  # no Redis answered: REDIS.failed said so; still the publisher when one answers
         if held != self.held or (held and index != self.where):
             where = f" on Redis {index + 1} of {len(self.scripts)}" if held else ""
             logger.info("tick publisher %s%s: %s", "elected" if held else "stood down", where, self.owner)
@@ -230,10 +237,11 @@ class TickPublisher:
             except asyncio.CancelledError:
                 raise
             except Exception as error:
-                logger.warning("tick %d not published yet, retrying: %s", second, error)
+                REDIS.failed(f"publishing tick {second}", error)  # retried in RETRY_SECONDS
                 return False
             if not await self.hub.came_back(TIME_GROUP, second, RECEIPT_SECONDS):
-                logger.warning("tick %d did not come back through Redis, sending it again", second)
+                # Redis took it, but this process's subscription is not back yet.
+                REDIS.failed("the tick's receipt", f"tick {second} did not come back through Redis, sending it again")
                 return False
             self.sent = second
         return True

@@ -108,12 +108,17 @@ def parse(name, text):
                 raise ValueError(f"not one of {sorted(TRUE_WORDS | FALSE_WORDS)}")
             return word in TRUE_WORDS
         if isinstance(default, int):
-            return int(text)
-        if isinstance(default, float):
-            return float(text)
+            number = int(text)
+        elif isinstance(default, float):
+            number = float(text)
+        else:
+            return text
     except ValueError:
         raise SystemExit(f"error: {name}={text!r} is not a valid {type(default).__name__}") from None
-    return text
+    # Every number here is a size, a count, a port or seconds.
+    if not 0 <= number < float("inf"):  # also false for nan
+        raise SystemExit(f"error: {name}={text!r} must be a finite number, 0 or more")
+    return number
 
 
 def from_environment(environ=None, names=None):

@@ -10,9 +10,11 @@ from asgiref.sync import markcoroutinefunction
 from channels.db import aclose_old_connections
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.db import InterfaceError, OperationalError
 
 from realtime import tracing
 from realtime.ops import socket_stats
+from realtime.ops.outages import DATABASE
 from realtime.server import extensions
 from realtime.sockets import codecs, limits
 from realtime.sockets.close_codes import CLOSE_NORMAL, CLOSE_TOO_BIG
@@ -133,9 +135,13 @@ class SocketConsumer(AsyncWebsocketConsumer):
             note = f"client error {error.code}: {error.message}"
             await self.send_error(error.code, error.message)
         except Exception as error:
-            # The client gets a short error frame; the traceback stays in our log.
+            # The client gets a short error frame; the traceback stays in our
+            # log, except for the database being away: one line while it is.
             note = f"internal error {type(error).__name__}"
-            logger.exception("error handling a message on %s", self.scope.get("path"))
+            if isinstance(error, (OperationalError, InterfaceError)):
+                DATABASE.failed(f"a message on {self.scope.get('path')}", error)
+            else:
+                logger.exception("error handling a message on %s", self.scope.get("path"))
             await self.send_error("internal_error", "the server could not handle this message")
         finally:
             if self.record_message is not None:

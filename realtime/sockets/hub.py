@@ -36,6 +36,7 @@ import weakref
 from channels.layers import get_channel_layer
 
 from realtime.ops import counts
+from realtime.ops.outages import REDIS
 
 logger = logging.getLogger(__name__)
 
@@ -115,9 +116,9 @@ class Hub:
             for name in self.shard_names.get(group, (group,)):
                 try:
                     await self.layer.group_discard(name, self.channel_name)
-                except Exception:  # the layer is down; it has forgotten us anyway
+                except Exception as error:  # the layer is down; it has forgotten us anyway
                     counts.CHANNEL_LAYER_ERRORS.inc("group_discard")
-                    logger.warning("could not leave group %s", name, exc_info=True)
+                    REDIS.failed(f"leaving group {name}", error)
 
     async def publish(self, group, data, seq=None):
         """Send `data` (JSON-serialisable) to every socket in `group`, in every
@@ -179,11 +180,13 @@ class Hub:
         for name in self.shard_names.get(group, (group,)):
             try:
                 await self.layer.group_add(name, self.channel_name)
-            except Exception:
+            except Exception as error:
                 # Redis (this shard) is away: the refresher subscribes again
                 # when it is back.
                 counts.CHANNEL_LAYER_ERRORS.inc("group_add")
-                logger.warning("could not join group %s; will retry", name, exc_info=True)
+                REDIS.failed(f"joining group {name}", error)
+            else:
+                REDIS.answered()
 
     async def _new_channel(self):
         # channels-redis subscribes a new channel on the shard its (random)
@@ -193,9 +196,9 @@ class Hub:
                 return await self.layer.new_channel()
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as error:
                 counts.CHANNEL_LAYER_ERRORS.inc("new_channel")
-                logger.warning("could not open the process channel; retrying", exc_info=True)
+                REDIS.failed("opening the process channel", error)
                 await asyncio.sleep(0.2)
 
     async def _run(self):
@@ -207,9 +210,9 @@ class Hub:
                 message = await self.layer.receive(self.channel_name)
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as error:
                 counts.CHANNEL_LAYER_ERRORS.inc("receive")
-                logger.warning("channel layer receive failed; retrying", exc_info=True)
+                REDIS.failed("receiving from the channel layer", error)
                 await asyncio.sleep(0.5)
                 continue
             group = message.get("group")

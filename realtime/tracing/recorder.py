@@ -29,10 +29,11 @@ from array import array
 from operator import attrgetter
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import InterfaceError, OperationalError, close_old_connections
 
 from realtime import housekeeping
 from realtime.ops import counts, otel
+from realtime.ops.outages import DATABASE, REDIS
 from realtime.sockets import redis_connection
 from realtime.tracing.events import monotonic, serialize_events
 
@@ -73,7 +74,6 @@ class Recorder:
         self.stopping = threading.Event()
         self.last_purge = 0.0
         self.redis = None
-        self.last_redis_warning = 0.0
         counts.TRACE_QUEUE.watch(lambda: len(self.pending) + len(self.notable_messages))
 
     def record_message(self, title, data, started, note=None, failed=False, ended=None):
@@ -107,6 +107,8 @@ class Recorder:
         while not self.stopping.wait(self.until_next_flush(interval, time.time())):
             try:
                 self.flush()
+            except (OperationalError, InterfaceError) as error:  # the database is away: one line, not one a second
+                DATABASE.failed("writing traces", error)
             except Exception:
                 logger.exception("writing traces failed; will retry")
             finally:
@@ -153,6 +155,7 @@ class Recorder:
             otel.export(batch, messages, offset)  # OpenTelemetry spans, when configured
             if batch or messages or times:
                 self.write(batch, offset, times, messages, minute=int(time.time() // 60))
+                DATABASE.answered()
             now = time.time()
             if now - self.last_purge >= self.config["purge_seconds"]:
                 self.last_purge = now
@@ -218,11 +221,11 @@ class Recorder:
         ttl = max(3, int(math.ceil(self.config["flush_seconds"] * 5)))
         try:
             client.set(self.active_key_prefix() + self.process, json.dumps(self.snapshot(offset)), ex=ttl)
-        except Exception:
+        except Exception as error:
             counts.REDIS_ERRORS.inc("trace_publish")
-            if time.time() - self.last_redis_warning > 60:
-                self.last_redis_warning = time.time()
-                logger.warning("could not publish active traces to Redis", exc_info=True)
+            REDIS.failed("publishing active traces", error)
+        else:
+            REDIS.answered()
 
     def all_active(self):
         """Snapshots of every process: this one live, the others from Redis.
@@ -237,7 +240,7 @@ class Recorder:
             for raw in client.mget(keys) if keys else []:
                 if raw:
                     snapshots.append(json.loads(raw))
-        except Exception:
+        except Exception as error:
             counts.REDIS_ERRORS.inc("trace_read")
-            logger.warning("could not read active traces from Redis", exc_info=True)
+            REDIS.failed("reading active traces", error)
         return snapshots

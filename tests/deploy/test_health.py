@@ -31,14 +31,14 @@ def test_healthy_with_redis(daphne, redis_url, channel_prefix):
 
 def test_503_when_redis_is_unreachable_and_the_reason_only_in_the_log(daphne):
     """Tried: REDIS_URL pointing at a port nothing listens on. The public
-    answer is the status alone; the log names the channel layer and the
-    error, on one line, without a traceback."""
+    answer is the status alone; the log names Redis and the error, on one
+    line, without a traceback."""
     server = daphne(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
     status, body = get_health(server)
     assert (status, body) == (503, {"status": "unavailable"})
     log = server.output()
-    (line,) = [line for line in log.splitlines() if "healthz:" in line]
-    assert "channel_layer unavailable" in line and "Connection" in line, line
+    (line,) = [line for line in log.splitlines() if "is unavailable" in line]
+    assert "Redis is unavailable" in line and "Connection" in line, line
     assert "Traceback" not in log
 
 
@@ -50,5 +50,5 @@ def test_503_when_the_database_is_unreachable_without_its_error_text(daphne):
     server = daphne(DATABASE_URL=f"postgres://nobody@127.0.0.1:{port}/nothing")
     status, body = get_health(server)
     assert (status, body) == (503, {"status": "unavailable"})
-    line = next(line for line in server.output().splitlines() if "healthz:" in line)
-    assert "database unavailable" in line and str(port) in line, line
+    line = next(line for line in server.output().splitlines() if "is unavailable" in line)
+    assert "the database is unavailable" in line and str(port) in line, line
