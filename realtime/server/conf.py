@@ -60,6 +60,10 @@ DEFAULTS = {
     # they are removed before Daphne or Django reads them (forwarded.py).
     # Loopback by default (a proxy on the same host). Comma-separated.
     "REALTIME_TRUSTED_PROXIES": ["127.0.0.1", "::1"],
+    # Seconds a connection has to send a complete request header (from its
+    # accept, or from the end of its previous response); then it is cut.
+    # Twisted would wait 12 hours for the rest of half a header (slowloris).
+    "REALTIME_HEADER_TIMEOUT_SECONDS": 15.0,
     # Internals of Daphne, Twisted, autobahn or channels-redis that moved
     # (internals.py) stop the start; True makes that a warning, said at every
     # start, for whoever has re-checked the server against those releases.

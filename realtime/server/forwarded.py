@@ -13,8 +13,6 @@ TCP peer."""
 
 import ipaddress
 
-from daphne.http_protocol import HTTPFactory, WebRequest
-
 # Every header by which a proxy speaks for the client: Daphne's defaults,
 # Django's SECURE_PROXY_SSL_HEADER (X-Forwarded-Proto), the standard and
 # nginx-style variants, and Daphne's own root-path header.
@@ -54,25 +52,8 @@ def is_trusted(host, networks):
     return any(address in network for network in networks)
 
 
-class ProxyCheckedRequest(WebRequest):
-    """Daphne's request, with the forwarding headers removed unless the
-    connection comes from a trusted proxy. WebSocket handshakes go through
-    it too: Daphne hands the upgraded protocol the headers left here."""
-
-    def process(self):
-        peer = getattr(self.client, "host", None)
-        if not is_trusted(peer, self.server.trusted_proxies):
-            headers = self.requestHeaders
-            for name in FORWARDING_HEADERS:
-                if headers.hasHeader(name):
-                    headers.removeHeader(name)
-        return super().process()
-
-
-class ProxyCheckedHTTPFactory(HTTPFactory):
-    """Daphne's HTTPFactory, making ProxyCheckedRequests."""
-
-    def buildProtocol(self, addr):
-        protocol = super().buildProtocol(addr)
-        protocol.requestFactory = ProxyCheckedRequest
-        return protocol
+def remove_forwarding_headers(headers):
+    """Remove FORWARDING_HEADERS from Twisted request headers."""
+    for name in FORWARDING_HEADERS:
+        if headers.hasHeader(name):
+            headers.removeHeader(name)

@@ -14,8 +14,9 @@ from realtime.ops import logs, socket_stats
 from realtime.server.compression import DeflatePolicy
 from realtime.server.direct_dispatch import install_direct_dispatch
 from realtime.server.extensions import offer_broadcast
-from realtime.server.forwarded import ProxyCheckedHTTPFactory, parse_trusted_proxies
+from realtime.server.forwarded import parse_trusted_proxies
 from realtime.server.gc_schedule import schedule_full_collections
+from realtime.server.http_requests import RealtimeHTTPFactory
 from realtime.server.inbound import InboundQueue
 from realtime.server.protocol import RealtimeWebSocketProtocol
 
@@ -72,6 +73,7 @@ class RealtimeServer(Server):
             self.trusted_proxies = parse_trusted_proxies(setting("REALTIME_TRUSTED_PROXIES"))
         except ValueError as error:
             raise SystemExit(f"error: {error}") from None  # one line, no traceback
+        self.header_timeout = setting("REALTIME_HEADER_TIMEOUT_SECONDS")
         self.shutdown_grace = shutdown_grace
         self.on_start = on_start
         self.listening_ports = []
@@ -113,7 +115,8 @@ class RealtimeServer(Server):
         self.full_collections = schedule_full_collections(self.gc_full_seconds)
         # Daphne's run() builds its HTTPFactory and listens with it; no
         # connection is accepted before the reactor runs this.
-        self.http_factory.__class__ = ProxyCheckedHTTPFactory
+        self.http_factory.__class__ = RealtimeHTTPFactory
+        self.http_factory.header_timeout = self.header_timeout
         # failByDrop off: close with 1009/1002/1007 instead of dropping TCP.
         self.ws_factory.setProtocolOptions(failByDrop=False)
         # autobahn copies its ~29 options from the factory into each new
