@@ -89,7 +89,8 @@ REFUSED = EventCount(
 CLOSES = EventCount(
     "realtime_websocket_closes",
     "WebSocket connections ended, by route, close code (1006: no close frame, the TCP connection "
-    "just ended) and which side closed first (server, client, none).",
+    "just ended; codes outside RFC 6455's by range: 3xxx, 4xxx, other) and which side closed "
+    "first (server, client, none).",
     ("route", "code", "initiator"))
 SLOW_CLIENT_CLOSES = EventCount(
     "realtime_websocket_slow_client_closes",

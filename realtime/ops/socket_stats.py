@@ -97,7 +97,27 @@ def closed(protocol, was_clean):
         add_traffic(_closed_totals, route, stats)
         protocol.stats_phase = FOLDED
     code, initiator = close_of(protocol, was_clean)
-    counts.CLOSES.inc(route, str(code), initiator)
+    counts.CLOSES.inc(route, close_code_label(code), initiator)
+
+
+# The codes RFC 6455 and the IANA registry define (1004 is reserved): each
+# is its own label value. The client picks any code it likes, and each new
+# label value is a new series in Prometheus (60 codes sent, 60 series), so
+# the rest are counted by range.
+REGISTERED_CLOSE_CODES = frozenset({1000, 1001, 1002, 1003, 1005, 1006, 1007, 1008, 1009, 1010, 1011, 1012,
+                                    1013, 1014, 1015})
+
+
+def close_code_label(code):
+    """The `code` label of a close: the number for a registered code,
+    "3xxx" (libraries, frameworks), "4xxx" (applications) or "other"."""
+    if code in REGISTERED_CLOSE_CODES:
+        return str(code)
+    if 3000 <= code <= 3999:
+        return "3xxx"
+    if 4000 <= code <= 4999:
+        return "4xxx"
+    return "other"
 
 
 def add_traffic(totals, route, stats):

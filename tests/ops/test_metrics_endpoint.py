@@ -13,10 +13,10 @@ import pytest
 from websockets.exceptions import ConnectionClosedError
 from websockets.sync.client import connect
 
-from realtime.server.frames import OP_BINARY, OP_TEXT, client_frame
+from realtime.server.frames import OP_BINARY, OP_CLOSE, OP_TEXT, client_frame, close_payload
 from tests.ops.scrape import scrape, value, wait_for
 from tests.support.ports import free_port
-from tests.support.raw_ws import open_socket
+from tests.support.raw_ws import FrameReader, open_socket
 
 ECHO, CHAT, MOUSE = "/ws/echo", "/ws/chat/<room>/", "/ws/mouse"
 
@@ -155,3 +155,40 @@ def test_a_metrics_port_already_in_use_stops_the_server_with_a_clear_message(dap
     finally:
         taken.close()
 
+
+
+def test_close_codes_a_client_chooses_cannot_add_series(daphne):
+    """Tried: 60 clients each close /ws/echo with a code of their own
+    choosing (3000-3019, 4000-4019, 4980-4987, 1000-1003 and 1007-1014).
+    Each registered code keeps its number; the rest are counted by range,
+    so the close series stay few whatever clients send."""
+    metrics_port = free_port()
+    server = daphne(REALTIME_METRICS_PORT=metrics_port)
+    codes = [*range(3000, 3020), *range(4000, 4020), 1000, 1001, 1002, 1003, *range(1007, 1015),
+             *range(4980, 4988)]
+    assert len(codes) == 60
+    for code in codes:
+        sock = open_socket(server.port, ECHO)
+        sock.sendall(client_frame(OP_CLOSE, close_payload(code)))
+        try:
+            FrameReader(sock).until_close()  # the server's close reply
+        except ConnectionError:
+            pass  # or the TCP connection ends: counted all the same
+        sock.close()
+
+    def echo_closes(samples):
+        closes = {}
+        for (name, labels), count in samples.items():
+            labels = dict(labels)
+            if name == "realtime_websocket_closes_total" and labels.get("route") == ECHO:
+                closes[labels["code"], labels["initiator"]] = count
+        return closes
+
+    samples = wait_for(metrics_port, lambda s: sum(echo_closes(s).values()) == len(codes))
+    closes = echo_closes(samples)
+    assert closes == {
+        ("3xxx", "client"): 20, ("4xxx", "client"): 28,
+        **{(str(code), "client"): 1 for code in (1000, 1001, 1002, 1003, *range(1007, 1014))},
+        ("1002", "server"): 1,  # autobahn does not take 1014 from a client: a protocol error
+    }, closes
+    assert len(closes) == 14  # 60 codes, 14 series
