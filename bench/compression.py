@@ -13,7 +13,7 @@ and what it saves on the project's messages. Two parts, one result file
   project's, built by its own encoders and seeded (`--seed`): mouse events
   (MouseConsumer's reply to a random walk), time ticks (ticker.make_tick
   rendered by TimeConsumer), chat broadcasts (chat store.wire +
-  consumer.change_frame, encoded as ChatConsumer.hub_message does) and the
+  stream.change_frame, encoded as ChatConsumer.hub_message does) and the
   500-byte JSON message bench.idle_memory echoes.
 - memory (`--part memory`): for the sets in `--memory-sets`, a fresh
   `python -m realtime.server` (project defaults, the set's REALTIME_DEFLATE_*
@@ -180,8 +180,8 @@ def project_messages(seed):
     from django.contrib.auth import get_user_model
 
     from realtime.chat import store as chat_store
-    from realtime.chat.consumer import change_frame
     from realtime.chat.models import Message
+    from realtime.chat.stream import change_frame
     from realtime.samples.consumers import TimeConsumer
     from realtime.samples.ticker import make_tick
     from realtime.samples.values import MouseEvent
@@ -203,7 +203,7 @@ def project_messages(seed):
         moment = datetime.fromtimestamp(start + 7 * index + rng.random(), UTC)
         text = " ".join(rng.choice(words) for _ in range(rng.randint(3, 25)))
         message = Message(pk=500 + index, author=rng.choice(users), text=text, created=moment)
-        frame = change_frame("message", chat_store.wire(message))
+        frame = change_frame("message", chat_store.wire(message), 500 + index, "0123456789abcdef")
         frame["at"] = chat_store.iso(moment + timedelta(milliseconds=rng.randint(1, 30)))  # not now(): seeded
         chat.append(codecs.JSON.marshal(frame)[0])
     encoded = {kind: [text.encode() for text in texts] for kind, texts in

@@ -1,6 +1,8 @@
-"""The chat's tables: rooms, their messages, and the rate limits' windows
-(app label `realtime`, so the tables stay realtime_room, realtime_message and
-realtime_ratewindow)."""
+"""The chat's tables: rooms, their messages, each room's stream of changes,
+and the rate limits' windows (app label `realtime`, so the tables stay
+realtime_room, realtime_message, realtime_change and realtime_ratewindow)."""
+
+import secrets
 
 from django.conf import settings
 from django.core.validators import RegexValidator
@@ -10,6 +12,12 @@ from django.db import models
 # layer group names, which allow only ASCII letters, digits, "-", "_" and "."
 # and fewer than 100 characters.
 ROOM_NAME_PATTERN = r"[A-Za-z0-9_-]{1,64}"
+
+
+def new_epoch():
+    """A room stream's epoch: random, so a room deleted and made again under
+    the same name (offsets starting over at 1) is told apart."""
+    return secrets.token_hex(8)
 
 
 class Room(models.Model):
@@ -22,6 +30,11 @@ class Room(models.Model):
         validators=[RegexValidator(rf"^{ROOM_NAME_PATTERN}$", "letters, digits, - and _ only")],
     )
     created = models.DateTimeField(auto_now_add=True)
+    # The offset of the room's newest change (realtime/chat/stream.py): every
+    # post, edit and delete takes the next one, in the transaction that
+    # stores it, with this row locked.
+    last_offset = models.BigIntegerField(default=0)
+    epoch = models.CharField(max_length=16, default=new_epoch)
 
     class Meta:
         ordering = ["name"]
@@ -66,6 +79,28 @@ class Message(models.Model):
     @property
     def deleted(self):
         return self.deleted_at is not None
+
+
+class Change(models.Model):
+    """One change of a room's stream (a post, an edit or a delete) at its
+    offset: 1, 2, 3, ... per room, no holes. A client that missed some asks
+    for the changes after the last offset it holds and gets each with its
+    message as stored now (realtime/chat/stream.py)."""
+
+    POST, EDIT, DELETE = "message", "edited", "deleted"
+    KINDS = [(POST, "post"), (EDIT, "edit"), (DELETE, "delete")]
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="changes")
+    offset = models.BigIntegerField()
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="changes")
+    kind = models.CharField(max_length=8, choices=KINDS)
+
+    class Meta:
+        ordering = ["room", "offset"]
+        constraints = [models.UniqueConstraint(fields=["room", "offset"], name="chat_change_room_offset")]
+
+    def __str__(self):
+        return f"{self.room} @{self.offset}: {self.kind} #{self.message_id}"
 
 
 class RateWindow(models.Model):

@@ -12,7 +12,7 @@ Synchronous: the admin runs in a worker thread, never on the event loop.
 import logging
 
 from realtime.chat import store as chat_store
-from realtime.chat.consumer import change_frame, room_group
+from realtime.chat.stream import room_group
 from realtime.ops import counts
 from realtime.sockets.hub import publish_from_sync
 
@@ -26,14 +26,15 @@ def delete_for_everyone(messages, moderator):
     deleted = 0
     for message in messages:
         try:
-            wire = chat_store.delete(message.room, moderator, message.pk)
+            frame = chat_store.with_reconnect(chat_store.delete, message.room, moderator, message.pk)
         except chat_store.ChatRefused:
             continue  # deleted already (by its author or another moderator)
         deleted += 1
         counts.CHAT_CHANGES.inc("delete", "admin")
         try:
-            publish_from_sync(room_group(message.room.name), change_frame("deleted", wire))
+            publish_from_sync(room_group(message.room.name), frame)
         except Exception:
-            # Stored already; open pages learn it on their next sync or load.
+            # Stored already, with its offset: open pages see the hole at the
+            # room's next change, or resync when the layer is back.
             logger.exception("broadcast of moderated message %s failed", message.pk)
     return deleted

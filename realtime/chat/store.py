@@ -1,21 +1,31 @@
 """The chat's database work, as plain synchronous functions. The consumer
 calls them through database_sync_to_async, so no query runs on the event
-loop. Each function that changes a message returns it in its wire shape, and
-returns only after the change is committed (autocommit): whatever the
-consumer acknowledges or broadcasts afterwards is already stored."""
+loop. Each function that changes a message returns its change frame (the
+message in its wire shape, with its offset and epoch in the room's stream:
+realtime/chat/stream.py), and returns only after the change is committed:
+whatever the consumer acknowledges or broadcasts afterwards is already
+stored. A dropped connection is retried once after reconnecting
+(`with_reconnect`); a database that stays away is DatabaseUnavailable."""
 
-from datetime import UTC, timedelta
+import logging
+import time
+from datetime import UTC
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
-from realtime.chat import rate_windows
-from realtime.chat.models import Message, Room
+from realtime.chat import rate_windows, stream
+from realtime.chat.models import Change, Message, Room
 from realtime.sockets.errors import ClientError
 
-SYNC_MARGIN_SECONDS = 10
+logger = logging.getLogger(__name__)
+
+# A dropped database connection (the server restarted, a proxy reset it) is
+# retried once, after reconnecting; the database gets this long to answer
+# again (PostgreSQL's `pg_ctl restart -m fast` takes about a second).
+RECONNECT_SECONDS = 8.0
+TRANSIENT_ERRORS = (OperationalError, InterfaceError)
 
 
 class ChatRefused(ClientError):
@@ -66,54 +76,68 @@ def latest(room, before=None, limit=None):
     return [wire(m) for m in reversed(page[:limit])], has_more
 
 
-def missed(room, after, since=None, limit=200):
-    """What a client that reconnects has not seen: messages with id > `after`
-    (oldest first, at most `limit`, `has_more` when there are more) and, when
-    `since` is given, messages up to `after` that were edited, deleted or
-    committed late (created) since then."""
-    new = list(_messages(room).filter(pk__gt=after).order_by("pk")[: limit + 1])
-    has_more = len(new) > limit
-    changed = []
-    if since is not None:
-        # Broadcasts from different processes can overtake each other, so the
-        # client's "last seen" time is widened a little; a repeat is harmless
-        # (the client replaces a message by id), a miss is not.
-        since -= timedelta(seconds=SYNC_MARGIN_SECONDS)
-        changed = list(
-            _messages(room)
-            .filter(pk__lte=after)
-            .filter(
-                # created: a message stored just before the client's last
-                # update could have been committed (and broadcast) just after.
-                Q(edited_at__gte=since)
-                | Q(deleted_at__gte=since)
-                | Q(created__gte=since)
-            )
-            .order_by("pk")[:limit]
-        )
-    return [wire(m) for m in changed + new[:limit]], has_more
+def joined(room):
+    """What a socket gets on connect: the latest messages, and the offset and
+    epoch of the room's stream they stand at. The offset is read first: the
+    messages read after it may be newer (a change then arrives twice and is
+    skipped by offset), never older (a change would be lost)."""
+    offset, epoch = stream.head(room)
+    messages, has_more = latest(room)
+    return {"messages": messages, "has_more": has_more, "offset": offset, "epoch": epoch}
+
+
+def sync(room, after, epoch):
+    """The changes after offset `after` (stream.changes_after); when the
+    client's epoch is not the room's, the latest messages to start over from."""
+    answer = stream.changes_after(room, after, epoch, wire)
+    if answer.get("reset"):
+        answer["messages"], answer["has_more_before"] = latest(room)
+    return answer
 
 
 def post(room_name, user, text, client_id=""):
-    """Store a post, and the room with its first post. Returns (message,
-    created): a retried post with a client_id already stored returns the
-    stored message and created=False."""
-    posted = Message.objects.filter(room__name=room_name, author=user).select_related("author")
+    """Store a post, and the room with its first post. Returns (frame,
+    created): the change frame (stream.change_frame) of the stored message;
+    a retried post with a client_id already stored returns the stored
+    message (deleted, if it was since: never its text again) at its original
+    offset, and created=False."""
+    try:
+        return _post(room_name, user, text, client_id)
+    except TRANSIENT_ERRORS as error:
+        reconnect(error)
+    # Whether or not the first try committed, nobody has broadcast it: this
+    # request is still the post's origin.
+    try:
+        frame, _ = _post(room_name, user, text, client_id)
+    except TRANSIENT_ERRORS:
+        raise DatabaseUnavailable() from None
+    return frame, True
+
+
+def _post(room_name, user, text, client_id):
+    posted = Message.objects.filter(room__name=room_name, author=user).select_related("author", "room")
     if client_id:
         existing = posted.filter(client_id=client_id).first()
         if existing is not None:
-            return wire(existing), False
+            return _stored_post(existing), False
     try:
-        # The rate check and the insert commit together (rate_windows.take).
+        # The rate check, the offset and the insert commit together; the
+        # rate row is locked before the room row, as in edit().
         with transaction.atomic():
             check_rate(user, "post")
-            room, _ = Room.objects.get_or_create(name=room_name)
+            room = stream.locked_room(room_name, create=True)
             message = Message.objects.create(room=room, author=user, text=text, client_id=client_id)
+            offset = stream.append(room, Change.POST, message)
     except IntegrityError:
         # The same client_id raced in from another socket; that one is stored.
-        return wire(posted.get(client_id=client_id)), False
+        return _stored_post(posted.get(client_id=client_id)), False
     message.author = user
-    return wire(message), True
+    return stream.change_frame(Change.POST, wire(message), offset, room.epoch, iso(message.created)), True
+
+
+def _stored_post(message):
+    return stream.change_frame(Change.POST, wire(message), stream.post_offset(message), message.room.epoch,
+                               iso(message.created))
 
 
 RATE_LIMITS = {
@@ -154,18 +178,92 @@ def edit(room, user, message_id, text):
     now = timezone.now()
     with transaction.atomic():
         check_rate(user, "edit")
+        locked = stream.locked_room(room.name)
         # Conditional update: a deletion that commits between our read and
         # this write wins, and the edit reports it instead of resurrecting text.
         updated = Message.objects.filter(pk=message.pk, deleted_at__isnull=True).update(text=text, edited_at=now)
         if not updated:
             raise ChatRefused("message_deleted", f"message {message_id} is deleted")
+        offset = stream.append(locked, Change.EDIT, message)
     message.text, message.edited_at = text, now
-    return wire(message)
+    return stream.change_frame(Change.EDIT, wire(message), offset, locked.epoch, iso(now))
 
 
 def delete(room, user, message_id):
     message = _own_message(room, user, message_id, allow_staff=True)
     now = timezone.now()
-    Message.objects.filter(pk=message.pk, deleted_at__isnull=True).update(deleted_at=now, text="")
+    with transaction.atomic():
+        locked = stream.locked_room(room.name)
+        updated = Message.objects.filter(pk=message.pk, deleted_at__isnull=True).update(deleted_at=now, text="")
+        if not updated:
+            raise ChatRefused("message_deleted", f"message {message_id} is deleted")
+        offset = stream.append(locked, Change.DELETE, message)
     message.deleted_at, message.text = now, ""
-    return wire(message)
+    return stream.change_frame(Change.DELETE, wire(message), offset, locked.epoch, iso(now))
+
+
+class DatabaseUnavailable(ClientError):
+    """The database did not answer, even after reconnecting: an error frame
+    ("unavailable"), though the client did nothing wrong. Whether a post got
+    stored before the connection dropped is unknown: sent again with the
+    same client_id, it is stored once."""
+
+    def __init__(self):
+        super().__init__("unavailable", "the database is not answering; try again in a moment")
+
+
+class _Outage:
+    """Whether the last reconnect of this process gave up: then the next
+    ones try once, without waiting (a dead database answers every request at
+    once), and say nothing more until it answers again."""
+
+    gave_up = False
+
+
+def reconnect(error):
+    """After a transient error: drop the connection and wait (up to
+    RECONNECT_SECONDS) until a new one opens. Raises DatabaseUnavailable
+    if none does, and `error` again inside a transaction (it must be redone
+    whole by its caller)."""
+    if connection.in_atomic_block:
+        raise error
+    if not _Outage.gave_up:
+        # One line per outage: after a reconnect the connection is new, and
+        # the requests of a process share it (one thread for database work).
+        logger.warning("database connection lost (%s); reconnecting and retrying",
+                       " ".join(str(error).split())[:200])
+    deadline = time.monotonic() + (0 if _Outage.gave_up else RECONNECT_SECONDS)
+    while True:
+        try:
+            connection.close()
+        except TRANSIENT_ERRORS:
+            pass
+        try:
+            connection.ensure_connection()
+        except TRANSIENT_ERRORS:
+            if time.monotonic() >= deadline:
+                if not _Outage.gave_up:
+                    _Outage.gave_up = True
+                    logger.warning("database still not answering after %.0f s; chat changes are refused "
+                                   "(\"unavailable\") until it does", RECONNECT_SECONDS)
+                raise DatabaseUnavailable() from None
+            time.sleep(0.1)
+            continue
+        if _Outage.gave_up:
+            _Outage.gave_up = False
+            logger.warning("database answers again")
+        return
+
+
+def with_reconnect(function, *args):
+    """function(*args); on a transient database error, once more after
+    reconnect(). For reads and for changes that are safe to redo (post()
+    does its own, so that it knows it is still the post's origin)."""
+    try:
+        return function(*args)
+    except TRANSIENT_ERRORS as error:
+        reconnect(error)
+    try:
+        return function(*args)
+    except TRANSIENT_ERRORS:
+        raise DatabaseUnavailable() from None
