@@ -4,31 +4,40 @@ Client to server, one JSON object per message, dispatched on "action":
   {"action": "post", "text": str, "room"?: str, "client_id"?: str}
   {"action": "edit", "id": int, "text": str}
   {"action": "delete", "id": int}
-  {"action": "history", "before": int}          older messages, 50 a page
-  {"action": "sync", "after": int, "since"?: iso} what a reconnecting client missed
+  {"action": "history", "before": int}               older messages, 50 a page
+  {"action": "sync", "after": offset, "epoch"?: str}  the changes after an offset
 
 Server to client:
-  {"type": "joined", "room", "user", "messages", "has_more", "now"}  on connect: the last 50
-  {"type": "message" | "edited" | "deleted", "message": {...}, "at"}  to everyone in the room
-  {"type": "ack", "action", "id", "client_id"?, "message"}              to the sender, after storing
+  {"type": "joined", "room", "user", "messages", "has_more", "offset", "epoch", "now"}
+                                      on connect: the last 50, and the stream offset they stand at
+  {"type": "message" | "edited" | "deleted", "offset", "epoch", "message": {...}, "at"}
+                                      to everyone in the room; offsets 1, 2, 3, ... per room
+  {"type": "ack", "action", "id", "offset", "epoch", "client_id"?, "message"}
+                                      to the sender, after storing and publishing
   {"type": "history", "before", "messages", "has_more"}
-  {"type": "sync", "after", "messages", "has_more", "now"}
+  {"type": "sync", "after", "changes": [change frames], "has_more", "offset", "epoch", "now"}
+      or, for another epoch: {"type": "sync", "reset": true, "messages", "offset", "epoch", ...}
+  {"type": "resync"}                  changes may have been lost: sync from your offset
   {"type": "presence", "users": [names], "guests": int}
-  {"error": {"code", "message"}}                                       the socket stays open
+  {"error": {"code", "message"}}      the socket stays open
 
-Everything is stored (committed) first, then broadcast, then acknowledged.
+Everything is stored (committed, with its offset) first, then broadcast, then
+acknowledged; a broadcast that fails is still acknowledged, and the room's
+sockets resync once the channel layer is back (realtime/chat/recovery.py).
+The recovery protocol: docs/CHAT.md.
 """
 
+import asyncio
 import logging
-from datetime import UTC
 
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
+from realtime.chat import recovery
 from realtime.chat import store as chat_store
 from realtime.chat.presence import get_presence
+from realtime.chat.stream import room_group
 from realtime.ops import counts
 from realtime.sockets import codecs
 from realtime.sockets.consumer import SocketConsumer
@@ -39,16 +48,10 @@ from realtime.sockets.session_auth import session_is_current
 logger = logging.getLogger(__name__)
 
 MAX_CLIENT_ID = 64
-
-
-def room_group(room):
-    return f"chat.{room}"
-
-
-def change_frame(kind, message):
-    """What every socket of the room gets when a message is stored, edited
-    or deleted (by its author here, or by a moderator: realtime.chat.moderation)."""
-    return {"type": kind, "message": message, "at": chat_store.iso(timezone.now())}
+MAX_EPOCH = 32
+# A broadcast that has not reached the channel layer by then counts as
+# failed: the sender is acknowledged and the room resyncs later.
+PUBLISH_TIMEOUT_SECONDS = 2.0
 
 
 def require_int(request, key):
@@ -66,7 +69,7 @@ class ChatConsumer(SocketConsumer):
         user = self.scope.get("user")
         self.user = user if user is not None and user.is_authenticated else None
         # None until someone posts: a room is stored with its first post.
-        self.room = await database_sync_to_async(chat_store.find_room)(self.room_name)
+        self.room = await self.database(chat_store.find_room, self.room_name)
         # Until the "joined" frame is out, broadcasts wait here, so a client
         # always gets the history first and then what came after it.
         self.waiting = []
@@ -74,13 +77,13 @@ class ChatConsumer(SocketConsumer):
         # Join before reading the history: a message stored in between then
         # arrives twice (same id) rather than never.
         await self.join_group(room_group(self.room_name))
-        messages, has_more = await database_sync_to_async(chat_store.latest)(self.room)
+        recovery.watch(get_hub())
+        state = await self.database(chat_store.joined, self.room)
         await self.send_value({
             "type": "joined",
             "room": self.room_name,
             "user": {"name": self.user.username, "staff": self.user.is_staff} if self.user else None,
-            "messages": messages,
-            "has_more": has_more,
+            **state,
             "max_chars": settings.CHAT_MAX_MESSAGE_CHARS,
             "now": chat_store.iso(timezone.now()),
         })
@@ -125,53 +128,52 @@ class ChatConsumer(SocketConsumer):
         client_id = request.get("client_id", "")
         if not isinstance(client_id, str) or len(client_id) > MAX_CLIENT_ID:
             raise ClientError("invalid_field", f'"client_id" must be a string of at most {MAX_CLIENT_ID} characters')
-        message, created = await self.store(chat_store.post, self.room_name, self.user, text, client_id)
+        frame, created = await database_sync_to_async(chat_store.post)(self.room_name, self.user, text, client_id)
         if created:
             counts.CHAT_CHANGES.inc("post", "socket")
-        # Broadcast, then acknowledge: once the sender sees the ack the message
-        # is stored *and* on its way to everyone. A retry of a post already
-        # stored (same client_id) is broadcast again, in case the process
-        # died between storing and broadcasting; clients replace by id.
-        await self.broadcast("message", message)
-        ack = {"type": "ack", "action": "post", "id": message["id"], "message": message}
-        if client_id:
-            ack["client_id"] = client_id
-        await self.send_value(ack)
+            # Broadcast, then acknowledge: once the sender sees the ack the
+            # message is stored *and* on its way to everyone.
+            await self.broadcast(frame)
+        # A retry of a post stored already (same client_id) is acknowledged
+        # to its sender only: no new offset, no broadcast, no rate-limit use.
+        # Members that missed the first broadcast (its process died before
+        # publishing) see a hole at the room's next change and fetch it.
+        await self.acknowledge("post", frame, client_id)
 
     async def do_edit(self, request):
         await self.require_user("edit")
         message_id = require_int(request, "id")
         text = self.clean_text(request)
-        message = await self.store(chat_store.edit, await self.stored_room(), self.user, message_id, text)
+        frame = await self.database(chat_store.edit, await self.stored_room(), self.user, message_id, text)
         counts.CHAT_CHANGES.inc("edit", "socket")
-        await self.broadcast("edited", message)
-        await self.send_value({"type": "ack", "action": "edit", "id": message_id, "message": message})
+        await self.broadcast(frame)
+        await self.acknowledge("edit", frame)
 
     async def do_delete(self, request):
         await self.require_user("delete")
         message_id = require_int(request, "id")
-        message = await self.store(chat_store.delete, await self.stored_room(), self.user, message_id)
+        frame = await self.database(chat_store.delete, await self.stored_room(), self.user, message_id)
         counts.CHAT_CHANGES.inc("delete", "socket")
-        await self.broadcast("deleted", message)
-        await self.send_value({"type": "ack", "action": "delete", "id": message_id, "message": message})
+        await self.broadcast(frame)
+        await self.acknowledge("delete", frame)
 
     async def do_history(self, request):
         before = require_int(request, "before")
-        messages, has_more = await database_sync_to_async(chat_store.latest)(await self.stored_room(), before)
+        messages, has_more = await self.database(chat_store.latest, await self.stored_room(), before)
         await self.send_value({"type": "history", "before": before, "messages": messages, "has_more": has_more})
 
     async def do_sync(self, request):
         after = require_int(request, "after")
-        since = request.get("since")
-        if since is not None:
-            since = parse_datetime(since) if isinstance(since, str) else None
-            if since is None:
-                raise ClientError("invalid_field", '"since" must be an ISO 8601 time')
-            if timezone.is_naive(since):
-                since = timezone.make_aware(since, UTC)
+        epoch = request.get("epoch")
+        if epoch is not None and (not isinstance(epoch, str) or len(epoch) > MAX_EPOCH):
+            raise ClientError("invalid_field", f'"epoch" must be a string of at most {MAX_EPOCH} characters')
+        if "since" in request:
+            # Older pages synced by time; offsets made it unneeded. Still
+            # checked, so a malformed one is a clear error, not a traceback.
+            parse_since(request["since"])
         now = chat_store.iso(timezone.now())
-        messages, has_more = await database_sync_to_async(chat_store.missed)(await self.stored_room(), after, since)
-        await self.send_value({"type": "sync", "after": after, "messages": messages, "has_more": has_more, "now": now})
+        answer = await self.database(chat_store.sync, await self.stored_room(), after, epoch)
+        await self.send_value({"type": "sync", **answer, "now": now})
 
     actions = {"post": do_post, "edit": do_edit, "delete": do_delete, "history": do_history, "sync": do_sync}
 
@@ -185,7 +187,7 @@ class ChatConsumer(SocketConsumer):
         # change, so a logged-out user cannot keep posting through an old socket.
         session = self.scope.get("session")
         key = session.session_key if session is not None else None
-        if not await database_sync_to_async(session_is_current)(key, self.user):
+        if not await self.database(session_is_current, key, self.user):
             self.user = None
             raise ClientError("login_required", f"your session has ended; log in again to {action} messages")
 
@@ -207,17 +209,48 @@ class ChatConsumer(SocketConsumer):
         """This room's row; looked up again while it is not stored yet (a post
         through another socket or process may have stored it since)."""
         if self.room is None:
-            self.room = await database_sync_to_async(chat_store.find_room)(self.room_name)
+            self.room = await self.database(chat_store.find_room, self.room_name)
         return self.room
 
-    async def store(self, function, *args):
-        # A refusal (chat_store.ChatRefused) is a ClientError: an error frame.
-        return await database_sync_to_async(function)(*args)
+    async def database(self, function, *args):
+        """function(*args) off the loop, retried once after reconnecting if
+        the connection dropped. A refusal (chat_store.ChatRefused) is a
+        ClientError: an error frame."""
+        return await database_sync_to_async(chat_store.with_reconnect)(function, *args)
 
-    async def broadcast(self, kind, message):
+    async def acknowledge(self, action, frame, client_id=""):
+        message = frame["message"]
+        ack = {"type": "ack", "action": action, "id": message["id"], "offset": frame["offset"],
+               "epoch": frame["epoch"], "message": message}
+        if client_id:
+            ack["client_id"] = client_id
+        await self.send_value(ack)
+
+    async def broadcast(self, frame):
+        hub = get_hub()
+        group = room_group(self.room_name)
         try:
-            await get_hub().publish(room_group(self.room_name), change_frame(kind, message))
-        except Exception:
-            # Stored and acknowledged already; others get it on their next
-            # sync or page load.
-            logger.exception("broadcast to room %s failed", self.room_name)
+            await asyncio.wait_for(hub.publish(group, frame), PUBLISH_TIMEOUT_SECONDS)
+        except Exception as error:
+            # Stored (with its offset) and acknowledged all the same; the
+            # room's sockets in every process resync once the layer is back.
+            # The hub's watch logs the outage once; this is per message.
+            if isinstance(error, TimeoutError):
+                hub.watch.lost(f"publishing to {group} took over {PUBLISH_TIMEOUT_SECONDS:g} s")
+            recovery.broadcast_failed(hub, group)
+            logger.debug("broadcast to room %s failed: %r", self.room_name, error)
+
+
+def parse_since(value):
+    """An ISO 8601 time from 1970 on, or ClientError("invalid_field"): never
+    an exception of the parser's (a 30 February, hour 25, an offset of
+    +99:00), nor a time so early that arithmetic on it overflows (year 1)."""
+    from django.utils.dateparse import parse_datetime
+
+    try:
+        since = parse_datetime(value) if isinstance(value, str) else None
+    except ValueError:
+        since = None
+    if since is None or since.year < 1970:
+        raise ClientError("invalid_field", '"since" must be an ISO 8601 time from 1970 on')
+    return since

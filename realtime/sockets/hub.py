@@ -37,6 +37,7 @@ from channels.layers import get_channel_layer
 
 from realtime.ops import counts
 from realtime.ops.outages import REDIS
+from realtime.sockets.layer_watch import LayerWatch
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +61,14 @@ class Hub:
         self.delivered = {}  # group -> seq of the last message delivered (ordered groups)
         self.sending = {}  # per-shard group name -> the send to it still under way
         self.progress = asyncio.Event()  # set (then replaced) at each ordered delivery
+        self.watch = LayerWatch(self)  # knows when group messages may have been lost
+        self.watcher = None
+
+    def on_layer_back(self, callback):
+        """Run `callback(hub)` (a coroutine function) whenever the channel
+        layer answers again after group messages may have been lost
+        (realtime/sockets/layer_watch.py)."""
+        self.watch.on_layer_back(callback)
 
     async def start(self):
         if self.reader is None:
@@ -130,8 +139,9 @@ class Hub:
         if seq is None:
             try:
                 await self.layer.group_send(group, message)
-            except Exception:  # the caller says what was lost; this counts it
+            except Exception as error:  # the caller says what was lost; this counts it
                 counts.CHANNEL_LAYER_ERRORS.inc("publish")
+                self.watch.lost(f"publishing to {group} failed: {type(error).__name__}")
                 raise
             return
         message["seq"] = seq
@@ -153,6 +163,7 @@ class Hub:
                     return
                 error = task.exception()
         counts.CHANNEL_LAYER_ERRORS.inc("publish")
+        self.watch.lost(f"publishing to {group} failed on every shard")
         raise error or ConnectionError(f"every shard is still busy with an earlier message of {group}")
 
     def _sent(self, name, task):
@@ -205,6 +216,7 @@ class Hub:
         self.channel_name = await self._new_channel()
         self.refresher = asyncio.ensure_future(self._refresh())
         self.started.set()
+        self.watcher = asyncio.ensure_future(self.watch.run())
         while True:
             try:
                 message = await self.layer.receive(self.channel_name)
