@@ -1,11 +1,23 @@
 /* The chat page: /ws/chat/<room>/ through RealtimeSocket (socket.js), which
- * reconnects with backoff. On every (re)connect the server sends the last
- * messages; after a reconnect this page also asks for what it missed
- * ("sync": newer messages, and edits/deletions since it last heard from the
- * server) and re-sends a post that was never acknowledged (same client_id,
- * so the server stores it once). Message text goes in with textContent only. */
+ * reconnects with backoff. Message text goes in with textContent only.
+ *
+ * Nothing missed, nothing twice (docs/CHAT.md): every change of the room
+ * (post, edit, delete) carries its offset in the room's stream (1, 2, 3, ...)
+ * and the stream's epoch. The page applies changes strictly in offset order
+ * and keeps `offset`, up to which it has applied everything. A change beyond
+ * the next one waits in `held` while the hole may still fill (broadcasts
+ * through two server processes can overtake each other); after HOLE_WAIT_MS,
+ * or at once when the server says "resync", or after a reconnect, the page
+ * asks for exactly the changes after its offset ("sync", paged) and applies
+ * them in order; a change at or below its offset is skipped. A post that was
+ * never acknowledged is sent again after a reconnect with the same
+ * client_id, so the server stores it once; one answered by an error frame is
+ * no longer pending: the text stays, and sending it again unchanged reuses
+ * its client_id. */
 (function () {
   "use strict";
+
+  var HOLE_WAIT_MS = 500;
 
   var root = document.getElementById("chat");
   var roomName = root.getAttribute("data-room");
@@ -20,12 +32,18 @@
 
   var me = null;            // {name, staff} or null for a guest
   var rows = new Map();     // message id -> <li>
-  var maxId = 0;            // newest message id this page holds
-  var lastSeenAt = null;    // server time of the newest thing we heard
   var hasMore = false;      // older messages exist on the server
   var loadingOlder = false;
   var joinedOnce = false;
   var pending = null;       // the post awaiting its ack: {client_id, text}
+  var failed = null;        // the last post refused by an error frame: {client_id, text}
+
+  var epoch = null;         // the room stream's epoch ("" while the room is not stored)
+  var offset = 0;           // every change up to this offset is applied
+  var held = new Map();     // offset -> change that arrived ahead of a hole
+  var holeTimer = null;
+  var syncing = false;      // a sync request is on its way
+  var syncAgain = false;    // asked for while one was on its way
 
   var socket = RealtimeSocket.open(root.getAttribute("data-socket"), {
     onmessage: function (event) { handle(JSON.parse(event.data)); },
@@ -42,11 +60,17 @@
 
   function showError(text) { errorBox.textContent = text; }
 
-  function seen(time) { if (time && (!lastSeenAt || time > lastSeenAt)) lastSeenAt = time; }
+  var ACK_KINDS = { post: "message", edit: "edited", "delete": "deleted" };
 
   function handle(frame) {
     if (frame.error) {
       showError(frame.error.message + " (" + frame.error.code + ")");
+      if (pending) {
+        // The post was refused (rate_limited, unavailable, ...): the text
+        // stays for the user to send again or change.
+        failed = pending;
+        pending = null;
+      }
       unlockInput();
       return;
     }
@@ -55,18 +79,19 @@
       case "message":
       case "edited":
       case "deleted":
-        seen(frame.at);
-        return show([frame.message], true);
+        return receive(frame);
       case "ack":
-        show([frame.message], frame.action === "post");
+        receive({ type: ACK_KINDS[frame.action], offset: frame.offset, epoch: frame.epoch, message: frame.message });
         if (frame.action === "post" && pending && frame.client_id === pending.client_id) {
           pending = null;
+          failed = null;
           input.value = "";
           unlockInput();
           scrollToBottom();
         }
         showError("");
         return;
+      case "resync": return requestSync();
       case "history": return olderArrived(frame);
       case "sync": return synced(frame);
       case "presence": return showPresence(frame);
@@ -76,38 +101,95 @@
   function joined(frame) {
     var userChanged = joinedOnce && JSON.stringify(me) !== JSON.stringify(frame.user);
     me = frame.user;
-    // A "load older" request lost with the old connection is not coming back.
+    // Requests lost with the old connection are not coming back.
     loadingOlder = false;
+    syncing = false;
     if (userChanged) {
       // Logged out or in elsewhere: the edit and delete buttons change.
       rows.forEach(function (row) { render(row, row.message); });
     }
     var reconnect = joinedOnce;
-    var knownUpTo = maxId;
-    var since = lastSeenAt;
     joinedOnce = true;
-    if (!reconnect) hasMore = frame.has_more;
-    show(frame.messages, true);
-    seen(frame.now);
-    updateOlder();
-    if (reconnect) {
-      send({ action: "sync", after: knownUpTo, since: since });
-      if (pending) send({ action: "post", room: roomName, text: pending.text, client_id: pending.client_id });
-    } else {
+    if (!reconnect || (epoch && frame.epoch && frame.epoch !== epoch)) {
+      // First join, or the room's stream began again: start from here.
+      startOver(frame.epoch, frame.offset, frame.messages, frame.has_more);
       scrollToBottom();
       fillScroller();
+    } else {
+      // These are newer than anything held, or the same: safe to show.
+      show(frame.messages, true);
+      if (!epoch) epoch = frame.epoch;
+      if (frame.offset > offset) requestSync();
+    }
+    if (reconnect && pending) send({ action: "post", room: roomName, text: pending.text, client_id: pending.client_id });
+  }
+
+  function startOver(newEpoch, newOffset, messages, olderExist) {
+    rows.clear();
+    list.replaceChildren();
+    held.clear();
+    epoch = newEpoch;
+    offset = newOffset;
+    hasMore = olderExist;
+    show(messages, true);
+    updateOlder();
+  }
+
+  // -- the room's stream: in offset order, each change once ---------------------
+
+  function receive(change) {
+    if (epoch && change.epoch && change.epoch !== epoch) return requestSync();  // answered with a reset
+    if (!epoch && change.epoch) epoch = change.epoch;  // the room was stored after we joined
+    if (change.offset <= offset) return;  // applied already
+    if (change.offset > offset + 1) {
+      held.set(change.offset, change);
+      return watchHole();
+    }
+    apply(change);
+    drainHeld();
+  }
+
+  function apply(change) {
+    offset = change.offset;
+    show([change.message], true);
+  }
+
+  function drainHeld() {
+    while (held.has(offset + 1)) {
+      var next = held.get(offset + 1);
+      held.delete(offset + 1);
+      apply(next);
+    }
+    held.forEach(function (_, at) { if (at <= offset) held.delete(at); });
+    if (held.size) {
+      watchHole();
+    } else if (holeTimer) {
+      clearTimeout(holeTimer);
+      holeTimer = null;
     }
   }
 
+  function watchHole() {
+    if (holeTimer || syncing) return;
+    holeTimer = setTimeout(function () { holeTimer = null; requestSync(); }, HOLE_WAIT_MS);
+  }
+
+  function requestSync() {
+    if (holeTimer) { clearTimeout(holeTimer); holeTimer = null; }
+    if (syncing) { syncAgain = true; return; }
+    syncAgain = false;
+    syncing = send({ action: "sync", after: offset, epoch: epoch === null ? "" : epoch });
+  }
+
   function synced(frame) {
-    show(frame.messages, true);
-    if (frame.has_more) {
-      var newest = frame.after;
-      frame.messages.forEach(function (m) { if (m.id > newest) newest = m.id; });
-      send({ action: "sync", after: newest });
+    syncing = false;
+    if (frame.reset) {
+      startOver(frame.epoch, frame.offset, frame.messages, frame.has_more_before);
     } else {
-      seen(frame.now);
+      frame.changes.forEach(receive);
     }
+    if (frame.has_more || syncAgain) return requestSync();
+    drainHeld();
   }
 
   // -- the message list ---------------------------------------------------------
@@ -127,7 +209,6 @@
       row.setAttribute("data-id", String(message.id));
       rows.set(message.id, row);
       insertInOrder(row, message.id);
-      if (message.id > maxId) maxId = message.id;
     }
     render(row, message);
   }
@@ -267,12 +348,17 @@
   if (form) {
     form.addEventListener("submit", function (event) {
       event.preventDefault();
-      if (pending) return;
+      if (pending) return;  // until it is acknowledged or refused
       var text = input.value;
       if (!text.trim()) { showError("the message is empty"); return; }
-      pending = { client_id: newClientId(), text: text };
+      // Sent again unchanged after an error: the same post (if it was
+      // stored after all, the server answers with the stored one).
+      var clientId = failed && failed.text === text ? failed.client_id : newClientId();
+      failed = null;
+      pending = { client_id: clientId, text: text };
       input.readOnly = true;  // until stored: the text stays if it is refused
-      if (!send({ action: "post", room: roomName, text: text, client_id: pending.client_id })) {
+      if (!send({ action: "post", room: roomName, text: text, client_id: clientId })) {
+        failed = pending;
         pending = null;
         unlockInput();
       }

@@ -3,51 +3,19 @@ check, session auth, routing) with Channels' WebsocketCommunicator and the
 in-memory layer, against the test database. tests/chat/test_chat_postgres.py runs
 this file again on PostgreSQL."""
 
-import uuid
-
 import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User
 from django.test import override_settings
 
 from realtime.models import Message, Room
-from tests.support.chat import ChatSocket, session_cookie
+from tests.support.chat import ChatSocket, seed_room, session_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def room():
-    return f"room-{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture
-def alice():
-    user = User.objects.create_user("alice", password="a-long-passphrase-1")
-    return session_cookie(user)
-
-
-@pytest.fixture
-def bob():
-    user = User.objects.create_user("bob", password="a-long-passphrase-2")
-    return session_cookie(user)
-
-
-@pytest.fixture
-def staff():
-    user = User.objects.create_user("moderator", password="a-long-passphrase-3", is_staff=True)
-    return session_cookie(user)
-
-
 def stored(room):
     return list(Message.objects.filter(room__name=room).order_by("id").values_list("text", flat=True))
-
-
-def seed(room, count, author="seeder"):
-    user, _ = User.objects.get_or_create(username=author)
-    target, _ = Room.objects.get_or_create(name=room)
-    Message.objects.bulk_create([Message(room=target, author=user, text=f"m{i}") for i in range(count)])
-    return list(Message.objects.filter(room=target).order_by("id").values_list("id", flat=True))
 
 
 # -- joining and history --------------------------------------------------------
@@ -61,7 +29,7 @@ async def test_joining_an_empty_room_sends_nothing_and_stores_no_room(room):
 
 
 async def test_joining_sends_the_last_50_messages_oldest_first(room):
-    ids = await sync_to_async(seed)(room, 60)
+    ids = await sync_to_async(seed_room)(room, 60)
     async with ChatSocket(room) as guest:
         assert [m["id"] for m in guest.joined["messages"]] == ids[-50:]
         assert guest.joined["messages"][0]["text"] == "m10"
@@ -71,7 +39,7 @@ async def test_joining_sends_the_last_50_messages_oldest_first(room):
 async def test_load_older_pages_back_to_the_first_message_without_gaps_or_repeats_while_others_post(room, alice):
     """Page back through 120 messages while alice posts between the pages:
     every stored message is seen exactly once, in order."""
-    ids = await sync_to_async(seed)(room, 120)
+    ids = await sync_to_async(seed_room)(room, 120)
     async with ChatSocket(room) as reader, ChatSocket(room, alice) as poster:
         seen = [m["id"] for m in reader.joined["messages"]]
         has_more = reader.joined["has_more"]
@@ -101,15 +69,12 @@ async def test_a_post_is_stored_before_anyone_sees_it_and_the_sender_gets_the_st
 
 
 async def test_a_retried_post_with_the_same_client_id_is_stored_once(room, alice):
-    """A client that lost its ack re-sends with the same client_id."""
+    """A client that lost its ack re-sends with the same client_id: the
+    stored message, at its first offset."""
     async with ChatSocket(room, alice) as sender:
         first = await sender.request("ack", action="post", text="once", client_id="retry-1")
         again = await sender.request("ack", action="post", text="once", client_id="retry-1")
-        assert again["id"] == first["id"]
-        # Broadcast again (the first broadcast may have died with a process),
-        # under the same id, so a page shows it once.
-        assert (await sender.expect("message"))["message"]["id"] == first["id"]
-        assert (await sender.expect("message"))["message"]["id"] == first["id"]
+        assert (again["id"], again["offset"], again["epoch"]) == (first["id"], first["offset"], first["epoch"])
     assert await Message.objects.filter(room__name=room).acount() == 1
     # The same client_id in another room is another message.
     async with ChatSocket(room + "-b", alice) as elsewhere:
@@ -256,7 +221,6 @@ async def test_malformed_json_unknown_or_missing_action_and_bad_fields_get_error
         assert await author.refused(action="edit", id="7", text="x") == "invalid_field"
         assert await author.refused(action="delete", id=-1) == "invalid_field"
         assert await author.refused(action="history", before=True) == "invalid_field"
-        assert await author.refused(action="sync", after=0, since="yesterday") == "invalid_field"
         assert await author.refused(action="post", text="x", client_id="c" * 65) == "invalid_field"
         await author.request("ack", action="post", text="the socket is still up")
     assert await Message.objects.filter(room__name=room).acount() == 1
@@ -284,41 +248,6 @@ async def test_posting_faster_than_the_per_user_limit_is_refused_with_a_clear_er
 
 
 # -- reconnecting -------------------------------------------------------------------
-
-
-async def test_sync_returns_what_a_reconnecting_client_missed(room, alice):
-    """A reader that held messages up to some id, and last heard from the
-    server at some time, reconnects: "sync" returns the new messages and the
-    edits and deletions of older ones."""
-    async with ChatSocket(room, alice) as author:
-        kept = (await author.request("ack", action="post", text="kept"))["id"]
-        changed = (await author.request("ack", action="post", text="will change"))["id"]
-        doomed = (await author.request("ack", action="post", text="doomed"))["id"]
-        async with ChatSocket(room) as reader:
-            last_seen = reader.joined["now"]
-        # While the reader is away (more than the server's sync margin ago
-        # would not matter; the margin only widens the window).
-        await author.request("ack", action="edit", id=changed, text="changed")
-        await author.request("ack", action="delete", id=doomed)
-        new = [(await author.request("ack", action="post", text=f"new {i}"))["id"] for i in range(3)]
-        async with ChatSocket(room) as reader:
-            sync = await reader.request("sync", action="sync", after=doomed, since=last_seen)
-        by_id = {m["id"]: m for m in sync["messages"]}
-        assert set(new) <= set(by_id) and by_id[changed]["text"] == "changed"
-        assert by_id[changed]["edited_at"] and by_id[doomed]["deleted"] is True
-        assert sync["has_more"] is False
-        # `kept` may come again (the server widens `since` by a safety
-        # margin); the page replaces by id, so only its content matters.
-        assert by_id.get(kept, {"text": "kept"})["text"] == "kept"
-
-
-async def test_sync_pages_through_a_long_absence(room):
-    ids = await sync_to_async(seed)(room, 250)
-    async with ChatSocket(room) as reader:
-        first = await reader.request("sync", action="sync", after=ids[9])
-        assert [m["id"] for m in first["messages"]] == ids[10:210] and first["has_more"] is True
-        rest = await reader.request("sync", action="sync", after=ids[209])
-        assert [m["id"] for m in rest["messages"]] == ids[210:] and rest["has_more"] is False
 
 
 # -- presence ------------------------------------------------------------------------

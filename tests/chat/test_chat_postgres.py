@@ -1,5 +1,5 @@
-"""The chat's and accounts' database tests (test_chat.py and test_accounts.py
-beside this file) run again, on PostgreSQL (the machine's, or a private one:
+"""The chat's and accounts' database tests (test_chat.py, test_chat_stream.py
+and test_accounts.py beside this file) run again, on PostgreSQL (the machine's, or a private one:
 the `postgres_url` fixture).
 
 pytest-django takes its database from settings (DATABASE_URL) once per run,
@@ -19,7 +19,8 @@ from tests.support.paths import ROOT
 from tests.support.postgres import database_url
 
 HERE = Path(__file__).resolve().parent
-DATABASE_TEST_FILES = [str((HERE / name).relative_to(ROOT)) for name in ("test_chat.py", "test_accounts.py")]
+DATABASE_TEST_FILES = [str((HERE / name).relative_to(ROOT))
+                       for name in ("test_chat.py", "test_chat_stream.py", "test_accounts.py")]
 
 
 def admin_connection(postgres_url):

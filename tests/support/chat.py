@@ -74,11 +74,9 @@ def seed_messages(database_url, room, count, author):
     code = (
         "import json\n"
         "from django.contrib.auth.models import User\n"
-        "from realtime.models import Message, Room\n"
+        "from realtime.chat.stream import add_posts\n"
         f"user, _ = User.objects.get_or_create(username={author!r})\n"
-        f"room, _ = Room.objects.get_or_create(name={room!r})\n"
-        f"Message.objects.bulk_create([Message(room=room, author=user, text=f'm{{i}}') for i in range({count})])\n"
-        "print(json.dumps(list(Message.objects.filter(room=room).order_by('id').values_list('id', flat=True))))\n"
+        f"print(json.dumps(add_posts({room!r}, user, [f'm{{i}}' for i in range({count})])))\n"
     )
     result = subprocess.run(
         [sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, capture_output=True, text=True,
@@ -89,6 +87,17 @@ def seed_messages(database_url, room, count, author):
 
 
 # -- in-process (WebsocketCommunicator) -----------------------------------------------
+
+
+def seed_room(room, count, author="seeder"):
+    """Store `count` messages m0..m{count-1} by `author` in `room` (offsets
+    1..count) in the test database; returns their ids in order."""
+    from django.contrib.auth.models import User
+
+    from realtime.chat.stream import add_posts
+
+    user, _ = User.objects.get_or_create(username=author)
+    return add_posts(room, user, [f"m{i}" for i in range(count)])
 
 
 def session_cookie(user):
