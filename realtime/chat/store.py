@@ -7,7 +7,6 @@ whatever the consumer acknowledges or broadcasts afterwards is already
 stored. A dropped connection is retried once after reconnecting
 (`with_reconnect`); a database that stays away is DatabaseUnavailable."""
 
-import logging
 import time
 from datetime import UTC
 
@@ -17,9 +16,8 @@ from django.utils import timezone
 
 from realtime.chat import rate_windows, stream
 from realtime.chat.models import Change, Message, Room
+from realtime.ops.outages import DATABASE
 from realtime.sockets.errors import ClientError
-
-logger = logging.getLogger(__name__)
 
 # A dropped database connection (the server restarted, a proxy reset it) is
 # retried once, after reconnecting; the database gets this long to answer
@@ -215,7 +213,8 @@ class DatabaseUnavailable(ClientError):
 class _Outage:
     """Whether the last reconnect of this process gave up: then the next
     ones try once, without waiting (a dead database answers every request at
-    once), and say nothing more until it answers again."""
+    once). What the log says is realtime.ops.outages.DATABASE's: one line
+    when it goes, one when it is back."""
 
     gave_up = False
 
@@ -227,11 +226,7 @@ def reconnect(error):
     whole by its caller)."""
     if connection.in_atomic_block:
         raise error
-    if not _Outage.gave_up:
-        # One line per outage: after a reconnect the connection is new, and
-        # the requests of a process share it (one thread for database work).
-        logger.warning("database connection lost (%s); reconnecting and retrying",
-                       " ".join(str(error).split())[:200])
+    DATABASE.failed("a chat request (reconnecting to retry it)", error)
     deadline = time.monotonic() + (0 if _Outage.gave_up else RECONNECT_SECONDS)
     while True:
         try:
@@ -242,16 +237,12 @@ def reconnect(error):
             connection.ensure_connection()
         except TRANSIENT_ERRORS:
             if time.monotonic() >= deadline:
-                if not _Outage.gave_up:
-                    _Outage.gave_up = True
-                    logger.warning("database still not answering after %.0f s; chat changes are refused "
-                                   "(\"unavailable\") until it does", RECONNECT_SECONDS)
+                _Outage.gave_up = True
                 raise DatabaseUnavailable() from None
             time.sleep(0.1)
             continue
-        if _Outage.gave_up:
-            _Outage.gave_up = False
-            logger.warning("database answers again")
+        _Outage.gave_up = False
+        DATABASE.answered()
         return
 
 

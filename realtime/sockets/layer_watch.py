@@ -17,7 +17,9 @@ waits for it to come back through the layer, as any group message would.
   (`on_layer_back`) then run once; the chat makes its open sockets fetch
   what they missed (realtime/chat/recovery.py).
 
-One log line when lost, one when back: not one per message or per second.
+One log line (INFO) when lost, one when back: not one per message or per
+second. Redis itself going and coming back is realtime.ops.outages.REDIS's
+to say (a failed probe reports to it).
 """
 
 import asyncio
@@ -25,6 +27,7 @@ import logging
 import uuid
 
 from realtime.ops import counts
+from realtime.ops.outages import REDIS
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +82,8 @@ class LayerWatch:
                 except asyncio.CancelledError:
                     raise
                 except Exception as error:
-                    self.lost(f"publishing failed: {type(error).__name__}: {error}")
+                    REDIS.failed("probing the channel layer", error)
+                    self.lost(f"publishing failed: {type(error).__name__}")
 
     def check_overdue(self, now):
         for name in self.names:
@@ -100,6 +104,7 @@ class LayerWatch:
             self.lost(f"{round_ - answered - 1} probe(s) never came back")
         if round_ > answered:
             self.answered[name] = round_
+            REDIS.answered()
         if self.is_lost and all(self.answered.get(n, 0) > self.lost_round for n in self.names):
             self.back()
 
@@ -114,13 +119,13 @@ class LayerWatch:
         self.lost_reason = reason
         self.outages += 1
         counts.CHANNEL_LAYER_ERRORS.inc("lost")
-        logger.warning("channel layer: group messages may be lost (%s); open sockets resync when it answers again",
-                       reason)
+        logger.info("channel layer: group messages may be lost (%s); open sockets resync when it answers again",
+                    reason)
 
     def back(self):
         took = asyncio.get_running_loop().time() - self.lost_since
         self.lost_since = None
-        logger.warning("channel layer answers again after %.1f s (lost: %s); resyncing open sockets",
-                       took, self.lost_reason)
+        logger.info("channel layer answers again after %.1f s (lost: %s); resyncing open sockets",
+                    took, self.lost_reason)
         for callback in self.listeners:
             self.hub.run_in_background(callback(self.hub))

@@ -125,7 +125,7 @@ async def test_a_postgresql_restart_costs_a_delay_not_an_error_and_a_dead_databa
         log = server.output()
         # The chat's own lines: one per outage, no traceback per message.
         assert "error handling a message" not in log and "internal_error" not in log, log[-3000:]
-        assert log.count("database connection lost") == 2, log[-3000:]  # the restart, the stop
-        assert log.count("database still not answering") == 1, log[-3000:]
+        assert log.count("the database is unavailable") == 2, log[-3000:]  # the restart, the stop
+        assert log.count("the database is back") == 1, log[-3000:]
     finally:
         cluster.stop()
