@@ -119,6 +119,18 @@ class RealtimeWebSocketProtocol(SimpleFrameInput, PatientKeepalive, BoundedSendB
         gone, self.gone = self.gone, None
         if gone is not None:
             gone.callback(None)
+        self.break_cycles()
+
+    def break_cycles(self):
+        """Drop this closed connection's references back to itself, so that
+        reference counting frees it (and all it holds) at once, instead of the
+        next full collection (every REALTIME_GC_FULL_SECONDS).
+
+        autobahn resolves `is_open` and `is_closed` with the protocol itself:
+        each fired Deferred keeps it as its result, and the protocol keeps
+        them. They are replaced by ones fired with None."""
+        self.is_open = defer.succeed(None)
+        self.is_closed = defer.succeed(None)
 
     def release_http_channel(self):
         """Unregister the HTTP channel that Daphne upgraded from as the TCP

@@ -226,3 +226,21 @@ def test_sensitive_events_are_redacted_for_staff_without_the_permission(client, 
     client.force_login(staff)
     page = client.get("/debug/requests?fam=fam.sensitive&exp=1").content.decode()
     assert "221B Baker Street" in page
+
+
+def test_a_hostile_latency_filter_is_ignored_not_a_server_error(server, server_database):
+    """Tried, as staff: the stored-trace list with latency filters that are
+    not a bucket (5,000 digits, which int() refuses; a superscript digit;
+    a bucket past the last; letters). Each page is served (200) and lists
+    the traces unfiltered; a real bucket still filters."""
+    send_mouse_events(server, 2)
+    wait_for_rows(server_database, "SELECT * FROM realtime_tracerecord WHERE family = 'websocket.Receive'")
+    staff_name, staff_password = make_user(server_database, staff=True)
+    staff = Browser(server.http_url)
+    staff.admin_login(staff_name, staff_password)
+    for hostile in ("9" * 5000, "\u00b2", "99", "abc", "-1"):
+        status, _, page = staff.get("/admin/realtime/tracerecord/?" + urllib.parse.urlencode({"latency": hostile}))
+        assert status == 200, (hostile[:10], status)
+        assert 'id="result_list"' in page, hostile[:10]  # the traces, unfiltered
+    status, _, page = staff.get("/admin/realtime/tracerecord/?latency=7")  # the ≥100s bucket: none there
+    assert status == 200 and 'id="result_list"' not in page
