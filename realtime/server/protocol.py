@@ -178,26 +178,6 @@ class RealtimeWebSocketProtocol(SimpleFrameInput, PatientKeepalive, BoundedSendB
     inbound_limit = 64
     reading_paused = False
 
-    # -- input: nothing more read while the client does not read ---------------
-
-    def dataReceived(self, data):
-        """Read only while what waits for the client is within the send
-        buffer limit; past it, close with 1008 (drop_slow_client) and drop
-        what was read.
-
-        Why: the application's frames are checked as they are queued
-        (write_frame), but autobahn answers a ping with a pong, and a close
-        with a close, straight to the transport. A client that sent pings and
-        never read grew the server by every pong it did not take (178 MiB in
-        11 s, the socket still open). Everything the server writes to a
-        socket is an answer to something it read (broadcasts aside, which
-        write_frame checks), so checking before each read bounds it all: at
-        most the limit plus what one read's input makes the server write."""
-        if self.state == self.STATE_OPEN and self.output_over_limit():
-            self.drop_slow_client()
-            return
-        super().dataReceived(data)
-
     # -- input: back-pressure ------------------------------------------------
 
     def applicationCreateWorked(self, application_queue):

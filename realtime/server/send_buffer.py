@@ -60,7 +60,8 @@ class SendQueue:
 
 
 class BoundedSendBuffer:
-    """Mixin for the WebSocket protocol: gorilla's bounded send buffer. The
+    """Mixin for the WebSocket protocol (first in its MRO, so its
+    dataReceived runs before any parsing): gorilla's bounded send buffer. The
     protocol checks send_backlog() against send_buffer_limit before it
     queues a frame and calls drop_slow_client() past it; and before it
     reads, with output_over_limit(), since what it reads is what makes it
@@ -74,6 +75,24 @@ class BoundedSendBuffer:
         if tcp is None:
             tcp = self.tcp_transport = kernel_level_transport(self.transport)
         return unsent_bytes(tcp)
+
+    def dataReceived(self, data):
+        """Read only while what waits for the client is within the send
+        buffer limit; past it, close with 1008 (drop_slow_client) and drop
+        what was read.
+
+        Why: the application's frames are checked as they are queued
+        (write_frame), but autobahn answers a ping with a pong, and a close
+        with a close, straight to the transport. A client that sent pings and
+        never read grew the server by every pong it did not take (178 MiB in
+        11 s, the socket still open). Everything the server writes to a
+        socket is an answer to something it read (broadcasts aside, which
+        write_frame checks), so checking before each read bounds it all: at
+        most the limit plus what one read's input makes the server write."""
+        if self.state == self.STATE_OPEN and self.output_over_limit():
+            self.drop_slow_client()
+            return
+        super().dataReceived(data)
 
     def output_over_limit(self):
         """True when more than send_buffer_limit bytes wait for the client,
