@@ -59,6 +59,7 @@ Modules, one concern each:
   from its client for the whole timeout (a busy server keeps live sockets);
 - `protocol`: the WebSocket protocol subclass, built of the three above;
 - `server`: the Server subclass and its SIGTERM handling;
+- `reuse_port`: several processes behind one port (REALTIME_REUSE_PORT);
 - `direct_dispatch`: reads of accepted connections without Twisted's
   per-read log-context wrapper;
 - `gc_schedule`: full garbage collections on a schedule, off the tick;

@@ -30,6 +30,10 @@ DEFAULTS = {
     # makes a connection storm wait on SYN retries. Capped by
     # net.core.somaxconn.
     "REALTIME_LISTEN_BACKLOG": 4096,
+    # Bind the TCP port with SO_REUSEPORT, so several server processes listen
+    # on one address and the kernel spreads connections over them
+    # (reuse_port.py). Off: a second server on a port in use fails.
+    "REALTIME_REUSE_PORT": False,
     # permessage-deflate (RFC 7692) when the client offers it, with these
     # parameters (compression.py and docs/SCALE.md say why): no context
     # takeover, so an idle socket keeps no zlib state; messages under

@@ -19,6 +19,7 @@ from realtime.server.gc_schedule import schedule_full_collections
 from realtime.server.http_requests import RealtimeHTTPFactory
 from realtime.server.inbound import InboundQueue
 from realtime.server.protocol import RealtimeWebSocketProtocol
+from realtime.server.reuse_port import adopt, take_tcp_endpoints
 
 
 def with_listen_backlog(description, backlog):
@@ -66,6 +67,10 @@ class RealtimeServer(Server):
         # after 1, 3, 7... s, so a storm of 10,000 left clients hanging for
         # over 20 s. The kernel caps this at net.core.somaxconn.
         self.endpoints = [with_listen_backlog(e, setting("REALTIME_LISTEN_BACKLOG")) for e in self.endpoints]
+        self.shared_listeners = []
+        if setting("REALTIME_REUSE_PORT"):  # several processes behind one port (reuse_port says why)
+            self.shared_listeners, self.endpoints = take_tcp_endpoints(
+                self.endpoints, setting("REALTIME_LISTEN_BACKLOG"))
         self.permessage_deflate = permessage_deflate
         # Checked here, so a bad REALTIME_DEFLATE_* stops the start with one line.
         self.deflate_policy = DeflatePolicy.from_settings() if permessage_deflate else None
@@ -108,8 +113,13 @@ class RealtimeServer(Server):
         # Daphne builds its WebSocket factory inside run(); swap our protocol
         # in once the reactor starts, before any connection is read.
         reactor.callWhenRunning(self.install_protocol)
+        reactor.callWhenRunning(self.adopt_shared_listeners)
         install_direct_dispatch(reactor)
         super().run()
+
+    def adopt_shared_listeners(self):
+        # After install_protocol (registered first): Daphne made its HTTP factory in run().
+        adopt(reactor, self.shared_listeners, self.http_factory, self.listen_success)
 
     def install_protocol(self):
         self.full_collections = schedule_full_collections(self.gc_full_seconds)
