@@ -10,6 +10,12 @@ import sys
 def main(argv=None):
     raise_file_limit()
     install_uvloop_policy()
+    from realtime.server import internals
+    from realtime.server.conf import setting
+
+    # Before daphne.server installs Twisted's reactor, which would already
+    # trip over a moved reactor internal (RealtimeServer probes the rest).
+    internals.check_at_start(setting("REALTIME_ALLOW_MOVED_INTERNALS"), before_reactor=True)
     from daphne.cli import CommandLineInterface
 
     from realtime.server.server import RealtimeServer

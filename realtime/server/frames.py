@@ -1,19 +1,52 @@
 """RFC 6455 frames as bytes: building and parsing, nothing else.
 
-Pure functions with no I/O, shared by the server's fast paths
-(`realtime.server.protocol`), the load clients in `bench/` and the tests'
-raw-socket clients, so the frame layout is written once.
+Pure functions of bytes, with no I/O and no state, shared by the server's
+fast paths (the protocol only glues them to autobahn and the transport), the
+load clients in `bench/` and the tests' raw-socket clients, so the frame
+layout is written once. Unit-tested without a server
+(tests/server/test_frames.py).
 """
 
 import os
 import struct
+from enum import IntEnum
 
-OP_CONTINUATION = 0x0
-OP_TEXT = 0x1
-OP_BINARY = 0x2
-OP_CLOSE = 0x8
-OP_PING = 0x9
-OP_PONG = 0xA
+
+class Opcode(IntEnum):
+    CONTINUATION = 0x0
+    TEXT = 0x1
+    BINARY = 0x2
+    CLOSE = 0x8
+    PING = 0x9
+    PONG = 0xA
+
+
+class CloseCode(IntEnum):
+    """RFC 6455 section 7.4.1 (and the IANA registry's 1012-1014)."""
+
+    NORMAL = 1000
+    GOING_AWAY = 1001
+    PROTOCOL_ERROR = 1002
+    UNSUPPORTED_DATA = 1003
+    NO_STATUS = 1005  # never sent: a close frame without a code
+    ABNORMAL = 1006  # never sent: no close frame, the TCP connection just ended
+    INVALID_PAYLOAD = 1007
+    POLICY_VIOLATION = 1008
+    TOO_BIG = 1009
+    MANDATORY_EXTENSION = 1010
+    INTERNAL_ERROR = 1011
+    SERVICE_RESTART = 1012
+    TRY_AGAIN_LATER = 1013
+    BAD_GATEWAY = 1014
+
+
+# The short names the clients and tests use.
+OP_CONTINUATION = Opcode.CONTINUATION
+OP_TEXT = Opcode.TEXT
+OP_BINARY = Opcode.BINARY
+OP_CLOSE = Opcode.CLOSE
+OP_PING = Opcode.PING
+OP_PONG = Opcode.PONG
 
 # Payloads at or under this size are unmasked through one big int, which is
 # about 6x faster than a per-byte masker for small payloads and slower for
@@ -21,7 +54,7 @@ OP_PONG = 0xA
 BIG_INT_MASK_LIMIT = 1024
 
 
-def frame_header(opcode, length, *, fin=True, rsv=0, masked=False):
+def frame_header(opcode: int, length: int, *, fin: bool = True, rsv: int = 0, masked: bool = False) -> bytes:
     """The header of one frame: FIN/RSV/opcode, the MASK bit and the shortest
     length encoding. A masked frame's 4-byte key follows the header."""
     first = (0x80 if fin else 0) | (rsv << 4) | opcode
@@ -33,7 +66,7 @@ def frame_header(opcode, length, *, fin=True, rsv=0, masked=False):
     return struct.pack("!BBQ", first, mask_bit | 127, length)
 
 
-def mask(payload, key):
+def mask(payload: bytes, key: bytes) -> bytes:
     """XOR `payload` with the 4-byte `key` (RFC 6455 5.3); masking twice unmasks."""
     length = len(payload)
     if not length:
@@ -43,15 +76,15 @@ def mask(payload, key):
         return (int.from_bytes(payload, "big") ^ int.from_bytes(repeated, "big")).to_bytes(length, "big")
     from autobahn.websocket.xormasker import create_xor_masker
 
-    return create_xor_masker(key, length).process(payload)
+    return bytes(create_xor_masker(key, length).process(payload))
 
 
-def server_frame(opcode, payload):
+def server_frame(opcode: int, payload: bytes) -> bytes:
     """A final, unmasked server-to-client frame."""
     return frame_header(opcode, len(payload)) + payload
 
 
-def client_frame(opcode, payload, key=None):
+def client_frame(opcode: int, payload: bytes | str, key: bytes | None = None) -> bytes:
     """A final, masked client-to-server frame. `key` defaults to a random one,
     as RFC 6455 asks; b"\\0\\0\\0\\0" is a valid key that leaves the payload
     as it is (cheap in a tight loop)."""
@@ -61,17 +94,17 @@ def client_frame(opcode, payload, key=None):
     return frame_header(opcode, len(payload), masked=True) + key + mask(payload, key)
 
 
-def close_payload(code, reason=b""):
+def close_payload(code: int, reason: bytes = b"") -> bytes:
     """The body of a close frame: the 2-byte code, then the UTF-8 reason."""
     return struct.pack("!H", code) + reason
 
 
-def close_code(payload):
+def close_code(payload: bytes) -> int:
     """The code in a close frame's body; 1005 (no status) when it has none."""
-    return struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
+    return struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else CloseCode.NO_STATUS
 
 
-def parse_header(data, pos=0):
+def parse_header(data: bytes, pos: int = 0) -> tuple[bool, int, int, bool, int, int] | None:
     """Parse the frame header at `data[pos:]`.
 
     Returns (fin, rsv, opcode, masked, length, header_size), where
@@ -99,3 +132,64 @@ def parse_header(data, pos=0):
     if available < size:
         return None
     return bool(first & 0x80), (first >> 4) & 0x7, first & 0x0F, masked, length, size
+
+
+def server_payload_size(frame: bytes) -> int:
+    """Payload length of a whole server (unmasked) frame."""
+    length = frame[1] & 0x7F
+    return length if length < 126 else len(frame) - (4 if length == 126 else 10)
+
+
+# Plain ints for the loop below, which runs for every frame read.
+_TEXT, _BINARY = int(Opcode.TEXT), int(Opcode.BINARY)
+SIMPLE_PAYLOAD_LIMIT = 1 << 16  # the 64-bit length form is never simple
+
+
+def take_simple_frames(data: bytes, max_frame: int = 0, max_message: int = 0) -> tuple[list[str | bytes], int, int]:
+    """The leading simple client frames of `data`: complete, final, masked,
+    text or binary, RSV bits 0, minimally encoded, under 64 KiB, within
+    `max_frame` and `max_message` bytes (0: no limit), and (text) valid UTF-8.
+
+    Returns (their payloads unmasked, text as str and binary as bytes; the
+    bytes of `data` they took; the payload bytes among those). Stops at the
+    first frame that is anything else or incomplete: that one and what
+    follows are for a general parser (which fails the bad ones).
+    """
+    size = len(data)
+    pos = 0
+    payload_bytes = 0
+    messages: list[str | bytes] = []
+    while size - pos >= 6:
+        first = data[pos]
+        second = data[pos + 1]
+        opcode = first & 0x0F
+        # FIN set, RSV 0, text or binary; MASK set.
+        if first & 0xF0 != 0x80 or (opcode != _TEXT and opcode != _BINARY) or not second & 0x80:
+            break
+        length = second & 0x7F
+        header = 6
+        if length == 126:
+            if size - pos < 8:
+                break
+            length = (data[pos + 2] << 8) | data[pos + 3]
+            if length < 126:
+                break  # not minimally encoded: a protocol error
+            header = 8
+        elif length == 127:
+            break
+        end = pos + header + length
+        if end > size:
+            break
+        if 0 < max_frame < length or 0 < max_message < length:
+            break
+        payload = mask(data[end - length : end], data[end - length - 4 : end - length])
+        if opcode == _TEXT:
+            try:
+                messages.append(payload.decode("utf-8"))
+            except UnicodeDecodeError:
+                break  # the general parser closes with 1007
+        else:
+            messages.append(payload)
+        payload_bytes += length
+        pos = end
+    return messages, pos, payload_bytes

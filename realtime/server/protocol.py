@@ -3,10 +3,8 @@ reasons, a fast path for simple frames in and out, one frame per broadcast,
 input back-pressure and a bounded send buffer. The module docstring of
 `realtime.server` says why each exists."""
 
-import pprint
 import time
 
-import autobahn.websocket.protocol as autobahn_protocol
 from autobahn.util import encode_truncate
 from daphne.ws_protocol import WebSocketProtocol
 from twisted.internet import defer, tcp
@@ -15,7 +13,7 @@ from twisted.web import http
 from realtime.ops import socket_stats
 from realtime.server.compression import EXTENSION_NAME, RealtimePerMessageDeflate, choose_agreement, split_extensions
 from realtime.server.extensions import withdraw_broadcast
-from realtime.server.frames import OP_BINARY, OP_TEXT, server_frame
+from realtime.server.frames import OP_BINARY, OP_TEXT, server_frame, server_payload_size
 from realtime.server.keepalive import PatientKeepalive
 from realtime.server.send_buffer import BoundedSendBuffer, SendQueue
 from realtime.server.simple_frames import SimpleFrameInput
@@ -24,31 +22,6 @@ from realtime.sockets.close_codes import CLOSE_GOING_AWAY
 # Module constants: read per socket of a broadcast without a class lookup.
 OPEN = WebSocketProtocol.STATE_OPEN
 SEND_STATE_GROUND = WebSocketProtocol.SEND_STATE_GROUND
-
-
-def payload_size(frame):
-    """Payload length of a server (unmasked) frame."""
-    length = frame[1] & 0x7F
-    return length if length < 126 else len(frame) - (4 if length == 126 else 10)
-
-
-class LazyPformat:
-    """pprint.pformat, done only if the text is actually formatted."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value):
-        self.value = value
-
-    def __format__(self, spec):
-        return format(pprint.pformat(self.value), spec)
-
-
-# autobahn pretty-prints every new connection's ~40 settings for a debug line
-# (WebSocketProtocol._connectionMade) that is dropped unless debug logging is
-# on: a quarter of the server's CPU in a storm of 10,000 handshakes. Its module
-# looks `pformat` up at call time, so this makes the formatting lazy.
-autobahn_protocol.pformat = LazyPformat
 
 
 class RealtimeWebSocketProtocol(SimpleFrameInput, PatientKeepalive, BoundedSendBuffer, WebSocketProtocol):
@@ -318,7 +291,7 @@ class RealtimeWebSocketProtocol(SimpleFrameInput, PatientKeepalive, BoundedSendB
         compress = self._perMessageCompress
         # Small messages go out uncompressed even when compression is on
         # (compression.py says why).
-        plain = compress is None or not compress.worth_compressing(payload_size(frame))
+        plain = compress is None or not compress.worth_compressing(server_payload_size(frame))
         direct = plain and self.send_state == self.SEND_STATE_GROUND and self.send_queue.items is None
         # Nothing unsent means a backlog of 0, under any limit: no need to
         # measure it.

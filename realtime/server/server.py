@@ -11,7 +11,9 @@ from twisted.internet.interfaces import ISSLTransport
 
 from realtime import housekeeping
 from realtime.ops import logs, socket_stats
+from realtime.server import internals, lazy_debug
 from realtime.server.compression import DeflatePolicy
+from realtime.server.conf import setting
 from realtime.server.direct_dispatch import install_direct_dispatch
 from realtime.server.extensions import offer_broadcast
 from realtime.server.forwarded import parse_trusted_proxies
@@ -48,8 +50,9 @@ class RealtimeServer(Server):
 
     def __init__(self, *args, inbound_limit=None, on_start=None, permessage_deflate=None,
                  shutdown_grace=None, send_buffer_limit=None, **kwargs):
+        # First: on releases whose internals moved, stop before anything else.
+        internals.check_at_start(allow_moved=setting("REALTIME_ALLOW_MOVED_INTERNALS"))
         super().__init__(*args, **kwargs)
-        from realtime.server.conf import setting
 
         if inbound_limit is None:
             inbound_limit = setting("REALTIME_INBOUND_QUEUE")
@@ -114,6 +117,8 @@ class RealtimeServer(Server):
         # in once the reactor starts, before any connection is read.
         reactor.callWhenRunning(self.install_protocol)
         reactor.callWhenRunning(self.adopt_shared_listeners)
+        # What this server changes in its libraries, each said here.
+        lazy_debug.install()
         install_direct_dispatch(reactor)
         super().run()
 

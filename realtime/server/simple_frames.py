@@ -1,8 +1,8 @@
-"""The input fast path: complete, small, unmasked-by-us data frames read
-straight from the bytes the transport delivers, past autobahn's general
-frame parser (which still gets everything else)."""
+"""The input fast path: complete, small, simple data frames read straight
+from the bytes the transport delivers (frames.take_simple_frames), past
+autobahn's general frame parser, which still gets everything else."""
 
-from realtime.server.frames import OP_BINARY, OP_TEXT, mask
+from realtime.server.frames import take_simple_frames
 
 
 class SimpleFrameInput:
@@ -22,15 +22,12 @@ class SimpleFrameInput:
         Why: autobahn parses every frame through a general state machine (a
         FrameHeader, an XOR masker object, an incremental UTF-8 validator,
         five callbacks); for a 64-byte echo that was a quarter of the
-        server's CPU. Here a frame is taken only when nothing of autobahn's
-        is in progress (no buffered bytes, no open frame or fragmented
-        message, no logging or timing options) and the frame is final, text
-        or binary, RSV bits 0, masked, minimally encoded, under 64 KiB and
-        within the frame and message size limits, and (text) valid UTF-8 by
-        Python's strict decoder. The first frame that is anything else (a
-        control frame, a fragment, a compressed or large message, bad UTF-8,
-        a protocol error) and every byte after it go to autobahn, which
-        handles or fails them exactly as before.
+        server's CPU. Frames are taken only when nothing of autobahn's is in
+        progress (no buffered bytes, no open frame or fragmented message, no
+        logging or timing options, no failure under way); which frames is
+        frames.take_simple_frames' rule. The first frame that is anything
+        else and every byte after it go to autobahn, which handles or fails
+        them exactly as before.
         """
         if (
             self.state == self.STATE_OPEN
@@ -41,55 +38,25 @@ class SimpleFrameInput:
             and self.utf8validateIncoming
             and not (self.logOctets or self.logFrames or self.trackedTimings)
             and not self.autoPingTimeoutCall
+            and not self.failedByMe
         ):
-            data = self.take_simple_frames(data)
-            if not data:
-                return
+            messages, taken, payload_bytes = take_simple_frames(
+                data, self.maxFramePayloadSize, self.maxMessagePayloadSize)
+            if taken:
+                stats = self.trafficStats
+                stats.incomingOctetsWireLevel += taken
+                stats.incomingOctetsWebSocketLevel += payload_bytes
+                stats.incomingOctetsAppLevel += payload_bytes
+                stats.incomingWebSocketFrames += len(messages)
+                stats.incomingWebSocketMessages += len(messages)
+                queue_message = self.queue_message
+                for message in messages:
+                    # What onMessage would queue, decoded once.
+                    if message.__class__ is str:
+                        queue_message({"type": "websocket.receive", "text": message})
+                    else:
+                        queue_message({"type": "websocket.receive", "bytes": message})
+                if taken == len(data):
+                    return
+                data = data[taken:]
         super()._dataReceived(data)
-
-    def take_simple_frames(self, data):
-        """Deliver the leading simple frames of `data`; return the rest."""
-        size = len(data)
-        pos = 0
-        stats = self.trafficStats
-        while size - pos >= 6 and self.state == self.STATE_OPEN:
-            first = data[pos]
-            second = data[pos + 1]
-            opcode = first & 0x0F
-            # FIN set, RSV 0, text or binary; MASK set.
-            if first & 0xF0 != 0x80 or opcode not in (OP_TEXT, OP_BINARY) or not second & 0x80:
-                break
-            length = second & 0x7F
-            header = 6
-            if length == 126:
-                if size - pos < 8:
-                    break
-                length = (data[pos + 2] << 8) | data[pos + 3]
-                if length < 126:
-                    break  # not minimally encoded: autobahn fails it
-                header = 8
-            elif length == 127:
-                break  # 64 KiB and more: autobahn's path
-            end = pos + header + length
-            if end > size:
-                break
-            if 0 < self.maxFramePayloadSize < length or 0 < self.maxMessagePayloadSize < length:
-                break
-            key = data[end - length - 4 : end - length]
-            payload = data[end - length : end]
-            payload = mask(payload, key)
-            if opcode == OP_TEXT:
-                try:
-                    message = {"type": "websocket.receive", "text": payload.decode("utf-8")}
-                except UnicodeDecodeError:
-                    break  # autobahn closes with 1007
-            else:
-                message = {"type": "websocket.receive", "bytes": payload}
-            stats.incomingOctetsWireLevel += end - pos
-            stats.incomingOctetsWebSocketLevel += length
-            stats.incomingOctetsAppLevel += length
-            stats.incomingWebSocketFrames += 1
-            stats.incomingWebSocketMessages += 1
-            pos = end
-            self.queue_message(message)  # what onMessage would queue, decoded once
-        return data[pos:] if pos else data

@@ -270,16 +270,18 @@ def group_names_per_shard(layer, group):
     """One name per shard of a channels-redis pub/sub layer, each landing on
     its shard, `group` itself first on its own; [group] for other layers.
 
-    This asks the layer where a name lands (`_shards`, `_get_shard`,
-    `_get_group_channel_name` of channels-redis 4's RedisPubSubLoopLayer,
-    version pinned in requirements.lock) rather than copying its hash, so
-    it stays right if the hash changes; a layer without them gets [group].
+    This asks channels-redis's RedisPubSubLoopLayer where a name lands
+    (`_shards`, `_get_shard`, `_get_group_channel_name`: private, listed and
+    probed at start in realtime/server/internals.py) rather than copying its
+    hash, so it stays right if the hash changes. Other layers: [group].
     """
-    try:
-        shards = list(layer._shards)
-        shard_of = lambda name: layer._get_shard(layer._get_group_channel_name(name))  # noqa: E731
-    except AttributeError:
+    if type(layer).__module__ != "channels_redis.pubsub":
         return [group]
+    shards = list(layer._shards)
+
+    def shard_of(name):
+        return layer._get_shard(layer._get_group_channel_name(name))
+
     if len(shards) <= 1:
         return [group]
     names = {id(shard_of(group)): group}

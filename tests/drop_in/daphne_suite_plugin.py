@@ -33,6 +33,9 @@ def reinstall_reactor_with_our_server():
 
 
 daphne.testing._reinstall_reactor = reinstall_reactor_with_our_server
+# Daphne's test server gets 2 s to start; on a busy machine (CI, or the
+# other suites running beside it) that is not enough for either server.
+daphne.testing.BaseDaphneTestingInstance.startup_timeout = 30
 
 
 def pytest_collection_finish(session):
