@@ -24,12 +24,13 @@ $(VENV)/.installed-test: $(VENV)/.installed requirements-test.lock
 	$(PY) -m pip install --quiet --require-hashes -r requirements-test.lock
 	touch $@
 
-# Recompile requirements.lock and requirements-test.lock after editing
-# requirements.txt or requirements-test.txt: Python 3.11 on Linux x86_64
+# Recompile requirements.lock, requirements-test.lock and requirements-bench.lock
+# after editing requirements.txt, requirements-test.txt or requirements-bench.txt: Python 3.11 on Linux x86_64
 # (the Dockerfile's platform), from PyPI whatever the local pip configuration.
 # Versions already in the locks are kept; `make lock UPGRADE=--upgrade` moves
 # everything to the newest allowed. The test lock is constrained by the
-# runtime lock, so both install the same runtime versions.
+# runtime lock, and the bench lock by the test lock, so all install the same
+# runtime versions.
 UV_VERSION ?= 0.13.9
 LOCK_VENV ?= .venv-lock
 UPGRADE ?=
@@ -45,6 +46,7 @@ $(LOCK_VENV)/.uv-$(UV_VERSION):
 lock: $(LOCK_VENV)/.uv-$(UV_VERSION)
 	$(UV_COMPILE) requirements.txt -o requirements.lock
 	$(UV_COMPILE) requirements-test.txt --constraint requirements.lock -o requirements-test.lock
+	$(UV_COMPILE) requirements-bench.txt --constraint requirements-test.lock -o requirements-bench.lock
 
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test chromium test-tools
@@ -100,31 +102,32 @@ test: install-test lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # Benchmarks (bench/README.md), under the ordinary scheduler (BENCH_SCHED=fifo
-# only when asked; it is labelled in the output and the result files):
-# /ws/time fan-out to 1,000, 3,000, 10,000 and 20,000 sockets over two
-# processes and the Redis at REDIS_URL (default 127.0.0.1:6379), chat fan-out
-# to a 1,000-member room, idle memory per connection (ours plain and with a
-# browser's compression offer, beside stock Daphne, uvicorn, raw websockets
-# with and without its compression, gorilla/websocket), permessage-deflate
-# parameter sets (idle memory and ratios on the project's messages), a 10,000-connection
-# storm, /ws/echo throughput against the same peers and stock Daphne on uvloop
-# (one Go load client for every row), a 10-minute soak of mixed load, the PNG
-# plots, and last the table of every peer row and target (bench.summary).
+# only when asked; it is labelled in the output and the result files). Every
+# row measures ours and its peers (bench/peers/registry.py: stock Daphne,
+# uvicorn, granian, raw websockets, aiohttp and picows, gorilla/websocket) in
+# the same run with the same load client: /ws/time fan-out to 1,000, 3,000,
+# 10,000 and 20,000 sockets (ours: two processes and the Redis at REDIS_URL,
+# default 127.0.0.1:6379), chat fan-out to a 1,000-member room, idle memory per
+# connection, permessage-deflate parameter sets, a 10,000-connection storm,
+# /ws/echo throughput (one Go load client for every row), tracing overhead, a
+# 10-minute soak of mixed load, 100,000 sockets on one port (bench.c100k), the
+# PNG plots, and last the table of every peer row and target (bench.summary).
 # The Go peers come from Debian's golang-go and golang-github-gorilla-websocket-dev
-# (scripts/ensure-go.sh; without them those rows say "not installed").
-# Results: bench/results/*.json and *.png. About 30 minutes.
+# (scripts/ensure-go.sh; without them those rows say "not installed"); the
+# Python peers from requirements-bench.lock. Results: bench/results/*.json
+# and *.png. About 45 minutes.
 .PHONY: bench
-$(VENV)/.installed-bench: $(VENV)/.installed-test requirements-bench.txt
-	$(PY) -m pip install --quiet -r requirements-bench.txt
+$(VENV)/.installed-bench: $(VENV)/.installed-test requirements-bench.lock
+	$(PY) -m pip install --quiet --require-hashes -r requirements-bench.lock
 	touch $@
 
 # The echo benchmark keeps a core saturated; it runs after the latency
 # benchmarks so that they do not run in the backlog it leaves on a shared
-# machine; the soak runs last.
+# machine; the soak and the 100,000 sockets run last.
 bench: $(VENV)/.installed-bench
 	@bash scripts/ensure-go.sh
 	@bash scripts/ensure-redis.sh
-	$(PY) -m bench.time_fanout --sockets 1000,3000,10000,20000 --servers ours,websockets,gorilla --output time_fanout_scale
+	$(PY) -m bench.time_fanout --sockets 1000,3000,10000,20000 --servers ours,websockets,aiohttp,picows,granian,gorilla --output time_fanout_scale
 	$(PY) -m bench.chat_fanout
 	$(PY) -m bench.idle_memory
 	$(PY) -m bench.compression
@@ -132,6 +135,7 @@ bench: $(VENV)/.installed-bench
 	$(PY) -m bench.echo_throughput
 	$(PY) -m bench.tracing_overhead
 	$(PY) -m bench.soak
+	$(PY) -m bench.c100k
 	$(PY) -m bench.plots
 	$(PY) -m bench.summary
 

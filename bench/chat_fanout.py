@@ -14,7 +14,7 @@ carries the row's id, and afterwards the benchmark reads every id back from
 the database. Target: p99 <= 150 ms, no message lost or duplicated.
 
 Baseline in the same run (`--servers ours,stock`): the Channels tutorial's
-chat on stock Daphne (bench/stock_chat.py: a channel-layer group membership
+chat on stock Daphne (bench/peers/stock_chat.py: a channel-layer group membership
 per socket, same settings, same Message table, same store function).
 
 Servers are pinned to CPU 0 (`--server-cpus`), this client to CPU 1.
@@ -27,22 +27,18 @@ per message).
 """
 
 import asyncio
-import http.client
 import json
 import os
-import re
 import shlex
 import sqlite3
 import sys
 import time
 import uuid
-from http.cookies import SimpleCookie
-from urllib.parse import urlencode
 
+from bench.chat_members import Member, sign_up
 from bench.common import (
     CLIENT_BOUND_SHARE,
     ClientCpu,
-    Server,
     load_average,
     machine_state,
     median,
@@ -51,71 +47,27 @@ from bench.common import (
     server_environment,
     write_result,
 )
-from bench.runner import argument_parser, command_line, run
-from bench.time_fanout import CpuSampler
-from bench.wsclient import OP_TEXT, WebSocketClientProtocol, client_frame, close_all, connect, connect_many
+from bench.fanout_clients import CpuSampler
+from bench.peers.registry import SERVERS
+from bench.processes import Server
+from bench.runner import argument_parser, command_line, layout, run
+from bench.wsclient import close_all, connect, connect_many
 
 TARGET_P99_MS = 150.0
-SERVERS = {
-    "ours": ["{python}", "-m", "realtime.server", "-v", "0", "-b", "127.0.0.1", "-p", "{port}",
-             "config.asgi:application"],
-    "stock": ["{python}", "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", "{port}",
-              "bench.stock_chat:application"],
-}
-PASSWORD = "bench-harbour-47-lantern"
-
-
-class Member(WebSocketClientProtocol):
-    """Records (receive time, raw payload); parsing waits until the run is over."""
-
-    def __init__(self, host, port, path, headers=()):
-        super().__init__(host, port, path)
-        self.extra_headers = list(headers)
-        self.received = []
-        self.got_first = asyncio.get_running_loop().create_future()
-
-    def connection_made(self, transport):
-        if not self.extra_headers:
-            return super().connection_made(transport)
-        # The poster's handshake: the lean client's, plus its session cookie.
-        self.transport = transport
-        lines = [
-            f"GET {self.path} HTTP/1.1",
-            f"Host: {self.host}:{self.port}",
-            "Upgrade: websocket",
-            "Connection: Upgrade",
-            f"Sec-WebSocket-Key: {self.key.decode()}",
-            "Sec-WebSocket-Version: 13",
-            *self.extra_headers,
-        ]
-        transport.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
-
-    def on_message(self, opcode, payload):
-        self.received.append((time.time(), payload))
-        if not self.got_first.done():
-            self.got_first.set_result(None)
-
-    def send_text(self, text):
-        self.send_raw(client_frame(OP_TEXT, text))
-
-
-def sign_up(port, username):
-    """A member account through the real signup form; returns its session id."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    connection.request("GET", "/accounts/signup/")
-    response = connection.getresponse()
-    page = response.read().decode()
-    csrf = SimpleCookie(response.getheader("Set-Cookie"))["csrftoken"].value
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
-    connection.request("POST", "/accounts/signup/", urlencode({
-        "csrfmiddlewaretoken": token, "username": username, "password1": PASSWORD, "password2": PASSWORD,
-    }), {"Content-Type": "application/x-www-form-urlencoded", "Cookie": f"csrftoken={csrf}",
-         "Referer": f"http://127.0.0.1:{port}/accounts/signup/"})
-    response = connection.getresponse()
-    body = response.read().decode()
-    if response.status != 302:
-        raise RuntimeError(f"signup failed ({response.status}): {body[:500]}")
-    return SimpleCookie(response.getheader("Set-Cookie"))["sessionid"].value
+CHAT_SERVERS = {"ours": "ours", "stock": "stock-chat"}  # this benchmark's kinds -> registry names
+async def post_all(kind, poster, room, args, log_path):
+    """--messages posts, --interval apart; {client id: when it was sent}."""
+    sent = {}
+    for index in range(args.messages):
+        if not poster.is_open:
+            raise RuntimeError(f"the server closed the poster's socket ({poster.close_code}); "
+                               f"it had received {poster.received[-3:]}; server log: {log_path}")
+        client_id = f"{kind}-{index}"
+        sent[client_id] = time.time()
+        poster.send_text(json.dumps({"action": "post", "room": room, "text": f"bench message {index}",
+                                     "client_id": client_id}))
+        await asyncio.sleep(args.interval)
+    return sent
 
 
 async def run_kind(kind, args, env, session):
@@ -127,7 +79,8 @@ async def run_kind(kind, args, env, session):
     sampler = CpuSampler()
     try:
         for index in range(args.processes):
-            servers.append(Server(f"chat-{kind}-{index}", SERVERS[kind], env, cpus=args.server_cpus))
+            servers.append(Server(f"chat-{kind}-{index}", SERVERS[CHAT_SERVERS[kind]].argv(), env,
+                                  cpus=args.server_cpus))
         ports = [server.port for server in servers]
         started = time.monotonic()
         members = await connect_many(lambda index, port: Member("127.0.0.1", port, path),
@@ -148,16 +101,7 @@ async def run_kind(kind, args, env, session):
             server.start_window()
         sampler.start()
         load_before = load_average()
-        sent = {}
-        for index in range(args.messages):
-            if not poster.is_open:
-                raise RuntimeError(f"the server closed the poster's socket ({poster.close_code}); "
-                                   f"it had received {poster.received[-3:]}; server log: {servers[0].log_path}")
-            client_id = f"{kind}-{index}"
-            sent[client_id] = time.time()
-            poster.send_text(json.dumps({"action": "post", "room": room, "text": f"bench message {index}",
-                                         "client_id": client_id}))
-            await asyncio.sleep(args.interval)
+        sent = await post_all(kind, poster, room, args, servers[0].log_path)
         await asyncio.sleep(args.grace)
         client_share = cpu.share()
         server_shares = [round(server.window_share(), 3) for server in servers]
@@ -216,18 +160,16 @@ class ScratchPostgres:
             db.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
 
-def analyse(kind, members, poster, sent, sampler, args, env):
-    index_of = {f"bench message {i}": f"{kind}-{i}" for i in range(args.messages)}
-    latencies, per_message, ids = [], {cid: [] for cid in sent}, {}
+def member_deliveries(members, sent, index_of):
+    """(latencies, per message latencies, ids per message, last receive per
+    message, lost, duplicated) over the members' received frames."""
+    latencies, per_message, ids, last_receive = [], {cid: [] for cid in sent}, {}, {}
     lost = duplicated = 0
-    last_receive = {}
     for member in members:
         seen = {}
         for received_at, payload in member.received:
             frame = json.loads(payload)
-            if frame.get("type") != "message":
-                continue
-            client_id = index_of.get(frame["message"]["text"])
+            client_id = index_of.get(frame["message"]["text"]) if frame.get("type") == "message" else None
             if client_id is None:
                 continue
             seen[client_id] = seen.get(client_id, 0) + 1
@@ -240,13 +182,25 @@ def analyse(kind, members, poster, sent, sampler, args, env):
             last_receive[client_id] = max(last_receive.get(client_id, 0.0), received_at)
         lost += len(sent) - len(seen)
         duplicated += sum(count - 1 for count in seen.values())
-    acks = {}
+    return latencies, per_message, ids, last_receive, lost, duplicated
+
+
+def poster_acks(poster, sent):
+    """{client id: (ack latency, id)} and the errors the poster was sent."""
+    acks, errors = {}, []
     for received_at, payload in poster.received:
         frame = json.loads(payload)
         if frame.get("type") == "ack":
             acks[frame["client_id"]] = (received_at - sent[frame["client_id"]], frame["id"])
         elif "error" in frame:
-            acks.setdefault("errors", []).append(frame["error"])
+            errors.append(frame["error"])
+    return acks, errors
+
+
+def analyse(kind, members, poster, sent, sampler, args, env):
+    index_of = {f"bench message {i}": f"{kind}-{i}" for i in range(args.messages)}
+    latencies, per_message, ids, last_receive, lost, duplicated = member_deliveries(members, sent, index_of)
+    acks, errors = poster_acks(poster, sent)
     # Stored first: every id a member received is a row with that text.
     all_ids = sorted({i for values in ids.values() for i in values})
     stored = stored_texts(env["DATABASE_URL"], all_ids)
@@ -255,7 +209,7 @@ def analyse(kind, members, poster, sent, sampler, args, env):
     busy = [sampler.busy_share(sent[cid], last_receive[cid]) for cid in sent if cid in last_receive]
     busy = [value for value in busy if value is not None]
     per_message_p99 = [percentile(values, 0.99) for values in per_message.values() if values]
-    ack_latencies = [value[0] for key, value in acks.items() if key != "errors"]
+    ack_latencies = [value[0] for value in acks.values()]
     result = {
         "kind": kind,
         "members": len(members),
@@ -268,7 +222,7 @@ def analyse(kind, members, poster, sent, sampler, args, env):
         "worst_message_p99_ms": ms(max(per_message_p99) if per_message_p99 else None),
         "ack_p50_ms": ms(percentile(ack_latencies, 0.5)),
         "acks": len(ack_latencies),
-        "poster_errors": acks.get("errors", []),
+        "poster_errors": errors,
         "lost": lost,
         "duplicated": duplicated,
         "same_id_everywhere": consistent_ids,
@@ -277,19 +231,23 @@ def analyse(kind, members, poster, sent, sampler, args, env):
         "client_busy_share_max": round(max(busy), 3) if busy else None,
     }
     result["messages_over_target_p99"] = sum(1 for value in per_message_p99 if value * 1000.0 > TARGET_P99_MS)
-    result["per_message"] = [
-        {"message": cid, "delivered": len(values), "p50_ms": ms(percentile(values, 0.5)),
-         "p99_ms": ms(percentile(values, 0.99)), "max_ms": ms(max(values)) if values else None,
-         "client_busy_share": round(sampler.busy_share(sent[cid], last_receive[cid]) or 0, 3)
-         if cid in last_receive else None}
-        for cid, values in per_message.items()
-    ]
+    result["per_message"] = per_message_rows(per_message, sent, last_receive, sampler)
     result["client_bound"] = bool(busy) and max(busy) > CLIENT_BOUND_SHARE
     result["meets_target"] = (
         result["p99_ms"] is not None and result["p99_ms"] <= TARGET_P99_MS and lost == 0 and duplicated == 0
         and result["every_delivered_id_is_a_stored_row"] and len(ack_latencies) == len(sent)
     )
     return result
+
+
+def per_message_rows(per_message, sent, last_receive, sampler):
+    return [
+        {"message": cid, "delivered": len(values), "p50_ms": ms(percentile(values, 0.5)),
+         "p99_ms": ms(percentile(values, 0.99)), "max_ms": ms(max(values)) if values else None,
+         "client_busy_share": round(sampler.busy_share(sent[cid], last_receive[cid]) or 0, 3)
+         if cid in last_receive else None}
+        for cid, values in per_message.items()
+    ]
 
 
 def ms(seconds):
@@ -350,7 +308,7 @@ async def run_all(args, state, env):
           f"{args.server_cpus}, client on CPU {args.client_cpu}, Redis {args.redis_url}; "
           f"{args.messages} posts every {args.interval} s")
     print(f"load average at start: {state['load_average_at_start']}")
-    signup_server = Server("chat-signup", SERVERS["ours"], env, cpus=args.server_cpus)
+    signup_server = Server("chat-signup", SERVERS["ours"].argv(), env, cpus=args.server_cpus)
     try:
         session = sign_up(signup_server.port, f"poster-{uuid.uuid4().hex[:8]}")
     finally:
@@ -386,6 +344,7 @@ async def run_all(args, state, env):
         "benchmark": "chat_fanout",
         "command": command,
         "machine": state,
+        "layout": layout(args),
         "load_average_at_end": load_average(),
         "parameters": {
             "members": args.members, "processes": args.processes, "messages": args.messages, "rounds": args.rounds,
@@ -395,7 +354,7 @@ async def run_all(args, state, env):
             "latency": "member receive time minus the poster's send time",
             "database": args.database,
             "client": "bench/wsclient.py (asyncio Protocol on uvloop), anonymous members; one logged-in poster",
-            "baseline": "bench/stock_chat.py: Channels tutorial chat pattern on stock Daphne, same DB and layer",
+            "baseline": "bench/peers/stock_chat.py: Channels tutorial chat pattern on stock Daphne, same DB and layer",
         },
         "summary": summary,
         "results": results,

@@ -1,12 +1,11 @@
-"""Shared by the benchmarks: starting pinned servers, measuring CPU shares,
-recording the machine's state, writing result files."""
+"""Shared by the benchmarks: scheduling and pinning, CPU shares, the
+machine's state and the layout, reading and writing result files."""
 
 import json
 import os
 import platform
 import resource
 import secrets
-import shutil
 import statistics
 import subprocess
 import sys
@@ -14,9 +13,6 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-
-from tests.support.ports import free_port
-from tests.support.servers import ServerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -278,50 +274,6 @@ def migrate_once(env):
     _migrated.add(url)
 
 
-class Server(ServerProcess):
-    """A server subprocess on a free loopback port, pinned with `taskset`,
-    with its CPU time and memory read through psutil."""
-
-    def __init__(self, name, argv, env, cpus="0", log_dir=None):
-        import psutil
-
-        self.name = name
-        port = free_port()
-        argv = [part.format(port=port, python=PYTHON) for part in argv]
-        if cpus is not None and shutil.which("taskset"):
-            argv = ["taskset", "-c", str(cpus), *argv]
-        log_path = Path(log_dir or tempfile.gettempdir()) / f"bench-{name}-{port}.log"
-        super().__init__(argv, env, log_path, port, name=name, timeout=30.0, preexec_fn=self.child_setup)
-        self.ps = psutil.Process(self.process.pid)
-        self.cpu0 = None
-
-    def child_setup(self):
-        self.scheduling = raise_priority()  # runs in the child; see BENCH_SCHED
-
-    def scheduling_in_effect(self):
-        """The server's scheduling policy and niceness, read back from Linux."""
-        try:
-            policy = {os.SCHED_FIFO: "SCHED_FIFO", os.SCHED_OTHER: "SCHED_OTHER"}.get(
-                os.sched_getscheduler(self.process.pid), "other")
-            return f"{policy}, nice {os.getpriority(os.PRIO_PROCESS, self.process.pid)}"
-        except OSError:
-            return None
-
-    def cpu_seconds(self):
-        times = self.ps.cpu_times()  # all threads of the process
-        return times.user + times.system
-
-    def start_window(self):
-        self.cpu0 = self.cpu_seconds()
-        self.wall0 = time.monotonic()
-
-    def window_share(self):
-        return (self.cpu_seconds() - self.cpu0) / (time.monotonic() - self.wall0)
-
-    def rss_bytes(self):
-        return self.ps.memory_info().rss
-
-
 def median(values):
     """statistics.median, or None when there is nothing to count (e.g. every
     run was client-bound)."""
@@ -339,10 +291,19 @@ def percentile(values, fraction):
 
 
 def write_result(name, data):
+    """bench/results/<name>.json; every result file says its layout (runner.layout)."""
+    if "layout" not in data:
+        raise ValueError(f"result {name} has no layout: where the servers and the client ran, and how scheduled")
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
     return path
+
+
+def read_result(name):
+    """The parsed bench/results/<name>.json (a name may include history/), or None."""
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
 
 
 def install_uvloop():

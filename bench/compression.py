@@ -42,13 +42,13 @@ from datetime import UTC, datetime, timedelta
 
 from autobahn.websocket.protocol import WebSocketProtocol
 
-from bench import idle_memory
-from bench.common import load_average, machine_state, raise_open_file_limit, server_environment, write_result
-from bench.peers import SERVERS, resolve
-from bench.runner import argument_parser, command_line, names_from, run
+from bench import idle_sockets
+from bench.common import load_average, machine_state, raise_open_file_limit, write_result
+from bench.peers.registry import ours_with
+from bench.runner import argument_parser, command_line, layout, names_from, run
 from realtime.server.compression import DeflatePolicy, RealtimePerMessageDeflate, choose_agreement, split_extensions
 
-BROWSER_OFFER = idle_memory.BROWSER_OFFER
+BROWSER_OFFER = idle_sockets.BROWSER_OFFER
 MESSAGE_KINDS = ("mouse", "tick", "chat", "echo500")
 DEFAULT_MEMORY_SETS = "plain,takeover-15-8,takeover-12-5,nct-15-8,server-takeover-10-2,default"
 DEFLATE_SETTINGS = (
@@ -208,7 +208,7 @@ def project_messages(seed):
         chat.append(codecs.JSON.marshal(frame)[0])
     encoded = {kind: [text.encode() for text in texts] for kind, texts in
                (("mouse", mouse), ("tick", ticks), ("chat", chat))}
-    encoded["echo500"] = [idle_memory.MESSAGE]
+    encoded["echo500"] = [idle_sockets.MESSAGE]
     return encoded
 
 
@@ -248,28 +248,13 @@ def print_ratios(sets, part):
 # -- memory -------------------------------------------------------------------
 
 
-def register_row(item):
-    """bench.idle_memory's browser row for this set: the project server with
-    the set's settings (registered as bench.tracing_overhead registers its
-    servers)."""
-    peer, row = f"ours-deflate-{item.key}", f"deflate-{item.key}"
-    settings = item.settings()
-    SERVERS[peer] = {
-        "argv": SERVERS["ours"]["argv"],
-        "env": lambda: server_environment(**settings),
-        "describe": f"realtime.server, project defaults but {settings}",
-    }
-    idle_memory.ROWS[row] = (peer, True, [])
-    return peer, row
-
-
 async def memory(sets, keys, args):
     results = []
     for key in keys:
         item = sets[key]
-        peer, row = register_row(item)
-        argv, _ = resolve(peer)
-        result = await idle_memory.measure(row, args.sockets, args, argv)
+        settings = item.settings()
+        peer = ours_with(f"deflate-{key}", f"{settings}", browser=True, **settings)
+        result = await idle_sockets.measure(peer, args.sockets, args)
         result.update(parameter_set=key, label=item.label, settings=item.settings())
         wanted = 0 if item.policy is None else args.sockets
         warning = "" if result["negotiated_compression"] == wanted else f" WARNING: expected {wanted} negotiated"
@@ -293,6 +278,7 @@ async def main(args):
         "benchmark": "compression",
         "command": command_line(),
         "machine": state,
+        "layout": layout(args),
         "part": args.part,
         "browser_offer": BROWSER_OFFER,
         "ignored_environment": ignored,
@@ -305,14 +291,14 @@ async def main(args):
         print_ratios(sets, data["ratios"])
     if args.part in ("memory", "all"):
         state["open_file_limit"] = raise_open_file_limit(args.sockets + 1024)
-        print(f"memory: {args.sockets} sockets with Chrome's offer, each echoes a {len(idle_memory.MESSAGE)}-byte "
+        print(f"memory: {args.sockets} sockets with Chrome's offer, each echoes a {len(idle_sockets.MESSAGE)}-byte "
               f"JSON message on /ws/echo, then idles; server on CPU {args.server_cpus}, client on CPU "
               f"{args.client_cpu}")
         data["memory"] = {
             "parameters": {"sockets": args.sockets, "settle_seconds": args.settle, "server_cpus": args.server_cpus,
                            "client_cpu": args.client_cpu, "path": "/ws/echo",
-                           "message_bytes": len(idle_memory.MESSAGE),
-                           "measure": "bench.idle_memory.measure: (median RSS of 3 reads after settle - RSS "
+                           "message_bytes": len(idle_sockets.MESSAGE),
+                           "measure": "bench.idle_sockets.measure: (median RSS of 3 reads after settle - RSS "
                                       "before connecting) / sockets"},
             "results": await memory(sets, args.memory_sets, args),
         }

@@ -66,7 +66,8 @@ class BusiestSampler:
 
 
 class LocalGroup:
-    def __init__(self, read_interval):
+    def __init__(self, read_interval, source=None):
+        self.source = source  # the address its sockets connect from (None: the kernel's choice)
         self.pump = ReadPump(interval=read_interval)
         self.sampler = CpuSampler()
         self.clients = []
@@ -75,7 +76,7 @@ class LocalGroup:
     async def connect(self, count, ports, path, concurrency):
         self.pump.start()
         self.clients = await open_many_raw(count, "127.0.0.1", ports, path, self.pump,
-                                           concurrency=concurrency, timeout=30.0)
+                                           concurrency=concurrency, timeout=30.0, source=self.source)
 
     async def latest_seq(self):
         """The latest tick seen by any socket, once each has seen one (10 s at most)."""
@@ -115,14 +116,14 @@ class LocalGroup:
         return {"received": received, "closed": closed, "samples": self.sampler.samples, "cpu_share": share}
 
 
-def child_main(pipe, read_interval, client_cpu, client_nice, sockets):
+def child_main(pipe, read_interval, client_cpu, client_nice, sockets, source=None):
     """A client process: a LocalGroup driven by commands from the pipe."""
     pin_self(client_cpu, client_nice)
     raise_open_file_limit(sockets + 1024)
     install_uvloop()
 
     async def serve():
-        group = LocalGroup(read_interval)
+        group = LocalGroup(read_interval, source)
         loop = asyncio.get_running_loop()
         while True:
             command, *arguments = await loop.run_in_executor(None, pipe.recv)
@@ -141,11 +142,11 @@ def child_main(pipe, read_interval, client_cpu, client_nice, sockets):
 class RemoteGroup:
     """A LocalGroup in a child process (spawned: no copy of this event loop)."""
 
-    def __init__(self, read_interval, client_cpu, sockets, client_nice=0):
+    def __init__(self, read_interval, client_cpu, sockets, client_nice=0, source=None):
         context = multiprocessing.get_context("spawn")
         self.pipe, child_end = context.Pipe()
         self.process = context.Process(target=child_main, daemon=True,
-                                       args=(child_end, read_interval, client_cpu, client_nice, sockets))
+                                       args=(child_end, read_interval, client_cpu, client_nice, sockets, source))
         self.process.start()
 
     async def call(self, *command):

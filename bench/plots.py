@@ -13,15 +13,9 @@ Figures marked client-bound in a result are drawn hatched and labelled.
 """
 
 import argparse
-import json
 import os
 
-from bench.common import RESULTS
-
-
-def load(name):
-    path = RESULTS / f"{name}.json"
-    return json.loads(path.read_text()) if path.exists() else None
+from bench.common import RESULTS, read_result
 
 
 def new_figure(width, height):
@@ -83,7 +77,7 @@ def plot_time_fanout(data):
 def time_fanout_data():
     """The multi-size run of `make bench` (time_fanout_scale.json); else a
     plain time_fanout.json."""
-    return load("time_fanout_scale") or load("time_fanout")
+    return read_result("time_fanout_scale") or read_result("time_fanout")
 
 
 def plot_echo(data):
@@ -168,7 +162,7 @@ def main():
     made = []
     for name, draw in (("time_fanout", plot_time_fanout), ("echo_throughput", plot_echo),
                        ("idle_memory", plot_idle_memory), ("soak", plot_soak)):
-        data = time_fanout_data() if name == "time_fanout" else load(name)
+        data = time_fanout_data() if name == "time_fanout" else read_result(name)
         if data is None:
             print(f"no {name}.json yet: skipped")
             continue

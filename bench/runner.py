@@ -11,7 +11,8 @@ import os
 import shlex
 import sys
 
-from bench.common import install_uvloop, pin_self
+from bench import common
+from bench.common import install_uvloop, pin_self, scheduling_label
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -83,3 +84,19 @@ def program():
 def command_line():
     """How this benchmark was started, for its result file."""
     return " ".join(shlex.quote(part) for part in [*program(), *sys.argv[1:]])
+
+
+def layout(args, **more):
+    """Where the servers and the load client ran and how they were scheduled:
+    in every result file, since a figure means little without it."""
+    client_cpu = getattr(args, "client_cpu", None)
+    return {
+        "server_cpus": getattr(args, "server_cpus", None),
+        "client_cpu": "any (not pinned)" if client_cpu is None else client_cpu,
+        "client_nice": getattr(args, "client_nice", 0),
+        "scheduling": scheduling_label(),
+        "client_scheduling": common.CLIENT_SCHEDULING,
+        "cpu_count": os.cpu_count(),
+        "clients": "on the servers' machine, over loopback TCP (a deployment's clients are elsewhere)",
+        **more,
+    }

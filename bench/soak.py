@@ -27,22 +27,20 @@ import sys
 import time
 import uuid
 
-from bench.chat_fanout import Member, sign_up
+from bench.chat_members import Member, sign_up
 from bench.common import (
     CLIENT_BOUND_SHARE,
     ClientCpu,
-    Server,
     load_average,
     machine_state,
     raise_open_file_limit,
     server_environment,
     write_result,
 )
-from bench.runner import argument_parser, command_line, run
+from bench.peers.registry import SERVERS
+from bench.processes import Server
+from bench.runner import argument_parser, command_line, layout, run
 from bench.wsclient import OP_TEXT, WebSocketClientProtocol, client_frame, close_all, connect, connect_many
-
-SERVER_ARGV = ["{python}", "-m", "realtime.server", "-v", "0", "-b", "127.0.0.1", "-p", "{port}",
-               "config.asgi:application"]
 
 
 class Counter(WebSocketClientProtocol):
@@ -80,120 +78,125 @@ def trend(samples, key, warmup):
     }
 
 
-async def main(args):
+def check_redis(url):
     import redis
 
     try:
-        redis.Redis.from_url(args.redis_url, socket_connect_timeout=2).ping()
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
     except redis.RedisError as error:
-        sys.exit(f"the soak needs a running Redis at {args.redis_url} ({error})")
-    state = machine_state()
-    total_sockets = args.time_clients + args.mouse_clients + args.chat_members + 10
-    state["open_file_limit"] = raise_open_file_limit(total_sockets + 1024)
-    prefix = f"bench-soak-{uuid.uuid4().hex[:8]}"
-    env = server_environment(REDIS_URL=args.redis_url, CHANNEL_LAYER_PREFIX=prefix)
-    servers = [Server(f"soak-{index}", SERVER_ARGV, env, cpus=args.server_cpus) for index in range(2)]
-    ports = [server.port for server in servers]
-    room = f"soak-{uuid.uuid4().hex[:8]}"
-    chat_path = f"/ws/chat/{room}/"
-    samples = []
-    totals = {"ticks": 0, "mouse_echoes": 0, "chat_received": 0, "chat_posted": 0, "mouse_sent": 0,
-              "reconnects": 0}
-    try:
+        sys.exit(f"the soak needs a running Redis at {url} ({error})")
+
+
+class Soak:
+    """The mixed load on two servers, its drivers and its samples."""
+
+    def __init__(self, args, servers):
+        self.args = args
+        self.servers = servers
+        self.ports = [server.port for server in servers]
+        self.chat_path = f"/ws/chat/soak-{uuid.uuid4().hex[:8]}/"
+        self.samples = []
+        self.totals = {"ticks": 0, "mouse_echoes": 0, "chat_received": 0, "chat_posted": 0, "mouse_sent": 0,
+                       "reconnects": 0}
+        self.stop_at = None
+
+    async def tickers(self, count, concurrency=100):
+        return await connect_many(lambda i, port: Counter("127.0.0.1", port, "/ws/time"), count,
+                                  "127.0.0.1", self.ports, concurrency=concurrency, timeout=30.0)
+
+    async def connect(self):
+        args, ports = self.args, self.ports
         session = sign_up(ports[0], f"soak-{uuid.uuid4().hex[:8]}")
-        tickers = await connect_many(lambda i, port: Counter("127.0.0.1", port, "/ws/time"), args.time_clients,
-                                     "127.0.0.1", ports, concurrency=100, timeout=30.0)
-        mice = await connect_many(lambda i, port: Counter("127.0.0.1", port, "/ws/mouse"), args.mouse_clients,
-                                  "127.0.0.1", ports, concurrency=100, timeout=30.0)
-        members = await connect_many(lambda i, port: Member("127.0.0.1", port, chat_path), args.chat_members,
-                                     "127.0.0.1", ports, concurrency=100, timeout=30.0)
-        poster = await connect(lambda: Member("127.0.0.1", ports[0], chat_path, [f"Cookie: sessionid={session}"]),
-                               "127.0.0.1", ports[0])
-        print(f"soak: {args.duration:g} s on ports {ports} (pids {[s.process.pid for s in servers]}), "
-              f"{len(tickers)} tick + {len(mice)} mouse + {len(members)} chat sockets, "
+        self.ticking = await self.tickers(args.time_clients)
+        self.mice = await connect_many(lambda i, port: Counter("127.0.0.1", port, "/ws/mouse"), args.mouse_clients,
+                                       "127.0.0.1", ports, concurrency=100, timeout=30.0)
+        self.members = await connect_many(lambda i, port: Member("127.0.0.1", port, self.chat_path),
+                                          args.chat_members, "127.0.0.1", ports, concurrency=100, timeout=30.0)
+        self.poster = await connect(lambda: Member("127.0.0.1", ports[0], self.chat_path,
+                                                   [f"Cookie: sessionid={session}"]), "127.0.0.1", ports[0])
+        print(f"soak: {args.duration:g} s on ports {ports} (pids {[s.process.pid for s in self.servers]}), "
+              f"{len(self.ticking)} tick + {len(self.mice)} mouse + {len(self.members)} chat sockets, "
               f"load average {load_average()}", flush=True)
 
-        mouse_frames = [client_frame(OP_TEXT, json.dumps({"x": i % 800, "y": i % 600})) for i in range(64)]
+    async def drive_mice(self):
+        frames = [client_frame(OP_TEXT, json.dumps({"x": i % 800, "y": i % 600})) for i in range(64)]
+        index = 0
+        while time.monotonic() < self.stop_at:
+            for mouse in self.mice:
+                if mouse.is_open:
+                    mouse.send_raw(frames[index % len(frames)])
+                    self.totals["mouse_sent"] += 1
+            index += 1
+            await asyncio.sleep(1.0 / self.args.mouse_rate)
+
+    async def drive_chat(self):
+        index = 0
+        while time.monotonic() < self.stop_at:
+            self.poster.send_text(json.dumps({"action": "post", "text": f"soak message {index}",
+                                              "client_id": f"soak-{index}"}))
+            self.totals["chat_posted"] += 1
+            index += 1
+            await asyncio.sleep(self.args.chat_interval)
+
+    async def churn(self, at):
+        """Hang up --churn tick sockets from `at` on and open as many anew;
+        where the next churn starts."""
+        churn = self.args.churn
+        leaving = self.ticking[at:at + churn]
+        for client in leaving:
+            client.close()
+        fresh = await self.tickers(len(leaving), concurrency=50)
+        self.totals["ticks"] += sum(client.count for client in leaving)
+        self.ticking[at:at + churn] = fresh
+        self.totals["reconnects"] += len(fresh)
+        return (at + churn) % max(1, len(self.ticking) - churn)
+
+    def sample(self, started, cpu):
+        for mouse in self.mice:
+            self.totals["mouse_echoes"] += mouse.count
+            mouse.count = 0
+        rss = [round(server.rss_bytes() / 2**20, 2) for server in self.servers]
+        sample = {
+            "t": round(time.monotonic() - started, 1),
+            "rss_mib": rss,
+            "client_cpu_share": round(cpu.share(), 3),
+            "open_sockets": sum(1 for c in self.ticking + self.mice + self.members if c.is_open),
+            "load_average": load_average()[0],
+            **{f"rss_mib_{index}": value for index, value in enumerate(rss)},
+        }
+        cpu.reset()
+        self.samples.append(sample)
+        print(f"  t={sample['t']:6.0f}s RSS {sample['rss_mib']} MiB, open {sample['open_sockets']}, "
+              f"client CPU {sample['client_cpu_share']:.0%}, load {sample['load_average']}", flush=True)
+
+    async def run(self):
+        await self.connect()
         started = time.monotonic()
-        stop_at = started + args.duration
-
-        async def drive_mice():
-            period = 1.0 / args.mouse_rate
-            index = 0
-            while time.monotonic() < stop_at:
-                frame = mouse_frames[index % len(mouse_frames)]
-                for mouse in mice:
-                    if mouse.is_open:
-                        mouse.send_raw(frame)
-                        totals["mouse_sent"] += 1
-                index += 1
-                await asyncio.sleep(period)
-
-        async def drive_chat():
-            index = 0
-            while time.monotonic() < stop_at:
-                poster.send_text(json.dumps({"action": "post", "text": f"soak message {index}",
-                                             "client_id": f"soak-{index}"}))
-                totals["chat_posted"] += 1
-                index += 1
-                await asyncio.sleep(args.chat_interval)
-
-        drivers = [asyncio.create_task(drive_mice()), asyncio.create_task(drive_chat())]
+        self.stop_at = started + self.args.duration
+        drivers = [asyncio.create_task(self.drive_mice()), asyncio.create_task(self.drive_chat())]
         churn_at = 0
         cpu = ClientCpu()
-        while time.monotonic() < stop_at:
-            await asyncio.sleep(args.interval)
-            # Churn: hang up some tick sockets and open as many anew.
-            leaving = tickers[churn_at:churn_at + args.churn]
-            for client in leaving:
-                client.close()
-            fresh = await connect_many(lambda i, port: Counter("127.0.0.1", port, "/ws/time"), len(leaving),
-                                       "127.0.0.1", ports, concurrency=50, timeout=30.0)
-            for client in leaving:
-                totals["ticks"] += client.count
-            tickers[churn_at:churn_at + args.churn] = fresh
-            totals["reconnects"] += len(fresh)
-            churn_at = (churn_at + args.churn) % max(1, len(tickers) - args.churn)
-            for mouse in mice:
-                totals["mouse_echoes"] += mouse.count
-                mouse.count = 0
-            sample = {
-                "t": round(time.monotonic() - started, 1),
-                "rss_mib": [round(server.rss_bytes() / 2**20, 2) for server in servers],
-                "client_cpu_share": round(cpu.share(), 3),
-                "open_sockets": sum(1 for c in tickers + mice + members if c.is_open),
-                "load_average": load_average()[0],
-            }
-            cpu.reset()
-            for index in range(len(servers)):
-                sample[f"rss_mib_{index}"] = sample["rss_mib"][index]
-            samples.append(sample)
-            print(f"  t={sample['t']:6.0f}s RSS {sample['rss_mib']} MiB, open {sample['open_sockets']}, "
-                  f"client CPU {sample['client_cpu_share']:.0%}, load {sample['load_average']}", flush=True)
+        while time.monotonic() < self.stop_at:
+            await asyncio.sleep(self.args.interval)
+            churn_at = await self.churn(churn_at)
+            self.sample(started, cpu)
         for task in drivers:
             task.cancel()
-        totals["ticks"] += sum(client.count for client in tickers)
-        totals["chat_received"] = sum(len(m.received) for m in members)
-        await close_all(tickers + mice + members + [poster])
-    finally:
-        for server in servers:
-            server.stop()
+        self.totals["ticks"] += sum(client.count for client in self.ticking)
+        self.totals["chat_received"] = sum(len(m.received) for m in self.members)
+        await close_all(self.ticking + self.mice + self.members + [self.poster])
 
-    trends = [trend(samples, f"rss_mib_{index}", args.warmup) for index in range(len(servers))]
+
+def verdict(args, samples, count):
+    trends = [trend(samples, f"rss_mib_{index}", args.warmup) for index in range(count)]
     # A second view that needs no chosen warm-up: the trend over the last half.
     half = samples[-1]["t"] / 2 if samples else 0
-    last_half = [trend(samples, f"rss_mib_{index}", half) for index in range(len(servers))]
+    last_half = [trend(samples, f"rss_mib_{index}", half) for index in range(count)]
     busy = [s["client_cpu_share"] for s in samples]
-    result = {
-        "benchmark": "soak",
-        "command": command_line(),
-        "machine": state,
-        "load_average_at_end": load_average(),
-        "parameters": dict(vars(args)),
-        "server_command": f"REDIS_URL={args.redis_url} CHANNEL_LAYER_PREFIX={prefix} "
-        + " ".join(shlex.quote(part) for part in servers[0].command),
-        "totals": totals,
-        "samples": samples,
+    for index, item in enumerate(trends):
+        print(f"  server {index}: after {args.warmup:g} s warm-up: {item}")
+        print(f"  server {index}: last half of the run: {last_half[index]}")
+    return {
         "trend_after_warmup": trends,
         "trend_last_half": last_half,
         "no_upward_trend_last_half": all(t and t["no_upward_trend"] for t in last_half),
@@ -201,13 +204,39 @@ async def main(args):
         "client_cpu_share_max": max(busy) if busy else None,
         "client_bound": bool(busy) and max(busy) > CLIENT_BOUND_SHARE,
     }
-    print(f"  totals: {totals}")
-    for index, item in enumerate(trends):
-        print(f"  server {index}: after {args.warmup:g} s warm-up: {item}")
-        print(f"  server {index}: last half of the run: {last_half[index]}")
+
+
+async def main(args):
+    check_redis(args.redis_url)
+    state = machine_state()
+    total_sockets = args.time_clients + args.mouse_clients + args.chat_members + 10
+    state["open_file_limit"] = raise_open_file_limit(total_sockets + 1024)
+    prefix = f"bench-soak-{uuid.uuid4().hex[:8]}"
+    env = server_environment(REDIS_URL=args.redis_url, CHANNEL_LAYER_PREFIX=prefix)
+    servers = [Server(f"soak-{index}", SERVERS["ours"].argv(), env, cpus=args.server_cpus) for index in range(2)]
+    soak = Soak(args, servers)
+    try:
+        await soak.run()
+    finally:
+        for server in servers:
+            server.stop()
+    print(f"  totals: {soak.totals}")
+    result = verdict(args, soak.samples, len(servers))
     print(f"  verdict: {'no upward trend' if result['no_upward_trend'] else 'MEMORY GROWS'}; "
           f"client CPU max {result['client_cpu_share_max']:.0%}{' CLIENT-BOUND' if result['client_bound'] else ''}")
-    path = write_result(args.output, result)
+    path = write_result(args.output, {
+        "benchmark": "soak",
+        "command": command_line(),
+        "machine": state,
+        "layout": layout(args),
+        "load_average_at_end": load_average(),
+        "parameters": dict(vars(args)),
+        "server_command": f"REDIS_URL={args.redis_url} CHANNEL_LAYER_PREFIX={prefix} "
+        + " ".join(shlex.quote(part) for part in servers[0].command),
+        "totals": soak.totals,
+        "samples": soak.samples,
+        **result,
+    })
     print(f"written {os.path.relpath(path)}")
 
 

@@ -26,7 +26,6 @@ import time
 from bench.common import (
     CLIENT_BOUND_SHARE,
     ClientCpu,
-    Server,
     load_average,
     machine_state,
     percentile,
@@ -34,11 +33,11 @@ from bench.common import (
     server_environment,
     write_result,
 )
-from bench.runner import argument_parser, command_line, run
+from bench.peers.registry import SERVERS
+from bench.processes import Server
+from bench.runner import argument_parser, command_line, layout, run
 
 TICK_WAIT = 10.0  # after the 101, the first tick must come within this
-SERVER_ARGV = ["{python}", "-m", "realtime.server", "-v", "0", "-b", "127.0.0.1", "-p", "{port}",
-               "config.asgi:application"]
 
 
 def handshake(port):
@@ -75,7 +74,7 @@ async def run_client(port, timeout, started, writers):
 async def main(args):
     state = machine_state()
     state["open_file_limit"] = raise_open_file_limit(args.clients + 1024)
-    server = Server("storm", SERVER_ARGV, server_environment(), cpus=args.server_cpus)
+    server = Server("storm", SERVERS["ours"].argv(), server_environment(), cpus=args.server_cpus)
     writers = []
     try:
         print(f"storm: {args.clients} clients at once on port {server.port} (pid {server.process.pid}), "
@@ -101,6 +100,7 @@ async def main(args):
         "benchmark": "storm",
         "command": command_line(),
         "machine": state,
+        "layout": layout(args),
         "load_average_at_end": load_average(),
         "server_command": command,
         "clients": args.clients,

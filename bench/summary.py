@@ -8,8 +8,8 @@ here). Nothing is measured.
 
 import argparse
 
-from bench.common import RESULTS
-from bench.plots import load
+from bench.common import RESULTS, read_result
+from bench.peers.registry import ECHO_ROWS, FANOUT_ROWS, IDLE_ROWS
 
 FANOUT_TARGETS = {10000: 100.0, 20000: 300.0}  # sockets over 2 processes: p99 ms
 IDLE_TARGETS = {"ours": 16.0, "ours+browser": 40.0}  # KiB per connection at 10,000
@@ -38,11 +38,12 @@ def echo_rows(data):
         if item.get("client_bound_runs"):
             figure += f" (client-bound in {item['client_bound_runs']} runs: a floor)"
         ratio = ratios.get(f"ours/{name}")
-        target = {"websockets": 1.0, "stock": 2.0}.get(name)
+        target = data.get("target", {}).get(f"ours/{name}")
         note = "" if ratio is None else f"ours/{name} {ratio}x"
         if target is not None and ratio is not None:
             note += f", target >= {target}x: {verdict(ratio >= target)}"
         rows.append(("echo msg/s", name, figure, note, ""))
+    rows += [("echo msg/s", name, "not measured in this file", "", "") for name in ECHO_ROWS if name not in summary]
     if client:
         rows.append(("echo msg/s", "(load client)", client.split(" (")[0], "", ""))
     return rows
@@ -58,7 +59,8 @@ def fanout_rows(data):
         sockets = result["sockets"]
         name = result.get("server", "ours")
         processes = result.get("processes", 2)
-        figure = (f"p99 {number(result['p99_ms'], ' ms')}, lost {result['lost']}, dup {result['duplicated']}"
+        read = f" (read {number(result['read_p99_ms'], ' ms')})" if result.get("read_p99_ms") is not None else ""
+        figure = (f"p99 {number(result['p99_ms'], ' ms')}{read}, lost {result['lost']}, dup {result['duplicated']}"
                   f"{', CLIENT-BOUND' if result.get('client_bound') else ''}")
         note = ""
         target = FANOUT_TARGETS.get(sockets) if name == "ours" else None
@@ -75,6 +77,10 @@ def fanout_rows(data):
     for name, sizes in data.get("failed", {}).items():
         for sockets, reason in sizes.items():
             rows.append(("time fan-out", f"{name}, {int(sockets):,} sockets", f"failed: {reason}", "", ""))
+    measured = {r.get("server", "ours") for r in results} | set(data.get("not_installed", {})) \
+        | set(data.get("failed", {}))
+    rows += [("time fan-out", name, "not measured in this file", "", "")
+             for name in FANOUT_ROWS if name not in measured]
     for sockets, target in FANOUT_TARGETS.items():
         if sockets not in ours:
             rows.append(("time fan-out", f"ours, {sockets:,} sockets", "not measured in this file",
@@ -101,6 +107,8 @@ def idle_rows(data):
             note = (f"{result['kib_per_connection'] / target:.2f} of target, <= {target:g} KiB: "
                     f"{verdict(result['kib_per_connection'] <= target)}")
         rows.append(("idle KiB/conn", f"{name} at {largest:,}", figure, note, ""))
+    listed = {result.get("row", result.get("server")) for result in results} | set(data.get("not_installed", {}))
+    rows += [("idle KiB/conn", row, "not measured in this file", "", "") for row in IDLE_ROWS if row not in listed]
     measured = {result.get("row", result["server"]) for result in results if result["sockets"] == 10000}
     for name, target in IDLE_TARGETS.items():
         if name not in measured:
@@ -142,11 +150,32 @@ def compression_rows(data):
     return rows
 
 
+def c100k_rows(data):
+    """The sockets on one port against each of the C100K targets."""
+    result, target = data.get("result", {}), data.get("target", {})
+    figure = (f"{result.get('sockets', 0):,} sockets, {result.get('server_processes')} processes on one port: "
+              f"p99 {number(result.get('p99_ms'), ' ms')} (read {number(result.get('read_p99_ms'), ' ms')}), "
+              f"lost {result.get('lost')}, broken {result.get('connections_closed_by_server')}, "
+              f"RSS {number(result.get('server_rss_mib_total'), ' MiB')} in all")
+    checks = result.get("checks", {})
+    note = ", ".join(f"{key} <= {target.get(key)}: {verdict(ok)}" for key, ok in checks.items())
+    return [("c100k", "ours", figure, note, "")]
+
+
+def describe_layout(data):
+    layout = data.get("layout")
+    if layout is None:
+        return "not recorded in this file (before layouts were recorded; see the parameters)"
+    return (f"servers on CPU {layout.get('server_cpus')}, client on CPU {layout.get('client_cpu')} at niceness "
+            f"{layout.get('client_nice')}, {layout.get('scheduling')}; clients {layout.get('clients')}")
+
+
 SOURCES = (
     ("echo_throughput", echo_rows),
     ("time_fanout_scale", fanout_rows),
     ("idle_memory", idle_rows),
     ("compression", compression_rows),
+    ("c100k", c100k_rows),
 )
 
 
@@ -155,7 +184,7 @@ def main(argv=None):
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table (for the README)")
     args = parser.parse_args(argv)
     for name, rows_of in SOURCES:
-        data = load(name)
+        data = read_result(name)
         print()
         if data is None:
             print(f"{name}: no bench/results/{name}.json yet")
@@ -165,6 +194,7 @@ def main(argv=None):
         print(f"{name} ({RESULTS.name}/{name}.json, {machine.get('started_utc')}, commit "
               f"{machine.get('git_commit')}, {scheduling}, load average {machine.get('load_average_at_start')})")
         print(f"  command: {data.get('command')}")
+        print(f"  layout: {describe_layout(data)}")
         rows = rows_of(data)
         if args.markdown:
             print("\n| what | row | figure | ratio / target |\n|---|---|---|---|")

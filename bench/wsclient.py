@@ -264,14 +264,17 @@ async def close_all(protocols, timeout=5.0):
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 
 
-async def open_raw(host, port, path, timeout=10.0):
+async def open_raw(host, port, path, timeout=10.0, source=None):
     """A non-blocking TCP socket that has done the opening handshake, with
-    kernel receive timestamps on. Returns (socket, bytes read past the
-    handshake)."""
+    kernel receive timestamps on, from `source` (an address of this machine,
+    e.g. 127.0.0.2: each gives another ~28,000 ephemeral ports to one server
+    address) when given. Returns (socket, bytes read past the handshake)."""
     loop = asyncio.get_running_loop()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         sock.setblocking(False)
+        if source:
+            sock.bind((source, 0))
         sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         await asyncio.wait_for(loop.sock_connect(sock, (host, port)), timeout)
         key = base64.b64encode(os.urandom(16))
@@ -445,15 +448,16 @@ class ReadPump:
         self.epoll.close()
 
 
-async def open_many_raw(count, host, ports, path, pump, concurrency=100, timeout=10.0):
+async def open_many_raw(count, host, ports, path, pump, concurrency=100, timeout=10.0, source=None):
     """`count` TimestampedReaders, spread round-robin over `ports`, each added
-    to `pump` (a started ReadPump) once its handshake is done."""
+    to `pump` (a started ReadPump) once its handshake is done; from `source`
+    (see open_raw) when given."""
     gate = asyncio.Semaphore(concurrency)
 
     async def one(index):
         port = ports[index % len(ports)]
         async with gate:
-            sock, leftover = await open_raw(host, port, path, timeout)
+            sock, leftover = await open_raw(host, port, path, timeout, source)
         reader = TimestampedReader(sock, leftover, port)
         pump.add(reader)
         return reader

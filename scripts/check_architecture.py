@@ -5,7 +5,10 @@
 - no module of realtime/, config/, bench/, tests/ or scripts/ over 400 lines
   unless its docstring says why, in a line starting "Longer than 400 lines:";
 - the RFC 6455 frame header is packed in realtime/server/frames.py only, plus
-  the one test helper that writes deliberately malformed frames.
+  the one test helper that writes deliberately malformed frames;
+- bench/ is a package of its own: it imports nothing from tests/, no
+  benchmark (a module run with `python -m bench.<name>`) imports another,
+  and no function of it is over 60 lines.
 
 Exits 1 with one line per finding.
 """
@@ -21,6 +24,7 @@ SIZE_EXCUSE = "Longer than 400 lines:"
 FRAME_HEADER_PACKS = ("struct.pack(" + '"!BB', "struct.pack(" + "'!BB")
 FRAME_HEADER_HOMES = {"realtime/server/frames.py", "tests/support/raw_ws.py"}
 CHECKED_FOLDERS = ("realtime", "config", "bench", "tests", "scripts")
+MAX_BENCH_FUNCTION_LINES = 60
 
 
 def module_name(path):
@@ -89,7 +93,34 @@ def import_cycles():
     return cycles
 
 
+def is_benchmark(tree):
+    """A module run as a program: it has an `if __name__ == "__main__":` block."""
+    return any(isinstance(node, ast.If) and isinstance(node.test, ast.Compare)
+               and isinstance(node.test.left, ast.Name) and node.test.left.id == "__name__"
+               for node in tree.body)
+
+
+def bench_findings():
+    paths = sorted((ROOT / "bench").rglob("*.py"))
+    trees = {module_name(path): ast.parse(path.read_text()) for path in paths}
+    benchmarks = {name for name, tree in trees.items() if is_benchmark(tree) and not name.startswith("bench.peers")}
+    for name, tree in trees.items():
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                targets = [alias.name for alias in node.names] if isinstance(node, ast.Import) else \
+                    [node.module or ""] + [f"{node.module}.{alias.name}" for alias in node.names]
+                if any(target == "tests" or target.startswith("tests.") for target in targets):
+                    yield f"{name}: imports from tests/ (bench/ must stand alone)"
+                for other in benchmarks & set(targets) - {name}:
+                    yield f"{name}: imports the benchmark {other} (move what they share into a library module)"
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > MAX_BENCH_FUNCTION_LINES:
+                    yield f"{name}.{node.name}: {lines} lines (bench/ functions stay under {MAX_BENCH_FUNCTION_LINES})"
+
+
 def findings():
+    yield from bench_findings()
     for cycle in import_cycles():
         yield f"import cycle: {' <-> '.join(cycle)}"
     for folder in CHECKED_FOLDERS:
@@ -108,7 +139,8 @@ def main():
     for problem in problems:
         print(problem)
     if not problems:
-        print("architecture: no import cycle, no oversized module without a reason, one frame builder")
+        print("architecture: no import cycle, no oversized module without a reason, one frame builder, "
+              "bench/ standing alone")
     return 1 if problems else 0
 
 

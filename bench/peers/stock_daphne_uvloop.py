@@ -3,7 +3,7 @@ policy set first, so the loop Daphne creates for Twisted's asyncio reactor
 (at daphne.server's import) is uvloop's, as in ours. Nothing else changes:
 a baseline on the same event loop as ours.
 
-    python -m bench.peers.stock_daphne_uvloop -b 127.0.0.1 -p 8001 bench.stock_echo:application
+    python -m bench.peers.stock_daphne_uvloop -b 127.0.0.1 -p 8001 bench.peers.stock_channels:application
 """
 
 import asyncio

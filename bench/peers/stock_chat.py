@@ -2,7 +2,7 @@
 pattern on stock Daphne, with this project's settings and Message table, so
 only the fan-out differs:
 
-    DJANGO_SETTINGS_MODULE=config.settings python -m daphne bench.stock_chat:application
+    DJANGO_SETTINGS_MODULE=config.settings python -m daphne bench.peers.stock_chat:application
 
 Every socket joins the room's channel-layer group with its own channel
 (`group_add(group, self.channel_name)`); a post is stored with

@@ -1,0 +1,82 @@
+"""One fan-out measurement against servers already started, for
+bench.time_fanout and bench.c100k: the client groups connect their sockets
+(bench/fanout_clients.py), wait for a tick every socket can have subscribed
+to, count --ticks ticks and a grace period, and hand back what they received,
+the servers' CPU and memory over the window, and the machine's load.
+"""
+
+import asyncio
+import time
+
+from bench.common import competing_processes, load_average
+from bench.fanout_clients import BusiestSampler, CpuSampler, LocalGroup, RemoteGroup
+
+
+def client_groups(split, args, sources=None):
+    """A group per count in `split`: in this process when there is one and
+    the client runs at the ordinary niceness, else one child process each (a
+    niced client runs in child processes, so that this process starts the
+    servers at the ordinary niceness). `sources`: a source address per group."""
+    if len(split) == 1 and not args.client_nice and not sources:
+        return [LocalGroup(args.read_interval)]
+    return [RemoteGroup(args.read_interval, args.client_cpu, count, args.client_nice,
+                        source=sources[index] if sources else None)
+            for index, count in enumerate(split)]
+
+
+async def first_counted_tick(groups):
+    """The first tick every client can have subscribed to: one after the
+    latest any client has already seen."""
+    seen = [seq for seq in await asyncio.gather(*(group.latest_seq() for group in groups)) if seq is not None]
+    return (max(seen) if seen else int(time.time())) + 1
+
+
+async def measure(groups, split, ports, servers, args, path="/ws/time"):
+    """Connect, count args.ticks ticks, collect; a dict of what happened."""
+    started = time.monotonic()
+    await asyncio.gather(*(group.connect(count, ports, path, args.concurrency)
+                           for group, count in zip(groups, split, strict=True)))
+    connect_seconds = time.monotonic() - started
+    print(f"  {sum(split)} sockets connected to ports {sorted(set(ports))} (server pids "
+          f"{[server.process.pid for server in servers]}) in {connect_seconds:.1f} s"
+          f"{f', client in {len(split)} processes {split}' if len(split) > 1 else ''}", flush=True)
+    first_seq = await first_counted_tick(groups)
+    last_seq = first_seq + args.ticks - 1
+    for server in servers:
+        server.start_window()
+    await asyncio.gather(*(group.measure() for group in groups))
+    load_before = load_average()
+    print(f"  measuring ticks {first_seq}..{last_seq} ({args.ticks} ticks)", flush=True)
+    # Wait for the last tick, plus a grace period in which a late or
+    # duplicated copy would still show up.
+    await asyncio.sleep(max(0.0, last_seq + args.grace - time.time()))
+    window = {
+        "connect_seconds": round(connect_seconds, 2),
+        "first_seq": first_seq,
+        "server_cpu_share_average": [round(server.window_share(), 3) for server in servers],
+        "server_rss_mib": [round(server.rss_bytes() / 2**20, 1) for server in servers],
+        "server_sockets": [server.established() for server in servers],
+        "load_average_before": load_before,
+        "load_average_after": load_average(),
+        "competing_processes_at_end": competing_processes(),
+    }
+    collected = await asyncio.gather(*(group.collect(time.time()) for group in groups))
+    return window, collected
+
+
+def received(collected):
+    """The clients' messages, the sockets the servers closed, the busiest
+    client process's CPU: from what the groups handed back."""
+    messages = [row for part in collected for row in part["received"]]
+    closed = sum(part["closed"] for part in collected)
+    client_share = max(part["cpu_share"] for part in collected)
+    sampler = BusiestSampler([CpuSampler(samples=part["samples"]) for part in collected])
+    return messages, closed, client_share, sampler
+
+
+def stop(groups, servers):
+    for group in groups:
+        if isinstance(group, RemoteGroup):
+            group.stop()
+    for server in servers:
+        server.stop()
