@@ -24,7 +24,7 @@ OPEN = WebSocketProtocol.STATE_OPEN
 SEND_STATE_GROUND = WebSocketProtocol.SEND_STATE_GROUND
 
 
-class RealtimeWebSocketProtocol(SimpleFrameInput, PatientKeepalive, BoundedSendBuffer, WebSocketProtocol):
+class RealtimeWebSocketProtocol(BoundedSendBuffer, SimpleFrameInput, PatientKeepalive, WebSocketProtocol):
     deflate_policy = None  # a compression.DeflatePolicy when compression is on
     deflate_offers = ()
 
