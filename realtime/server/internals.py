@@ -68,6 +68,13 @@ INTERNALS = (
     Internal(DAPHNE, DAPHNE_WS, "application_deferred", "protocol.py: dropped after the handshake", "assigned"),
     Internal(DAPHNE, DAPHNE_WS, "last_ping", "protocol.py: the keepalive counts from a message", "assigned"),
     Internal(DAPHNE, DAPHNE_WS, "muted", "protocol.py: nothing is queued for a muted socket"),
+    Internal(DAPHNE, DAPHNE_WS, "server", "protocol.py: set by onConnect; a refused handshake has none",
+             "assigned"),
+    Internal(DAPHNE, DAPHNE_SERVER, "run", "server.py: its HTTPFactory becomes RealtimeHTTPFactory",
+             "calls", "self.http_factory = HTTPFactory(self)"),
+    Internal(DAPHNE, "daphne.http_protocol:WebRequest", "process",
+             "http_requests.py: forwarding headers removed first; the upgrade passes on the headers left",
+             "calls", "for h in self.requestHeaders.getAllRawHeaders()"),
     # autobahn: the frame parser, the handshake, the closing handshake.
     Internal(AUTOBAHN, "autobahn.websocket.protocol", "pformat", "lazy_debug.py: made lazy (install)"),
     Internal(AUTOBAHN, AB_PROTOCOL, "_dataReceived", "simple_frames.py: the input fast path goes first"),
@@ -103,6 +110,9 @@ INTERNALS = (
     Internal(TWISTED, TX_REACTOR, "_asyncioEventloop", "direct_dispatch.py: the loop to register on", "assigned"),
     Internal(TWISTED, "twisted.web.http:HTTPChannel", "requests", "protocol.py: the upgrade's cycle broken",
              "assigned"),
+    Internal(TWISTED, "twisted.web.http:_GenericHTTPChannelProtocol", "_channel",
+             "http_requests.py: the channel's transport, cut when a header is late", "assigned"),
+    Internal(TWISTED, "twisted.web.http:HTTPChannel", "persistent", "http_requests.py: a kept-alive connection"),
     # channels-redis: where a group's name lands among shards.
     Internal(CHANNELS_REDIS, REDIS_PUBSUB, "_shards", "hub.py: a group name per shard", "assigned"),
     Internal(CHANNELS_REDIS, REDIS_PUBSUB, "_get_shard", "hub.py: a group name per shard"),
