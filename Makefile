@@ -10,7 +10,7 @@ PORT ?= 8000
 METRICS_PORT ?= 9100
 PYTEST_ARGS ?=
 
-.PHONY: run run-tls test lint lock conformance install install-test chromium test-tools clean
+.PHONY: run run-tls test lint lock conformance install install-test chromium test-tools clean chaos
 
 # Installs come from the lock files (exact versions, hashes checked); the
 # stamps keep a repeated `make test` from reinstalling until a lock changes.
@@ -100,6 +100,15 @@ lint: $(VENV)/.installed-test
 
 test: install-test lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Fault injection (scripts/chaos, docs/CHAT.md): a private PostgreSQL, Redis
+# behind Sentinels, two servers and a dozen members posting, while a server
+# is killed and stopped, Redis killed and failed over, PostgreSQL restarted
+# and sockets cut; every acknowledged post must reach every member. SEED
+# picks the order and the targets. About 1.5 minutes.
+SEED ?= 1
+chaos: install-test
+	$(PY) -m scripts.chaos --seed $(SEED)
 
 # Benchmarks (bench/README.md), under the ordinary scheduler (BENCH_SCHED=fifo
 # only when asked; it is labelled in the output and the result files). Every

@@ -13,8 +13,9 @@ Several parts of the server use Redis (the channel layer's subscriber
 retries every second, the tick lease, trace snapshots, presence), and with
 shards one of them may keep failing while another succeeds: the wait keeps
 that from flapping between the two lines. A later success says it (the
-trace writer uses Redis every second). The database needs no wait: nothing
-fails while it answers.
+trace writer uses Redis every second). A database outage lasts at least
+DATABASE_MIN_OUTAGE_SECONDS: a restart meets each thread's connection in
+turn, and the first to reconnect must not say "back" before the next fails.
 
 A service that is down is not a setting error: the server keeps running,
 /healthz answers 503 meanwhile, and every user of the service retries on
@@ -31,6 +32,10 @@ logger = logging.getLogger(__name__)
 # A success counts as "back" only this long after the last failure: the
 # channel layer's subscriber fails again about every second while Redis is away.
 REDIS_SETTLE_SECONDS = 2.0
+# A database outage lasts at least this long: each thread has its own
+# connection (the chat's, the trace writer's), and each meets a restart on
+# its own next use, up to a second after another has reconnected.
+DATABASE_MIN_OUTAGE_SECONDS = 2.0
 MAX_DETAIL_CHARS = 300
 
 
@@ -40,9 +45,10 @@ def one_line(error):
 
 
 class Service:
-    def __init__(self, name, settle_seconds=0.0, log=logger):
+    def __init__(self, name, settle_seconds=0.0, log=logger, min_outage_seconds=0.0):
         self.name = name
         self.settle_seconds = settle_seconds
+        self.min_outage_seconds = min_outage_seconds
         self.log = log
         self.lock = threading.Lock()
         self.down_since = None  # time.monotonic() of the first failure, while down
@@ -69,13 +75,14 @@ class Service:
             return
         now = time.monotonic()
         with self.lock:
-            if self.down_since is None or now - self.last_failure < self.settle_seconds:
+            if (self.down_since is None or now - self.last_failure < self.settle_seconds
+                    or now - self.down_since < self.min_outage_seconds):
                 return
             away, self.down_since = now - self.down_since, None
         self.log.warning("%s is back after %.1f s", self.name, away)
 
 
-DATABASE = Service("the database")
+DATABASE = Service("the database", min_outage_seconds=DATABASE_MIN_OUTAGE_SECONDS)
 REDIS = Service("Redis", settle_seconds=REDIS_SETTLE_SECONDS)
 
 

@@ -110,6 +110,14 @@ async def test_a_postgresql_restart_costs_a_delay_not_an_error_and_a_dead_databa
             with psycopg.connect(url) as db:
                 rows = db.execute("SELECT client_id FROM realtime_message ORDER BY id").fetchall()
             assert [row[0] for row in rows] == ["b", "a0", "a1", "a2"]
+            # The server's log says it is back once it has been back a while
+            # (realtime/ops/outages.py), at the next use of the database.
+            deadline = time.monotonic() + 15
+            while "the database is back" not in server.output():
+                assert time.monotonic() < deadline, server.output()[-3000:]
+                await poster.send(action="history", before=2**40)
+                await next_frame(poster, {"history"}, 10)
+                await asyncio.sleep(0.5)
 
             # Now it is gone for good: a clear error frame, the socket stays.
             await asyncio.to_thread(lambda: subprocess.run(

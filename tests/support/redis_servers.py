@@ -54,24 +54,25 @@ class RedisProcesses:
         self.directory = directory
         self.processes = {}
 
-    def start_server(self, *extra):
-        port = free_port()
+    def start_server(self, *extra, port=None):
+        """A redis-server (on `port`: started again where it was)."""
+        port = port or free_port()
         workdir = self.directory / f"redis-{port}"
-        workdir.mkdir()
+        workdir.mkdir(exist_ok=True)
         process = subprocess.Popen(
-            redis_server_command(port, workdir, *extra), stdout=open(workdir / "log", "wb"), stderr=subprocess.STDOUT,
+            redis_server_command(port, workdir, *extra), stdout=open(workdir / "log", "ab"), stderr=subprocess.STDOUT,
         )
         assert wait_for_port(port, process=process), (workdir / "log").read_text()
         self.processes[port] = process
         return port
 
-    def start_sentinel(self, master_port, quorum):
+    def start_sentinel(self, master_port, quorum, down_after_ms=1000):
         port = free_port()
         config = self.directory / f"sentinel-{port}.conf"  # sentinel rewrites its config: must be writable
         config.write_text(
             f"port {port}\nbind 127.0.0.1\ndir {self.directory}\n"
             f"sentinel monitor {MASTER_NAME} 127.0.0.1 {master_port} {quorum}\n"
-            f"sentinel down-after-milliseconds {MASTER_NAME} 1000\n"
+            f"sentinel down-after-milliseconds {MASTER_NAME} {down_after_ms}\n"
             f"sentinel failover-timeout {MASTER_NAME} 5000\n"
             f"sentinel parallel-syncs {MASTER_NAME} 1\n"
         )
