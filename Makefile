@@ -119,7 +119,8 @@ chaos: install-test
 # default 127.0.0.1:6379), chat fan-out to a 1,000-member room, idle memory per
 # connection, permessage-deflate parameter sets, a 10,000-connection storm,
 # /ws/echo throughput (one Go load client for every row), tracing overhead, a
-# 10-minute soak of mixed load, 100,000 sockets on one port (bench.c100k), the
+# 4-minute churn soak (500 steady sockets, 40 connections a second opened,
+# used and closed), a 10-minute soak of mixed load, 100,000 sockets on one port (bench.c100k), the
 # PNG plots, and last the table of every peer row and target (bench.summary).
 # The Go peers come from Debian's golang-go and golang-github-gorilla-websocket-dev
 # (scripts/ensure-go.sh; without them those rows say "not installed"); the
@@ -143,6 +144,7 @@ bench: $(VENV)/.installed-bench
 	$(PY) -m bench.storm
 	$(PY) -m bench.echo_throughput
 	$(PY) -m bench.tracing_overhead
+	$(PY) -m bench.churn_soak
 	$(PY) -m bench.soak
 	$(PY) -m bench.c100k
 	$(PY) -m bench.plots
