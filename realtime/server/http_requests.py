@@ -3,6 +3,7 @@ only from trusted proxies (forwarded.py), and a connection has a bounded
 time to send each request header (HeaderDeadline). WebSocket handshakes are
 HTTP requests until Daphne upgrades them, so both hold for them too."""
 
+import weakref
 from functools import partial
 
 from daphne.http_protocol import HTTPFactory, WebRequest
@@ -25,7 +26,10 @@ class HeaderDeadline:
     __slots__ = ("protocol", "seconds", "call")
 
     def __init__(self, protocol, seconds):
-        self.protocol = protocol
+        # Weak: the protocol holds this deadline (through its requestFactory),
+        # and a strong reference back made every connection a reference
+        # cycle, left for the next full collection after it closed.
+        self.protocol = weakref.ref(protocol)
         self.seconds = seconds
         self.call = None
         self.arm()
@@ -41,9 +45,12 @@ class HeaderDeadline:
 
     def expired(self):
         self.call = None
+        protocol = self.protocol()
+        if protocol is None:
+            return  # the connection is gone
         # Twisted's HTTPFactory builds a negotiating wrapper around the
         # HTTPChannel (_channel), which alone holds the transport.
-        channel = getattr(self.protocol, "_channel", self.protocol)
+        channel = getattr(protocol, "_channel", protocol)
         transport = getattr(channel, "transport", None)
         if transport is not None and transport.connected and not transport.disconnecting:
             transport.abortConnection()
