@@ -1,11 +1,16 @@
 """The chat page /chat/<room>/ in real headless Chromium against real Daphne
 subprocesses: two users on two processes sharing Redis, infinite scroll,
-markup shown as text, and reconnecting after the server died."""
+markup shown as text, reconnecting after the server died, a page that
+stayed connected through a Redis restart, and a post refused by an error
+frame."""
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 from playwright.sync_api import expect
 
-from tests.support.chat import PASSWORD, seed_messages, unique
+from tests.support.chat import PASSWORD, ChatClient, http_signup, seed_messages, unique
+from tests.support.redis_servers import OwnRedis
 
 
 def sign_up(page, server, username, room):
@@ -189,3 +194,68 @@ def test_the_page_reconnects_after_its_server_died_and_shows_what_it_missed(
     finally:
         alice_context.close()
         bob_context.close()
+
+
+def test_a_page_that_stayed_connected_while_redis_restarted_shows_every_post_without_reload(
+    daphne, channel_prefix, browser, tmp_path
+):
+    """Redis restarted under two processes: posts acknowledged meanwhile (by a
+    client on the other process) were never delivered to bob's page, which
+    stayed connected throughout. It is told to resync and shows them all,
+    once, in order, without a reload."""
+    redis = OwnRedis(tmp_path)
+    redis.start()
+    env = {"REDIS_URL": f"redis://127.0.0.1:{redis.port}/0", "CHANNEL_LAYER_PREFIX": channel_prefix,
+           "CHAT_POST_RATE_COUNT": 0}
+    server_a, server_b = daphne(**env), daphne(**env)
+    room = unique("pubsub")
+    bob_context = new_context(browser)
+    try:
+        bob = bob_context.new_page()
+        sign_up(bob, server_b, unique("bob"), room)
+        bob.evaluate("window.sameDocument = true")
+        alice = http_signup(server_a, unique("alice"))
+
+        async def post_through_an_outage():
+            async with ChatClient(server_a, room, alice) as poster:
+                for n, text in enumerate(["before", "during 1", "during 2", "during 3"]):
+                    if n == 1:
+                        redis.stop()
+                    await poster.send(action="post", text=text, client_id=f"c{n}")
+                    await poster.expect("ack", timeout=10)
+                redis.start()
+
+        # Playwright's sync API holds this thread's event loop: the poster runs in another.
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, post_through_an_outage()).result(60)
+        texts = bob.locator("#messages .message .text")
+        expect(texts).to_have_text(["before", "during 1", "during 2", "during 3"], timeout=15000)
+        assert bob.evaluate("window.sameDocument") is True
+        expect(bob.locator("#status")).to_have_attribute("data-state", "connected")
+    finally:
+        bob_context.close()
+        redis.stop()
+
+
+def test_a_post_refused_by_an_error_frame_is_no_longer_pending_and_can_be_sent_again(daphne, browser):
+    """At most one post a minute: the second is answered by rate_limited. The
+    page says so, keeps the text, and lets the user send again (the server
+    answers again: the page did not wait for an ack that never comes)."""
+    server = daphne(CHAT_POST_RATE_COUNT=1, CHAT_POST_RATE_SECONDS=60)
+    room = unique("refused")
+    context = new_context(browser)
+    try:
+        page = context.new_page()
+        sign_up(page, server, unique("carol"), room)
+        post(page, "the one allowed")
+        page.fill("#text", "one too many")
+        page.press("#text", "Enter")
+        expect(page.locator("#error")).to_contain_text("rate_limited")
+        expect(page.locator("#text")).to_have_value("one too many")
+        expect(page.locator("#text")).not_to_have_attribute("readonly", "")
+        page.evaluate("document.getElementById('error').textContent = ''")
+        page.press("#text", "Enter")  # sent again, not swallowed as "pending"
+        expect(page.locator("#error")).to_contain_text("rate_limited")
+        expect(page.locator("#messages .message")).to_have_count(1)
+    finally:
+        context.close()
