@@ -101,6 +101,7 @@ class ChatConsumer(SocketConsumer):
         text = memo.get(ChatConsumer)
         if text is None:
             text = memo[ChatConsumer] = codecs.JSON.marshal(data)[0]
+            recovery.delivered(get_hub(), group, data)
         if self.waiting is not None:
             self.waiting.append(text)
         else:
@@ -134,10 +135,14 @@ class ChatConsumer(SocketConsumer):
             # Broadcast, then acknowledge: once the sender sees the ack the
             # message is stored *and* on its way to everyone.
             await self.broadcast(frame)
-        # A retry of a post stored already (same client_id) is acknowledged
-        # to its sender only: no new offset, no broadcast, no rate-limit use.
-        # Members that missed the first broadcast (its process died before
-        # publishing) see a hole at the room's next change and fetch it.
+        elif recovery.never_delivered(get_hub(), room_group(self.room_name), frame):
+            # A retry of a post whose broadcast this process never saw come
+            # through (its first process died between storing and
+            # publishing): published now, once; members skip it if they had it.
+            await self.broadcast(frame)
+        # Any other retry of a post stored already (same client_id) is
+        # acknowledged to its sender only: no new offset, no broadcast, no
+        # rate-limit use (nothing new is stored or sent to anyone).
         await self.acknowledge("post", frame, client_id)
 
     async def do_edit(self, request):

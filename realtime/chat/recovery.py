@@ -14,6 +14,12 @@ its stream may have broken:
   sockets of every process fetch it.
 
 A client answers "resync" with a sync from the last offset it holds.
+
+And a post retried after its first process died between storing and
+publishing (the client never got its ack) is published by the process the
+retry reaches, if that process never saw its offset come through the room's
+group (`never_delivered`): otherwise, in a room where nobody posts again,
+the other members would not see the hole.
 """
 
 import logging
@@ -24,6 +30,7 @@ from realtime.chat.stream import RESYNC, is_room_group
 logger = logging.getLogger(__name__)
 
 _unsent = weakref.WeakKeyDictionary()  # hub -> room groups whose broadcast failed
+_newest = weakref.WeakKeyDictionary()  # hub -> {room group: (epoch, newest offset delivered here)}
 
 
 def watch(hub):
@@ -36,6 +43,25 @@ def broadcast_failed(hub, group):
     every process resync once the layer is back (hub.publish told the
     watch already)."""
     _unsent.setdefault(hub, set()).add(group)
+
+
+def delivered(hub, group, frame):
+    """A frame of `group` came through the channel layer to this process."""
+    offset = frame.get("offset")
+    if offset is None:
+        return
+    newest = _newest.setdefault(hub, {})
+    epoch, seen = newest.get(group, (None, 0))
+    if frame.get("epoch") != epoch or offset > seen:
+        newest[group] = (frame.get("epoch"), offset)
+
+
+def never_delivered(hub, group, frame):
+    """Is `frame` (a stored change) newer than anything of its room this
+    process received? Then its broadcast may never have happened. Once
+    published, it is delivered here too, so a retry repeated publishes once."""
+    epoch, seen = _newest.get(hub, {}).get(group, (None, 0))
+    return frame["epoch"] != epoch or frame["offset"] > seen
 
 
 async def layer_came_back(hub):

@@ -9,8 +9,10 @@ import logging
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.contrib.auth.models import User
 from django.test import override_settings
 
+from realtime.chat import store as chat_store
 from realtime.models import Change, Message, Room
 from tests.support.chat import ChatSocket, seed_room
 
@@ -154,3 +156,18 @@ async def test_offsets_stay_gapless_when_many_post_at_once(room, alice, bob):
     assert [offset for offset, _ in rows] == list(range(1, 49))
     assert [pk for _, pk in rows] == sorted(pk for _, pk in rows)
     assert (await Room.objects.aget(name=room)).last_offset == 48
+
+
+async def test_a_post_whose_process_died_before_publishing_reaches_the_room_when_retried_once(room, alice, bob):
+    """Stored (offset 1) by a process that died before broadcasting it: no
+    member saw it and the author got no ack. The author's retry, on this
+    process, publishes it once; retried again, nothing more goes out."""
+    author = await User.objects.aget(username="alice")
+    async with ChatSocket(room, bob) as member, ChatSocket(room, alice) as sender:
+        await sync_to_async(chat_store.post)(room, author, "stored, never broadcast", "lost-1")
+        assert await member.quiet(0.3)
+        ack = await sender.request("ack", action="post", text="stored, never broadcast", client_id="lost-1")
+        seen = await member.expect("message")
+        assert (seen["offset"], seen["message"]["id"]) == (1, ack["id"])
+        await sender.request("ack", action="post", text="stored, never broadcast", client_id="lost-1")
+        assert await member.quiet(0.5)
