@@ -35,7 +35,7 @@ from bench.peers.registry import SERVERS
 from bench.processes import Server, free_port
 from bench.runner import argument_parser, command_line, layout, run
 
-TARGET = {"lost": 0, "broken": 0, "p99_ms": 1000.0, "server_rss_mib_total": 2.5 * 1024}
+TARGET = {"not_connected": 0, "lost": 0, "broken": 0, "p99_ms": 1000.0, "server_rss_mib_total": 2.5 * 1024}
 PER_SERVER = 15000
 PER_CLIENT = 18000
 
@@ -60,6 +60,7 @@ def start_servers(args, prefix):
 
 def verdict(result):
     checks = {
+        "not_connected": result["not_connected"] <= TARGET["not_connected"],
         "lost": result["lost"] <= TARGET["lost"],
         "broken": result["connections_closed_by_server"] <= TARGET["broken"],
         "p99_ms": result["p99_ms"] is not None and result["p99_ms"] <= TARGET["p99_ms"],
@@ -98,7 +99,8 @@ def print_result(result):
           f"(sockets each at the end: {result['server_sockets']}), connected in {result['connect_seconds']} s")
     print(f"  at the client's kernel: p50 {result['p50_ms']} ms  p99 {result['p99_ms']} ms  max {result['max_ms']} ms;"
           f" read by the client's code: p50 {result['read_p50_ms']} ms  p99 {result['read_p99_ms']} ms")
-    print(f"  delivered {result['deliveries']:,}/{result['expected_deliveries']:,}  lost {result['lost']:,}  "
+    print(f"  not connected {result['not_connected']:,}; "
+          f"delivered {result['deliveries']:,}/{result['expected_deliveries']:,}  lost {result['lost']:,}  "
           f"duplicated {result['duplicated']:,}  broken (closed by the server) "
           f"{result['connections_closed_by_server']:,}")
     print(f"  server RSS {result['server_rss_mib']} MiB, {result['server_rss_mib_total']} MiB in all; server CPU "

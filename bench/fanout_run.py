@@ -34,9 +34,13 @@ async def first_counted_tick(groups):
 async def measure(groups, split, ports, servers, args, path="/ws/time"):
     """Connect, count args.ticks ticks, collect; a dict of what happened."""
     started = time.monotonic()
-    await asyncio.gather(*(group.connect(count, ports, path, args.concurrency)
-                           for group, count in zip(groups, split, strict=True)))
+    connected = await asyncio.gather(*(group.connect(count, ports, path, args.concurrency)
+                                       for group, count in zip(groups, split, strict=True)))
     connect_seconds = time.monotonic() - started
+    failed = sum(part["failed"] for part in connected)
+    if failed:
+        print(f"  {failed} sockets could not connect: {sorted({e for p in connected for e in p['errors']})[:5]}",
+              flush=True)
     print(f"  {sum(split)} sockets connected to ports {sorted(set(ports))} (server pids "
           f"{[server.process.pid for server in servers]}) in {connect_seconds:.1f} s"
           f"{f', client in {len(split)} processes {split}' if len(split) > 1 else ''}", flush=True)
@@ -52,6 +56,7 @@ async def measure(groups, split, ports, servers, args, path="/ws/time"):
     await asyncio.sleep(max(0.0, last_seq + args.grace - time.time()))
     window = {
         "connect_seconds": round(connect_seconds, 2),
+        "not_connected": failed,
         "first_seq": first_seq,
         "server_cpu_share_average": [round(server.window_share(), 3) for server in servers],
         "server_rss_mib": [round(server.rss_bytes() / 2**20, 1) for server in servers],

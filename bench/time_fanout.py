@@ -113,7 +113,7 @@ async def run_size(sockets, args, peer):
     })
     result["meets_target"] = (
         result["p99_ms"] is not None and result["p99_ms"] <= target_p99_ms(sockets)
-        and result["lost"] == 0 and result["duplicated"] == 0 and not closed
+        and result["lost"] == 0 and result["duplicated"] == 0 and not closed and not result["not_connected"]
     )
     return result
 

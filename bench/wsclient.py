@@ -448,10 +448,12 @@ class ReadPump:
         self.epoll.close()
 
 
-async def open_many_raw(count, host, ports, path, pump, concurrency=100, timeout=10.0, source=None):
+async def open_many_raw(count, host, ports, path, pump, concurrency=100, timeout=10.0, source=None,
+                        tolerate=False):
     """`count` TimestampedReaders, spread round-robin over `ports`, each added
     to `pump` (a started ReadPump) once its handshake is done; from `source`
-    (see open_raw) when given."""
+    (see open_raw) when given. With `tolerate`, (the readers that connected,
+    the errors of those that did not) instead of raising the first error."""
     gate = asyncio.Semaphore(concurrency)
 
     async def one(index):
@@ -462,4 +464,8 @@ async def open_many_raw(count, host, ports, path, pump, concurrency=100, timeout
         pump.add(reader)
         return reader
 
-    return await asyncio.gather(*(one(i) for i in range(count)))
+    opened = await asyncio.gather(*(one(i) for i in range(count)), return_exceptions=tolerate)
+    if not tolerate:
+        return opened
+    return ([item for item in opened if not isinstance(item, BaseException)],
+            [item for item in opened if isinstance(item, BaseException)])
