@@ -137,6 +137,7 @@ $(VENV)/.installed-bench: $(VENV)/.installed-test requirements-bench.lock
 bench: $(VENV)/.installed-bench
 	@bash scripts/ensure-go.sh
 	@bash scripts/ensure-redis.sh
+	$(PY) -m bench.peers.smoke
 	$(PY) -m bench.time_fanout --sockets 1000,3000,10000,20000 --servers ours,websockets,aiohttp,picows,granian,gorilla --output time_fanout_scale
 	$(PY) -m bench.chat_fanout
 	$(PY) -m bench.idle_memory
