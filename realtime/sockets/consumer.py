@@ -20,6 +20,7 @@ from realtime.sockets import codecs, limits
 from realtime.sockets.close_codes import CLOSE_NORMAL, CLOSE_TOO_BIG
 from realtime.sockets.errors import ClientError
 from realtime.sockets.hub import get_hub
+from realtime.tracing.events import Subprotocols
 
 logger = logging.getLogger(__name__)
 # Message type -> handler method name ("websocket.receive" -> "websocket_receive"),
@@ -150,7 +151,10 @@ class SocketConsumer(AsyncWebsocketConsumer):
     async def accept(self, subprotocol=None, headers=None):
         self.handshake_accepted = True
         self.trace_log.accepted = True
-        self.trace_log.printf("accepted%s", f", subprotocol {subprotocol}" if subprotocol else "")
+        if subprotocol:
+            self.trace_log.printf("accepted, subprotocol %s", Subprotocols([subprotocol]))
+        else:
+            self.trace_log.printf("accepted")
         await super().accept(subprotocol, headers)
 
     async def close(self, code=None, reason=None):

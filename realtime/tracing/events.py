@@ -21,6 +21,7 @@ CONNECTION_FAMILY = "websocket.Conn"
 MAX_EVENTS_PER_TRACE = 30  # x/net/trace keeps 10; a few more help with HTTP
 MAX_EVENTS_PER_LOG = 100  # as x/net/trace's event logs
 MAX_EVENT_TEXT = 300
+MAX_SUBPROTOCOL_NAME = 24  # longer Sec-WebSocket-Protocol values are taken for tokens
 REDACTED = "[redacted]"
 
 
@@ -52,15 +53,80 @@ def names_credential(key):
     return key in CREDENTIAL_KEYS or any(word in key for word in CREDENTIAL_WORDS)
 
 
-def redact_query(query):
+def redact_query(query, depth=0):
     """`query` (a raw query string) with the value of every key that names
-    a credential replaced by [redacted]; everything else as sent."""
+    a credential replaced by [redacted]; everything else as sent, except a
+    value that is itself a URL or query with a credential in it (a login's
+    `next=/x%3Ftoken%3D...`): that one is kept %-decoded and redacted."""
     parts = re.split(r"([&;])", query)
     for index in range(0, len(parts), 2):
-        key, equals, _ = parts[index].partition("=")
-        if equals and names_credential(key):
+        key, equals, value = parts[index].partition("=")
+        if not equals:
+            continue
+        if names_credential(key):
             parts[index] = f"{key}={REDACTED}"
+        elif depth < 3 and "=" in (nested := fully_unquoted(value)):
+            redacted = redact_query(nested.partition("?")[2] or nested, depth + 1)
+            if redacted != (nested.partition("?")[2] or nested):
+                prefix = nested.partition("?")[0] + "?" if "?" in nested else ""
+                parts[index] = f"{key}={prefix}{redacted}"
     return "".join(parts)
+
+
+def fully_unquoted(text):
+    for _ in range(3):  # %253F is %3F is ?
+        decoded = unquote_plus(text)
+        if decoded == text:
+            break
+        text = decoded
+    return text
+
+
+def redact_subprotocols(subprotocols):
+    """Sec-WebSocket-Protocol values as a trace may show them: a name (json,
+    xml, chat.v2) as sent; one that names a credential or is too long to be a
+    name (`bearer.<token>`, a bare token) only up to its first dot, the rest
+    [redacted]. Browsers cannot set headers on a WebSocket, so clients put
+    their tokens here."""
+    shown = []
+    for value in subprotocols or ():
+        value = str(value)
+        if len(value) <= MAX_SUBPROTOCOL_NAME and not names_credential(value):
+            shown.append(value)
+        else:
+            head = value.partition(".")[0]
+            short = len(head) <= MAX_SUBPROTOCOL_NAME and head != value
+            shown.append(f"{head}.{REDACTED}" if short else REDACTED)
+    return ", ".join(shown) if shown else "none"
+
+
+class Subprotocols:
+    """Subprotocols for an event argument ("%s"), redacted when the event is
+    formatted (redact_subprotocols), in the writer thread."""
+
+    __slots__ = ("values",)
+
+    def __init__(self, values):
+        self.values = values
+
+    def __str__(self):
+        return redact_subprotocols(self.values)
+
+
+# A quoted or <bracketed> part of an error note: what the client sent, as
+# our error messages quote it (unknown action 'x', got <y>), or one of our own
+# names (field 'x'). Short identifiers are kept, as names; anything else (a
+# token, a sentence, markup) is not.
+_QUOTED = re.compile(r"""'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)"|<([^<>]*)>""")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,15}")
+
+
+def note_without_client_text(note):
+    """An error note as stored: its quoted parts, which repeat what the
+    client sent (the client had them in its error frame), as `…`, but for
+    names (short identifiers, e.g. a field's)."""
+    return _QUOTED.sub(lambda m: m.group() if _NAME.fullmatch(m.group(1) or m.group(2) or m.group(3) or "")
+                       else "…", note)
 
 
 class QueryString:
@@ -309,6 +375,6 @@ def message_events(record):
     if preview:
         rows.append([0.0, scrub(preview_payload(preview, size)[:MAX_EVENT_TEXT]), False, True])
     if note:
-        rows.append([round(end - start, 6), scrub(note[:MAX_EVENT_TEXT]), is_error, False])
+        rows.append([round(end - start, 6), scrub(note_without_client_text(note)[:MAX_EVENT_TEXT]), is_error, False])
     return rows
 

@@ -24,7 +24,7 @@ from django.conf import settings
 from django.urls import Resolver404, get_resolver
 
 from realtime import tracing
-from realtime.tracing.events import QueryString
+from realtime.tracing.events import QueryString, Subprotocols
 
 TRACE_LOG_KEY = "realtime.trace_log"
 # RFC 9110's methods and PATCH; any other is traced as "OTHER".
@@ -102,7 +102,7 @@ class TracingMiddleware:
         scope = dict(scope)
         scope[TRACE_LOG_KEY] = log
         log.printf("connect from %s, Origin %s, subprotocols %s", client_of(scope),
-                   header(scope, b"origin"), scope.get("subprotocols") or "none")
+                   header(scope, b"origin"), Subprotocols(scope.get("subprotocols")))
         # No wrapper around receive or send: that would cost two coroutine
         # frames per message. SocketConsumer counts messages and notes the
         # accept, the closes and their codes in the log.

@@ -123,3 +123,36 @@ def test_previews_are_opt_in_and_shown_only_with_the_permission(daphne, server_d
         assert probe not in page and "[redacted]" in page
     for page in pages_for(sensitive=True):
         assert f"preview: &#x27;private words {probe}&#x27;" in page or f"private words {probe}" in page
+
+
+def test_nested_queries_subprotocol_tokens_and_what_clients_sent_in_errors_are_not_stored(daphne, server_database):
+    """Tried: a login-style `next=` whose value is a URL with a token in its
+    own (%-encoded) query; a socket offering `bearer.<token>` as its
+    Sec-WebSocket-Protocol (where browser clients put tokens); an XML
+    message whose root tag is a secret, which the server refuses quoting
+    it. The traces keep what helps debugging (the path, `token=`,
+    `bearer.`, the error code) and none of the three secrets."""
+    server = daphne(**FAST)
+    probe = uuid.uuid4().hex
+    nested, bearer, sent_tag = (f"s3cret{uuid.uuid4().hex}" for _ in range(3))
+
+    status, _, _ = Browser(server.http_url).get(f"/mouse/?probe={probe}&next=/chat/x%3Ftoken%3D{nested}%26a%3D1")
+    assert status == 200
+    (row,) = wait_for_rows(server_database, "SELECT * FROM realtime_tracerecord WHERE events LIKE ?",
+                           (f"%probe={probe}&%",))
+    assert f"probe={probe}&next=/chat/x?token=[redacted]&a=1" in event_texts(row)[0], event_texts(row)
+
+    with ws_client.connect(server.ws_url + "/ws/person/xml", subprotocols=[f"bearer.{bearer}", "xml"]) as socket:
+        port = socket.local_address[1]
+        socket.send(f"<{sent_tag}><Name>a</Name></{sent_tag}>")
+        assert "invalid_shape" in socket.recv(5)
+    (log,) = wait_for_rows(server_database, "SELECT * FROM realtime_eventlogrecord WHERE title = ?",
+                           (f"/ws/person/xml 127.0.0.1:{port}",))
+    assert any("subprotocols bearer.[redacted], xml" in text for text in event_texts(log)), event_texts(log)
+    (error,) = wait_for_rows(server_database, "SELECT * FROM realtime_tracerecord WHERE title = ? AND is_error = 1 "
+                             "AND events LIKE '%invalid_shape%' ORDER BY id DESC LIMIT 1", ("/ws/person/xml",))
+    assert any("expected <Person>, got …" in text for text in event_texts(error)), event_texts(error)
+
+    stored = all_stored_text(server_database)
+    leaked = [name for name, secret in (("nested", nested), ("bearer", bearer), ("tag", sent_tag)) if secret in stored]
+    assert not leaked, f"stored in clear: {leaked}"
