@@ -49,12 +49,14 @@ def configure_from_settings(process):
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    return configure(BatchSpanProcessor(OTLPSpanExporter()), process, setting("REALTIME_OTEL_MESSAGES_PER_FLUSH"))
+    return configure(BatchSpanProcessor(OTLPSpanExporter()), process, setting("REALTIME_OTEL_MESSAGES_PER_FLUSH"),
+                     setting("REALTIME_OTEL_CLIENT_ADDRESS"))
 
 
-def configure(processor, process, messages_per_flush=10):
+def configure(processor, process, messages_per_flush=10, client_address=False):
     """Export through `processor` (an SDK SpanProcessor; the tests give a
-    SimpleSpanProcessor over the SDK's InMemorySpanExporter)."""
+    SimpleSpanProcessor over the SDK's InMemorySpanExporter). With
+    `client_address` off, no span says who the client was (CLIENT_ADDRESS)."""
     global _spans
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
@@ -65,7 +67,7 @@ def configure(processor, process, messages_per_flush=10):
     })
     provider = TracerProvider(resource=resource)
     provider.add_span_processor(processor)
-    _spans = SpanExport(provider, messages_per_flush)
+    _spans = SpanExport(provider, messages_per_flush, client_address)
     logger.info("exporting traces to OpenTelemetry (%d message spans a flush at most)", messages_per_flush)
     return _spans
 
@@ -90,8 +92,21 @@ def export(batch, messages, offset):
         logger.warning("OpenTelemetry export failed", exc_info=True)
 
 
+# A client's address as the tracer writes it ("from 10.0.0.7:51234", a
+# socket's title): IPv4, or IPv6 (compressed with "::", or all 8 groups),
+# with a port or not. Replaced in everything a span carries unless
+# REALTIME_OTEL_CLIENT_ADDRESS is on: an address is personal data, and a
+# tracing backend is often kept longer and seen by more people than logs.
+CLIENT_ADDRESS = re.compile(
+    r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b"
+    r"|\[?[0-9A-Fa-f:]*::[0-9A-Fa-f:.]*\]?(?::\d+)?"
+    r"|\b(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}(?::\d+)?\b"
+)
+CLIENT = "[client]"
+
+
 class SpanExport:
-    def __init__(self, provider, messages_per_flush):
+    def __init__(self, provider, messages_per_flush, client_address=False):
         from opentelemetry import context, trace
 
         self.provider = provider
@@ -100,6 +115,10 @@ class SpanExport:
         self.status_error = trace.Status(trace.StatusCode.ERROR)
         self.root = context.Context()  # every span is a root: no ambient parent
         self.messages_per_flush = messages_per_flush
+        self.client_address = client_address
+
+    def without_client(self, text):
+        return text if self.client_address else CLIENT_ADDRESS.sub(CLIENT, text)
 
     def export(self, batch, messages, offset):
         from realtime.tracing.events import CONNECTION_FAMILY
@@ -139,12 +158,12 @@ class SpanExport:
             "realtime.errors": item.errors,
         }
         host, _, port = client.rpartition(":")
-        if host and port.isdigit():
+        if self.client_address and host and port.isdigit():
             attributes["client.address"], attributes["client.port"] = host, int(port)
         self.span(f"WebSocket {route}", item, offset, attributes)
 
     def generic_span(self, item, offset):
-        self.span(item.family, item, offset, {"realtime.title": item.title})
+        self.span(item.family, item, offset, {"realtime.title": self.without_client(item.title)})
 
     def span(self, name, item, offset, attributes):
         attributes["realtime.family"] = item.family
@@ -156,14 +175,14 @@ class SpanExport:
             span.set_status(self.status_error)
         span.end(end_time=nanoseconds(item.end + offset))
 
-    @staticmethod
-    def events_of(item, offset):
+    def events_of(self, item, offset):
         """(wall-clock time, text, is_error, sensitive) of each event, the text
-        formatted and scrubbed by the tracer itself."""
+        formatted and scrubbed by the tracer itself (and without the client's
+        address, see CLIENT_ADDRESS)."""
         from realtime.tracing.events import serialize_events
 
         start = item.start + offset
-        return [(start + seconds, REDACTED if sensitive else text, is_error, sensitive)
+        return [(start + seconds, REDACTED if sensitive else self.without_client(text), is_error, sensitive)
                 for seconds, text, is_error, sensitive in serialize_events(item, offset)]
 
     # -- received messages: a few sampled spans, never one each -------------------

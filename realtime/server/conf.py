@@ -84,6 +84,9 @@ DEFAULTS = {
     "REALTIME_TRACE_MAX_FAMILIES": 200,
     "REALTIME_TRACE_LIVE_RECHECK_SECONDS": 2.0,
     "REALTIME_OTEL_MESSAGES_PER_FLUSH": 10,
+    # Whether OpenTelemetry spans carry the client's IP address and port
+    # (client.address, client.port, and in event texts); off: "[client]".
+    "REALTIME_OTEL_CLIENT_ADDRESS": False,
     # Not ours, read by the server when a project has them.
     "LOG_FORMAT": "text",
     "OTEL_EXPORTER_OTLP_ENDPOINT": "",

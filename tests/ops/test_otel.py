@@ -209,3 +209,48 @@ def test_nothing_of_opentelemetry_sentry_or_prometheus_is_loaded_unless_asked():
                             env={**clean, "DJANGO_SETTINGS_MODULE": "config.settings"})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def client_in_spans(spans, address):
+    """Where a span carries `address`: attribute keys and event names."""
+    found = []
+    for _, _, span in spans:
+        for attribute in span.attributes:
+            if attribute.key.startswith("client.") or address in str(attribute.value):
+                found.append(attribute.key)
+        found += [event.name for event in span.events if address in event.name]
+    return found
+
+
+@pytest.mark.parametrize("exported_address", [False, True])
+def test_the_client_address_is_exported_only_when_asked(daphne, exported_address):
+    """Tried: a page request and an echo socket from 127.0.0.1, on a server
+    exporting over OTLP with REALTIME_OTEL_CLIENT_ADDRESS off (the default)
+    and on. Off: no span attribute or event names the client's address or
+    port ("[client]" in its place). On: the socket span has client.address
+    and client.port."""
+    listener = OtlpListener()
+    try:
+        env = {"REALTIME_OTEL_CLIENT_ADDRESS": "1"} if exported_address else {}
+        server = daphne(OTEL_EXPORTER_OTLP_ENDPOINT=listener.endpoint, OTEL_BSP_SCHEDULE_DELAY="200",
+                        REALTIME_TRACE_FLUSH_SECONDS="0.2", **env)
+        with urllib.request.urlopen(f"{server.http_url}/healthz", timeout=5) as response:
+            assert response.status == 200
+        with connect(f"{server.ws_url}/ws/echo") as ws:
+            client_port = ws.local_address[1]
+            ws.send("a")
+            assert ws.recv(timeout=5) == "a"
+        sockets = listener.wait_for(lambda span: span.name == "WebSocket /ws/echo")
+        requests = listener.wait_for(lambda span: span.name == "GET /healthz")
+        assert sockets and requests, [s.name for _, _, s in listener.spans]
+        attributes = {a.key: a.value for a in sockets[0][2].attributes}
+        if exported_address:
+            assert attributes["client.address"].string_value == "127.0.0.1"
+            assert attributes["client.port"].int_value == client_port
+        else:
+            leaked = client_in_spans(listener.spans, "127.0.0.1")
+            assert not leaked, f"the client's address reached the tracing backend: {leaked}"
+            assert any("[client]" in event.name for event in sockets[0][2].events)
+    finally:
+        listener.server.shutdown()
+        listener.server.server_close()
