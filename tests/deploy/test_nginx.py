@@ -27,6 +27,7 @@ from tests.support.trace_db import TRACED, all_stored_text, wait_for_rows
 
 LIMIT = 5
 FORGED = "6.6.6.6"
+FORGED_PORT = "6666"
 
 
 @pytest.fixture
@@ -49,22 +50,43 @@ def proxied(daphne, tmp_path):
 
 def test_a_forged_x_forwarded_for_does_not_reach_the_app(proxied, server_database):
     """Tried: a page request and a WebSocket through nginx, each with
-    `X-Forwarded-For: 6.6.6.6`. The app's traces name the real peer."""
+    `X-Forwarded-For: 6.6.6.6` and `X-Forwarded-Port: 6666`. The app's
+    traces name the real peer: its address and the port it connected from;
+    and nginx does not say its version."""
     server, port = proxied
     path = f"/no-such-page-{uuid.uuid4().hex}"
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    connection.request("GET", path, headers={"X-Forwarded-For": FORGED})
-    assert connection.getresponse().status == 404
+    connection.connect()
+    page_port = connection.sock.getsockname()[1]
+    connection.request("GET", path, headers={"X-Forwarded-For": FORGED, "X-Forwarded-Port": FORGED_PORT})
+    response = connection.getresponse()
+    assert response.status == 404
+    assert response.getheader("Server") == "nginx", response.getheader("Server")  # no version
     connection.close()
-    with ws_client.connect(f"ws://127.0.0.1:{port}/ws/echo", additional_headers={"X-Forwarded-For": FORGED}) as ws:
+    forged = {"X-Forwarded-For": FORGED, "X-Forwarded-Port": FORGED_PORT}
+    with ws_client.connect(f"ws://127.0.0.1:{port}/ws/echo", additional_headers=forged) as ws:
+        socket_port = ws.local_address[1]
         ws.send("who am I")
         assert ws.recv(timeout=5) == "who am I"
 
     [trace] = wait_for_rows(server_database, "SELECT * FROM realtime_tracerecord WHERE title = ?", (path,))
-    # nginx sends no X-Forwarded-Port, so Daphne records port 0 for a proxied peer.
-    assert f"GET {path} from 127.0.0.1:0" in json.dumps(trace["events"]), trace["events"]
-    wait_for_rows(server_database, "SELECT id FROM realtime_eventlogrecord WHERE title = '/ws/echo 127.0.0.1:0'")
-    assert FORGED not in all_stored_text(server_database)
+    assert f"GET {path} from 127.0.0.1:{page_port}" in json.dumps(trace["events"]), trace["events"]
+    wait_for_rows(server_database, "SELECT id FROM realtime_eventlogrecord WHERE title = ?",
+                  (f"/ws/echo 127.0.0.1:{socket_port}",))
+    stored = all_stored_text(server_database)
+    assert FORGED not in stored and f":{FORGED_PORT}" not in stored
+
+
+def test_nginx_error_pages_do_not_say_its_version(proxied):
+    """Tried: a request nginx itself refuses (a malformed request line)."""
+    _, port = proxied
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"NONSENSE\r\n\r\n")
+        received = b""
+        while chunk := sock.recv(4096):
+            received += chunk
+    assert received.startswith(b"HTTP/1.1 400"), received[:200]
+    assert b"nginx/" not in received, received
 
 
 def status_from(port, source="127.0.0.1"):
