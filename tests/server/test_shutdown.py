@@ -83,3 +83,50 @@ def test_pages_read_a_clean_1001_and_reconnect_to_the_next_server_after_sigterm(
             if server is not None:
                 server.kill()
                 server.stop()
+
+
+def test_a_rolling_restart_behind_one_port_costs_pages_a_clean_1001_and_nothing_else(browser, server_database,
+                                                                                    tmp_path):
+    """Two server processes share one port (REALTIME_REUSE_PORT=1). Three
+    /echo/ pages connect while only the first listens; the second starts,
+    then the first gets SIGTERM. Each page's only close is the first
+    process's clean 1001 (no failed reconnect: its first retry reaches the
+    second process, which was listening all along), and Send works again."""
+    env = server_environment(server_database, REALTIME_REUSE_PORT="1")
+    port = free_port()
+    first = DaphneProcess(env, tmp_path / "first.log", port=port)
+    second = None
+    context = browser.new_context()
+    try:
+        pages = [context.new_page() for _ in range(3)]
+        for page in pages:
+            page.goto(f"http://127.0.0.1:{port}/echo/")
+            page.wait_for_selector("#status[data-state=connected]", timeout=10000)
+        second = DaphneProcess(env, tmp_path / "second.log", port=port)
+        # The port answered at once (the first process): wait for the second's own listener.
+        deadline = time.monotonic() + 30
+        while "Listening on TCP address" not in second.output():
+            assert second.process.poll() is None and time.monotonic() < deadline, second.output()
+            time.sleep(0.1)
+
+        first.process.send_signal(signal.SIGTERM)
+        first.process.wait(10)
+        for number, page in enumerate(pages):
+            page.wait_for_function("() => document.querySelectorAll('#log .log-onopen').length >= 2",
+                                   timeout=10000)
+            page.wait_for_selector("#status[data-state=connected]", timeout=10000)
+            closes = page.locator("#log .log-onclose").all_inner_texts()
+            assert len(closes) == 1 and closes[0].endswith("connection closed (1001, server shutting down)"), closes
+            page.fill("#message", f"after the restart {number}")
+            page.click("#send")
+            page.wait_for_function(
+                f"() => document.getElementById('log').textContent.includes('Received: after the restart {number}')",
+                timeout=5000,
+            )
+        assert second.output().count('"WSCONNECT /ws/received"') >= len(pages), second.output()
+    finally:
+        context.close()
+        for server in (first, second):
+            if server is not None:
+                server.kill()
+                server.stop()
