@@ -31,9 +31,40 @@ TRACE_LOG_KEY = "realtime.trace_log"
 STANDARD_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
 
 
+def readable_route(route):
+    """A URL pattern as a person reads it: a regular expression's named
+    groups become <name> and its anchors and escapes go
+    ("^chat/(?P<room>[A-Za-z0-9_-]{1,64})/$" -> "chat/<room>/"); a path()
+    route ("<path:object_id>/change/") is already readable."""
+    out, i = [], 0
+    while i < len(route):
+        if route.startswith("(?P<", i):
+            name_end = route.index(">", i)
+            depth, j = 1, name_end + 1
+            while j < len(route) and depth:
+                if route[j] == "\\":
+                    j += 1
+                elif route[j] == "(":
+                    depth += 1
+                elif route[j] == ")":
+                    depth -= 1
+                j += 1
+            out.append(f"<{route[i + 4:name_end]}>")
+            i = j
+        elif route[i] in "^$":
+            i += 1
+        elif route[i] == "\\" and i + 1 < len(route):
+            out.append(route[i + 1])
+            i += 2
+        else:
+            out.append(route[i])
+            i += 1
+    return "".join(out)
+
+
 def route_of(path):
-    """The URL pattern that serves `path` ("/admin/<path:object_id>/change/"),
-    without running any view."""
+    """The URL pattern that serves `path` ("/admin/<path:object_id>/change/",
+    "/chat/<room>/"), without running any view."""
     static_url = "/" + settings.STATIC_URL.lstrip("/")
     if path.startswith(static_url):
         return static_url + "<path>"
@@ -43,7 +74,7 @@ def route_of(path):
         return "(no route)"
     except Exception:
         return "(unresolvable)"
-    return "/" + (match.route or "")
+    return "/" + readable_route(match.route or "")
 
 
 def client_of(scope):

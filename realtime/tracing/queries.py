@@ -138,7 +138,8 @@ def summary_rows(snapshots=None):
             "buckets": [{"index": i, "label": label, "count": n, "query": urlencode({"fam": family, "b": i})}
                         for i, (label, n) in enumerate(zip(BUCKET_LABELS, cumulative, strict=True))],
             "errors": min(keep, errors.get(family, 0)),
-            "total": totals.get(family, 0),
+            # Finished (the histogram's all-time count) and in flight.
+            "total": totals.get(family, 0) + active.get(family, 0),
             "query_family": urlencode({"fam": family}),
         })
     return rows

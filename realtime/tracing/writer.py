@@ -45,12 +45,13 @@ def write(recorder, batch, offset, times=(), messages=(), minute=None):
             family = family_of(family)
         elapsed = end - start
         bucket = 0 if elapsed < 0.05 else bucket_of(elapsed)
-        if is_trace:
-            key = (family, int((end + offset) // 60))
-            histogram = histograms.get(key)
-            if histogram is None:
-                histogram = histograms[key] = Histogram()
-            histogram.add(elapsed)
+        # Every trace and every finished connection (its duration) is
+        # counted: a family's Total on /debug/requests counts them all.
+        key = (family, int((end + offset) // 60))
+        histogram = histograms.get(key)
+        if histogram is None:
+            histogram = histograms[key] = Histogram()
+        histogram.add(elapsed)
         if not rules[is_trace].admits(family, bucket, error):
             continue
         common = {

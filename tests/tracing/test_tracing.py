@@ -177,6 +177,44 @@ def test_secrets_never_reach_the_database(server, server_database):
         assert secret not in stored
 
 
+def summary_row(page, family):
+    """The cells of `family`'s row in /debug/requests' summary table, as text."""
+    row = re.search(rf'<tr data-family="{re.escape(family)}">(.*?)</tr>', page, re.S)
+    assert row, f"no row for {family}"
+    return {m.group(1).split()[0]: re.sub(r"<[^>]+>", "", m.group(2)).strip()
+            for m in re.finditer(r'<td class="([^"]+)"[^>]*>(.*?)</td>', row.group(1), re.S)}
+
+
+def test_summary_families_read_as_routes_and_connections_count_in_the_total(server, server_database):
+    """Tried: a chat page (a regular-expression route) and a socket left
+    open, then closed. The family is the route as a person writes it, and
+    the connection family's Total counts the open one, then the closed one."""
+    username, password = make_user(server_database, staff=True)
+    browser = Browser(server.http_url)
+    browser.admin_login(username, password)
+    assert browser.get("/chat/lobby/")[0] == 200
+
+    def summary_when(check, family):
+        deadline = time.monotonic() + 10
+        while True:
+            page = browser.get("/debug/requests")[2]
+            if family in page and check(summary_row(page, family)) or time.monotonic() > deadline:
+                return page
+
+    page = summary_when(lambda row: True, "http.GET /chat/&lt;room&gt;/")
+    assert "http.GET /chat/&lt;room&gt;/" in page and "(?P" not in page
+    # (The database is the session's: earlier tests' connections count too.)
+    with ws_client.connect(server.ws_url + "/ws/echo"):
+        page = summary_when(lambda row: row["active"] == "[1 active]", "websocket.Conn")
+        row = summary_row(page, "websocket.Conn")
+        assert row["active"] == "[1 active]" and int(row["total"]) >= 1, row
+        total_open = int(row["total"])
+    # Closed, it is still counted (finished now).
+    page = summary_when(lambda row: row["active"] == "[0 active]", "websocket.Conn")
+    row = summary_row(page, "websocket.Conn")
+    assert row["active"] == "[0 active]" and int(row["total"]) >= total_open, row
+
+
 def test_active_traces_are_shown_from_every_process(daphne, server_database, redis_url, channel_prefix):
     """Two processes on one Redis: a connection open on A is listed as active
     on B's /debug/requests (from A's snapshot in Redis)."""
