@@ -1,5 +1,7 @@
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from realtime import health
 
@@ -10,4 +12,6 @@ urlpatterns = [
     # Request tracing, staff only, as Go's x/net/trace pages.
     path("", include("realtime.tracing.urls")),
     path("healthz", health.healthz, name="healthz"),
+    # Browsers ask for /favicon.ico whatever the page links: the same icon.
+    path("favicon.ico", RedirectView.as_view(url=static("realtime/favicon.svg"), permanent=True)),
 ]
