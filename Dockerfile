@@ -1,7 +1,11 @@
 # The app image: Daphne (python -m realtime.server) serving Django + Channels.
 # docker-compose.yml runs it as `setup` (migrate, collectstatic, admin user)
 # and as `web` (the server, scalable: --scale web=3).
-FROM python:3.11-slim-bookworm
+# The base image is the official one unless PYTHON_IMAGE names another with
+# `python` and `pip` on PATH (the compose test's stand-in where Docker Hub
+# cannot be reached).
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+FROM ${PYTHON_IMAGE}
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

@@ -83,12 +83,28 @@ def nginx_binary():
     return found
 
 
+LOCAL_UPSTREAM = "local_web"
+
+
+def local_upstream(proxy_env, ports):
+    """The proxy's environment with its replicas (`web:8000`, looked up in
+    Docker's DNS) stood in for by Daphne on these loopback ports: an
+    `upstream` block of that name, which nginx uses before asking a resolver
+    (write_nginx_conf writes it)."""
+    assert (proxy_env["NGINX_UPSTREAM"], proxy_env["NGINX_RESOLVER"]) == ("web:8000", "127.0.0.11")
+    return {**proxy_env, "NGINX_UPSTREAM": LOCAL_UPSTREAM, "NGINX_RESOLVER": "127.0.0.1",
+            "LOCAL_UPSTREAM_SERVERS": " ".join(f"server 127.0.0.1:{port};" for port in ports)}
+
+
 def write_nginx_conf(conf_dir, proxy_service, proxy_env):
     """The proxy service's templates (its volumes under /etc/nginx/templates/),
     rendered with `proxy_env` into conf_dir/conf.d/ as the image does, and an
     nginx.conf that includes them: the image's, reduced. Returns its path."""
     conf_dir = Path(conf_dir)
     (conf_dir / "conf.d").mkdir(parents=True)
+    if "LOCAL_UPSTREAM_SERVERS" in proxy_env:
+        (conf_dir / "conf.d" / "local-upstream.conf").write_text(
+            f"upstream {LOCAL_UPSTREAM} {{ least_conn; {proxy_env['LOCAL_UPSTREAM_SERVERS']} }}\n")
     mounts = {v["target"]: v["source"] for v in proxy_service["volumes"]}
     templates = {t: src for t, src in mounts.items() if t.startswith("/etc/nginx/templates/")}
     for target, source in templates.items():

@@ -43,6 +43,7 @@ from tests.deploy.compose_stack import (
     Processes,
     compose,
     compose_model,
+    local_upstream,
     nginx_binary,
     run_secrets_service,
     start_nginx,
@@ -65,10 +66,13 @@ def test_real_compose_binary_accepts_the_file_and_the_tls_override():
     # One published port (the proxy); web has none, so --scale web=3 cannot clash.
     assert "ports" not in model["services"]["web"]
     assert [p["target"] for p in model["services"]["proxy"]["ports"]] == [80]
+    # Published on this machine only unless HTTP_BIND says otherwise.
+    assert [p["host_ip"] for p in model["services"]["proxy"]["ports"]] == ["127.0.0.1"]
     assert {"pgdata", "static", "secrets"} <= set(model["volumes"])
     assert all("healthcheck" in model["services"][name] for name in ("postgres", "redis", "web", "proxy"))
     tls = compose_model(*TLS_FILES)
     assert sorted(p["target"] for p in tls["services"]["proxy"]["ports"]) == [80, 443]
+    assert {p["host_ip"] for p in tls["services"]["proxy"]["ports"]} == {"127.0.0.1"}
 
 
 # -- the parity run -------------------------------------------------------------
@@ -193,13 +197,12 @@ def test_stack_runs_with_each_services_own_command_behind_one_proxy(tmp_path, fr
     # proxy: nginx with the service's template and environment.
     proxy_port, tls_port = free_port(), free_port()
     proxy_env = dict(services["proxy"]["environment"])
-    assert proxy_env["NGINX_UPSTREAM_SERVERS"] == "server web:8000;"
+    proxy_env = local_upstream(proxy_env, web_ports)
     # Paths inside the container become what compose mounts there.
     mounts = {v["target"]: v["source"] for v in services["proxy"]["volumes"]}
     assert Path(mounts[proxy_env["NGINX_CERT_DIR"]]) == certs
     assert proxy_env["NGINX_HTTPS_REDIRECT_PORT"] == "8443"  # the published HTTPS port
     proxy_env.update(
-        NGINX_UPSTREAM_SERVERS=" ".join(f"server 127.0.0.1:{port};" for port in web_ports),
         NGINX_LISTEN=f"127.0.0.1:{proxy_port}",
         NGINX_TLS_LISTEN=f"127.0.0.1:{tls_port}",
         NGINX_STATIC_ROOT=str(static_root),
@@ -207,7 +210,8 @@ def test_stack_runs_with_each_services_own_command_behind_one_proxy(tmp_path, fr
         NGINX_HTTPS_REDIRECT_PORT=str(tls_port),
     )
     conf = write_nginx_conf(tmp_path / "nginx", services["proxy"], proxy_env)
-    assert len(list((conf.parent / "conf.d").glob("*.conf"))) == 2  # the plain server and the TLS one
+    # The plain server, the TLS one (and the stand-in replicas' upstream).
+    assert len(list((conf.parent / "conf.d").glob("*.conf"))) == 3
     start_nginx(processes, conf, proxy_port)
     check = run_healthcheck(services["proxy"]["healthcheck"]["test"], {"127.0.0.1:80": f"127.0.0.1:{proxy_port}"})
     assert check.returncode == 0, check.stderr
@@ -292,3 +296,18 @@ def test_stack_runs_with_each_services_own_command_behind_one_proxy(tmp_path, fr
     with connect(f"wss://localhost:{tls_port}/ws/echo", ssl=context) as ws:
         ws.send("still one app")
         assert ws.recv(timeout=5) == "still one app"
+
+
+def test_env_example_lists_every_variable_the_compose_files_read_host_ones_first():
+    """What a user copying .env.example to .env can set: every ${NAME} of
+    the compose files (a setting missing there is one nobody finds), and
+    the names the site answers to come first (a server reached by its name
+    answers "Bad Request (400)" until DJANGO_ALLOWED_HOSTS says it)."""
+    read = set()
+    for path in ROOT.glob("docker-compose*.yml"):
+        read |= set(re.findall(r"\$\{(\w+)", path.read_text()))
+    listed = re.findall(r"^(\w+)=", (ROOT / ".env.example").read_text(), re.MULTILINE)
+    assert read - set(listed) == set(), "missing from .env.example"
+    assert listed[:2] == ["DJANGO_ALLOWED_HOSTS", "DJANGO_CSRF_TRUSTED_ORIGINS"]
+    # Each one listed does something in a compose file (none is a dead name).
+    assert set(listed) - read == set(), "listed in .env.example but read by no compose file"

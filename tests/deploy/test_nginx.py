@@ -21,7 +21,7 @@ import pytest
 import websockets.sync.client as ws_client
 from websockets.exceptions import InvalidStatus
 
-from tests.deploy.compose_stack import Processes, compose_model, start_nginx, write_nginx_conf
+from tests.deploy.compose_stack import Processes, compose_model, local_upstream, start_nginx, write_nginx_conf
 from tests.support.ports import free_port
 from tests.support.trace_db import TRACED, all_stored_text, wait_for_rows
 
@@ -41,8 +41,8 @@ def proxied(daphne, tmp_path):
     proxy_env = dict(services["proxy"]["environment"])
     assert (proxy_env["NGINX_CONN_PER_CLIENT"], proxy_env["NGINX_CLIENT_TIMEOUT"]) == (str(LIMIT), "2s")
     port = free_port()
-    proxy_env.update(NGINX_UPSTREAM_SERVERS=f"server 127.0.0.1:{server.port};", NGINX_LISTEN=f"127.0.0.1:{port}",
-                     NGINX_STATIC_ROOT=str(tmp_path / "static"))
+    proxy_env = local_upstream(proxy_env, [server.port])
+    proxy_env.update(NGINX_LISTEN=f"127.0.0.1:{port}", NGINX_STATIC_ROOT=str(tmp_path / "static"))
     with Processes(tmp_path) as processes:
         start_nginx(processes, write_nginx_conf(tmp_path / "nginx", services["proxy"], proxy_env), port)
         yield server, port

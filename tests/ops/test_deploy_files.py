@@ -65,7 +65,7 @@ def test_the_metrics_compose_file_adds_prometheus_and_grafana_and_publishes_no_m
     assert web["environment"]["REALTIME_METRICS_PORT"] == scraped
     assert web["environment"]["REALTIME_METRICS_BIND"] == "0.0.0.0"  # the container's own address
     assert "ports" not in web  # not published...
-    assert scraped not in services["proxy"]["environment"]["NGINX_UPSTREAM_SERVERS"]  # ...nor proxied
+    assert scraped not in services["proxy"]["environment"]["NGINX_UPSTREAM"]  # ...nor proxied
     for name in ("prometheus", "grafana"):
         assert all(port["host_ip"] == "127.0.0.1" for port in services[name]["ports"]), services[name]["ports"]
     assert "healthcheck" in services["prometheus"]
