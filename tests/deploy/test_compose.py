@@ -138,8 +138,15 @@ def test_stack_runs_with_each_services_own_command_behind_one_proxy(tmp_path, fr
         SECRETS_MOUNT: str(secrets_dir),
     }
 
+    edge_subnet = model["networks"]["edge"]["ipam"]["config"][0]["subnet"]
+
     def local_env(service):
         env = {key: substitute(str(value), hosts) for key, value in services[service]["environment"].items()}
+        if "REALTIME_TRUSTED_PROXIES" in env:
+            # The replicas believe forwarding headers from the edge network
+            # only, nginx's; here nginx runs on loopback.
+            assert env["REALTIME_TRUSTED_PROXIES"] == edge_subnet
+            env["REALTIME_TRUSTED_PROXIES"] = "127.0.0.1"
         return {"PATH": f"{VENV_BIN}:{os.environ['PATH']}", "HOME": str(tmp_path), "PYTHONUNBUFFERED": "1", **env}
 
     # secrets: the one-shot makes both secrets on the first start and keeps
