@@ -123,9 +123,10 @@ class Replicas:
                     break
                 time.sleep(0.2)
             else:
-                socket.close()
-                continue
+                with socket:  # closed
+                    continue
             if accept(grown[0]):
                 return socket, grown[0]
-            socket.close()
+            with socket:  # closed
+                pass
         raise AssertionError(f"no socket landed on a wanted replica in {attempts} attempts: {self.counts()}")
