@@ -3,7 +3,9 @@
 Topology (scripts/chaos/topology.py, every process its own): a private
 PostgreSQL, Redis behind three Sentinels, two `python -m realtime.server`
 processes. A dozen logged-in members (scripts/chaos/clients.py, doing what
-static/realtime/chat.js does) post to one room every 100-300 ms while these
+static/realtime/chat.js does, reconnecting as through nginx's least_conn:
+to the server with fewer members, not to one that refuses) post to one
+room every 100-300 ms while these
 faults are injected one at a time, in an order and with targets drawn from
 the seed, a few seconds of calm between them:
 
@@ -125,8 +127,16 @@ async def campaign(topology, rng, room):
     say("signing up the members")
     sessions = [await asyncio.to_thread(http_signup, topology.servers[0], f"member{n}-{uuid.uuid4().hex[:6]}")
                 for n in range(MEMBERS)]
-    members = [PageClient(f"m{n}", topology.ports[n % 2], sessions[n], room, random.Random(rng.random()))
-               for n in range(MEMBERS)]
+    members = []
+
+    def least_connected():
+        """nginx's least_conn: the server with the fewest members on it first."""
+        load = {port: sum(1 for member in members if member.port == port)
+                for port in topology.ports}
+        return sorted(topology.ports, key=load.get)
+
+    members += [PageClient(f"m{n}", least_connected, sessions[n], room, random.Random(rng.random()))
+                for n in range(MEMBERS)]
     tasks = [asyncio.create_task(member.run()) for member in members]
     deadline = time.monotonic() + 20
     while not all(member.joined_once for member in members):

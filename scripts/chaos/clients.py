@@ -2,8 +2,11 @@
 remembers what it saw.
 
 Like the page: it reconnects with socket.js's backoff (0.25 s doubling to
-4 s, equal jitter); applies changes strictly in offset order, skipping any
-at or below the offset it holds; holds one that arrives ahead of a hole for
+4 s, equal jitter), through what stands for nginx in docker compose
+(least_conn, proxy_next_upstream): to the server with the fewest members,
+and not to the one that just refused;
+applies changes strictly in offset order, skipping any at or below the
+offset it holds; holds one that arrives ahead of a hole for
 HOLE_WAIT_SECONDS and then syncs from its offset (paged); syncs after each
 reconnect and when told "resync"; re-sends an unacknowledged post after a
 reconnect with the same client_id. Unlike a person, it posts every 100-300
@@ -27,9 +30,10 @@ FIRST_DELAY, MAX_DELAY = 0.25, 4.0
 
 
 class PageClient:
-    def __init__(self, name, port, session, room, rng):
-        self.name, self.port, self.session, self.room, self.rng = name, port, session, room, rng
-        self.url = f"ws://127.0.0.1:{port}/ws/chat/{room}/"
+    def __init__(self, name, balancer, session, room, rng):
+        """`balancer()`: the servers' ports, the one to try first first."""
+        self.name, self.balancer, self.session, self.room, self.rng = name, balancer, session, room, rng
+        self.port = None  # of the server it is connected (or connecting) to
         self.ws = None
         self.epoch, self.offset, self.held = None, 0, {}
         self.syncing = self.sync_again = False
@@ -54,10 +58,20 @@ class PageClient:
 
     async def run(self):
         attempt = 0
+        refused = None
         while self.running:
+            port = self.port = next(port for port in self.balancer() if port != refused)
+            url = f"ws://127.0.0.1:{port}/ws/chat/{self.room}/"
             try:
-                async with websockets.connect(self.url, additional_headers={"Cookie": f"sessionid={self.session}"},
-                                              open_timeout=5, ping_interval=None, close_timeout=1) as ws:
+                connecting = websockets.connect(url, additional_headers={"Cookie": f"sessionid={self.session}"},
+                                                open_timeout=5, ping_interval=None, close_timeout=1)
+                try:
+                    ws = await connecting
+                except (OSError, TimeoutError, websockets.exceptions.InvalidHandshake):
+                    refused = port
+                    raise
+                refused = None
+                async with ws:
                     self.ws, attempt = ws, 0
                     poster = asyncio.create_task(self.post_loop(ws))
                     try:
@@ -68,7 +82,7 @@ class PageClient:
             except (OSError, TimeoutError, websockets.exceptions.WebSocketException):
                 pass
             finally:
-                self.ws = None
+                self.ws = self.port = None
                 self.syncing = False
             if not self.running:
                 return
