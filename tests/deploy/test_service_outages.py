@@ -81,6 +81,7 @@ def test_redis_down_is_one_line_going_and_one_back_and_ticks_resume(daphne, own_
         assert sum("Redis is unavailable" in line for line in during) == 1, "\n".join(during)
         assert len(during) <= 1 + MAX_LINES_DURING_OUTAGE, "\n".join(during)
         assert not any("Traceback" in line for line in during), "\n".join(during)
+        print(f"Redis down {OUTAGE_SECONDS} s: {len(during)} log lines besides the access log:", *during, sep="\n")
 
         try:  # ticks that were in flight before Redis went
             while True:
@@ -136,6 +137,7 @@ def test_database_down_is_one_line_going_and_one_back_with_healthz_503(private_p
             assert sum("the database is unavailable" in line for line in during) == 1, "\n".join(during)
             assert len(during) <= 1 + MAX_LINES_DURING_OUTAGE, "\n".join(during)
             assert not any("Traceback" in line for line in during), "\n".join(during)
+            print(f"database down {OUTAGE_SECONDS} s: {len(during)} log lines besides the access log")
 
             private_postgres.start_server()
             deadline = time.monotonic() + 15
