@@ -26,6 +26,7 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
+from tests.support.chat import seed_messages
 from tests.support.paths import PYTHON, ROOT
 
 
@@ -165,29 +166,31 @@ SECRETS = {
 def test_a_socket_error_reaches_sentry_without_what_the_client_sent(daphne, sentry, tmp_path):
     """Tried, with send_default_pii off (the default): a chat socket opened
     with credentials in its query string and its Sec-WebSocket-Protocol
-    header; its database then loses the messages table, and the client asks
-    for history in a message that also carries a password. The consumer
-    answers internal_error and logs the traceback, which the SDK sends as an
-    event: it arrives, and holds none of what the client sent (no stack
-    locals, no query string, no subprotocol, no payload)."""
+    header, in a room whose oldest message holds an impossible timestamp
+    (February 30th, written by hand into the database: reading it raises a
+    ValueError nothing catches); the client asks for that history page in a message that also carries a password. The
+    consumer answers internal_error and logs the traceback, which the SDK
+    sends as an event: it arrives, and holds none of what the client sent
+    (no stack locals, no query string, no subprotocol, no payload)."""
     database = tmp_path / "sentry.sqlite3"
+    database_url = f"sqlite:///{database}"
     migrated = subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT,
-                              env={**os.environ, "DATABASE_URL": f"sqlite:///{database}"},
-                              capture_output=True, text=True)
+                              env={**os.environ, "DATABASE_URL": database_url}, capture_output=True, text=True)
     assert migrated.returncode == 0, migrated.stderr
-    server = daphne(SENTRY_DSN=sentry.dsn(), DATABASE_URL=f"sqlite:///{database}", REALTIME_TRACING="0")
+    ids = seed_messages(database_url, "lobby", 60, "seeder")
+    with sqlite3.connect(database) as db:
+        db.execute("UPDATE realtime_message SET created = '2020-02-30 00:00:00' WHERE id = ?", (ids[0],))
+    server = daphne(SENTRY_DSN=sentry.dsn(), DATABASE_URL=database_url, REALTIME_TRACING="0")
     url = f"{server.ws_url}/ws/chat/lobby/?token={SECRETS['query']}&email={SECRETS['email']}"
     with connect(url, subprotocols=[f"bearer.{SECRETS['subprotocol']}"], open_timeout=10) as ws:
-        assert json.loads(ws.recv(timeout=10))["type"] == "joined"
-        with sqlite3.connect(database) as db:
-            db.execute("DROP TABLE realtime_message")
-        ws.send(json.dumps({"action": "history", "before": 10, "password": SECRETS["payload"]}))
+        assert json.loads(ws.recv(timeout=10))["type"] == "joined"  # the newest 50: readable
+        ws.send(json.dumps({"action": "history", "before": ids[10], "password": SECRETS["payload"]}))
         frames = [json.loads(ws.recv(timeout=10))]
         while "error" not in frames[-1] and len(frames) < 20:  # presence frames may come first
             frames.append(json.loads(ws.recv(timeout=10)))
         assert frames[-1].get("error", {}).get("code") == "internal_error", frames
 
-    events = sentry.wait_for(lambda e: "OperationalError" in exception_types(e))
+    events = sentry.wait_for(lambda e: e.get("logger") == "realtime.sockets.consumer" and exception_types(e))
     assert events, f"no event for the socket's error; received {sentry.events}"
     event = events[0]
     assert "/ws/chat/lobby/" in event["request"]["url"]
