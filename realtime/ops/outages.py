@@ -26,6 +26,7 @@ trace writer, health checks): the state is under a lock.
 import logging
 import threading
 import time
+import weakref
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +54,11 @@ class Service:
         self.lock = threading.Lock()
         self.down_since = None  # time.monotonic() of the first failure, while down
         self.last_failure = 0.0
+        # Told of every failure, not just the first (`service_failed(where,
+        # error)`, from whichever thread met it): the hub's layer watch
+        # (realtime/sockets/layer_watch.py) learns that the channel layer's
+        # subscriber lost its connection, even if it is back within a probe.
+        self.watchers = weakref.WeakSet()
 
     @property
     def down(self):
@@ -61,6 +67,8 @@ class Service:
     def failed(self, where, error):
         """`where` (what was being done) met `error`; says so if this is news."""
         now = time.monotonic()
+        for watcher in list(self.watchers):
+            watcher.service_failed(where, error)
         with self.lock:
             self.last_failure = now
             if self.down_since is not None:

@@ -10,8 +10,11 @@ waits for it to come back through the layer, as any group message would.
 
 - The layer is *lost* when a probe does not come back within
   PROBE_TIMEOUT_SECONDS, or a later one comes back while it did not, a
-  publish (a probe or any hub.publish) fails, or this process did not run
-  for STALL_SECONDS (SIGSTOP, a blocked loop).
+  publish (a probe or any hub.publish) fails, anything of this process
+  meets a Redis error (realtime/ops/outages.REDIS tells the watch: the
+  subscriber's connection may have been closed and opened again between
+  two probes, a Sentinel reconfiguring the old master), or this process did
+  not run for STALL_SECONDS (SIGSTOP, a blocked loop).
 - It is *back* when a probe published after that came back on every shard:
   from then on, messages reach this process again. The listeners
   (`on_layer_back`) then run once; the chat makes its open sockets fetch
@@ -49,6 +52,7 @@ class LayerWatch:
         self.lost_reason = ""
         self.listeners = []
         self.outages = 0
+        self.loop = None
 
     @property
     def is_lost(self):
@@ -61,7 +65,8 @@ class LayerWatch:
             self.listeners.append(callback)
 
     async def run(self):
-        loop = asyncio.get_running_loop()
+        loop = self.loop = asyncio.get_running_loop()
+        REDIS.watchers.add(self)
         await self.hub.join(self.group, self, every_shard=True)
         self.names = self.hub.names_on_every_shard(self.group)
         beat = loop.time()
@@ -107,6 +112,21 @@ class LayerWatch:
             REDIS.answered()
         if self.is_lost and all(self.answered.get(n, 0) > self.lost_round for n in self.names):
             self.back()
+
+    def service_failed(self, where, error):
+        """Redis failed somewhere in this process (called from any thread)."""
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            return
+        reason = f"Redis: {where}"
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self.lost(reason)
+        else:
+            loop.call_soon_threadsafe(self.lost, reason)
 
     def lost(self, reason):
         """Messages may have been lost from now on (also called by the hub when
