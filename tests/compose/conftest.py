@@ -15,6 +15,9 @@ def engine():
     try:
         yield running
     finally:
+        # Images no tag names any more (earlier builds of realtime-app): the
+        # kept state would grow by one app image per change otherwise.
+        running.docker("image", "prune", "--force", check=False)
         running.stop()
         say("dockerd stopped")
 
