@@ -9,8 +9,9 @@ limit, compression on, inbound queue) stays at its default.
 
 Writes the HTML report to reports/autobahn/ (index.html links one wstest
 report per group of cases), prints the count of each behaviour, and exits 1
-unless every case is OK, NON-STRICT or INFORMATIONAL (UNIMPLEMENTED and
-FAILED both fail the run).
+unless every case is OK or INFORMATIONAL (NON-STRICT, UNIMPLEMENTED and
+FAILED all fail the run: the server answers the good frames before a bad
+one, realtime/server/strict.py).
 """
 
 import argparse
@@ -32,7 +33,7 @@ from tests.support.ports import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SUITE_LIMIT = 16 * 1024 * 1024
-ACCEPTED = {"OK", "NON-STRICT", "INFORMATIONAL"}
+ACCEPTED = {"OK", "INFORMATIONAL"}
 
 
 def summarize(index_path, agent):
@@ -215,7 +216,7 @@ def main():
     if bad:
         for case, behaviour, close in bad[:50]:
             print(f"  NOT OK {case}: {behaviour} / close {close}")
-        sys.exit(f"{len(bad)} case(s) not OK, NON-STRICT or INFORMATIONAL")
+        sys.exit(f"{len(bad)} case(s) not OK or INFORMATIONAL")
 
 
 def write_index(outdir, job_dirs, behaviours, close_behaviours, count, elapsed):

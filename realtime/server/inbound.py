@@ -15,13 +15,14 @@ class InboundQueue:
     REALTIME_INBOUND_QUEUE long, as reading pauses there) and the single
     reader's future while it waits."""
 
-    __slots__ = ("items", "waiter", "on_drained", "low_water")
+    __slots__ = ("items", "waiter", "on_drained", "low_water", "on_idle")
 
     def __init__(self):
         self.items = []
         self.waiter = None
         self.on_drained = None
         self.low_water = 0
+        self.on_idle = None  # called when the reader comes back to an empty queue
 
     def put_nowait(self, item):
         self.items.append(item)
@@ -33,6 +34,8 @@ class InboundQueue:
         return len(self.items)
 
     async def get(self):
+        if not self.items and self.on_idle is not None:
+            self.on_idle()
         while not self.items:
             self.waiter = asyncio.get_running_loop().create_future()
             try:

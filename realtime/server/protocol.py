@@ -17,6 +17,7 @@ from realtime.server.frames import OP_BINARY, OP_TEXT, server_frame, server_payl
 from realtime.server.keepalive import PatientKeepalive
 from realtime.server.send_buffer import BoundedSendBuffer, SendQueue
 from realtime.server.simple_frames import SimpleFrameInput
+from realtime.server.strict import RepliesBeforeFailure
 from realtime.sockets.close_codes import CLOSE_GOING_AWAY
 
 # Module constants: read per socket of a broadcast without a class lookup.
@@ -24,7 +25,9 @@ OPEN = WebSocketProtocol.STATE_OPEN
 SEND_STATE_GROUND = WebSocketProtocol.SEND_STATE_GROUND
 
 
-class RealtimeWebSocketProtocol(BoundedSendBuffer, SimpleFrameInput, PatientKeepalive, WebSocketProtocol):
+class RealtimeWebSocketProtocol(
+    BoundedSendBuffer, RepliesBeforeFailure, SimpleFrameInput, PatientKeepalive, WebSocketProtocol
+):
     deflate_policy = None  # a compression.DeflatePolicy when compression is on
     deflate_offers = ()
 
@@ -180,8 +183,9 @@ class RealtimeWebSocketProtocol(BoundedSendBuffer, SimpleFrameInput, PatientKeep
             queue.on_drained = self.resume_reading
 
     def resume_reading(self):
-        # A slow client being dropped stays paused (see drop_slow_client).
-        if self.reading_paused and not self.send_overflowed:
+        # A slow client being dropped stays paused (see drop_slow_client), and
+        # so does one whose failure is held (strict.py).
+        if self.reading_paused and not self.send_overflowed and self.held_failure is None:
             self.reading_paused = False
             self.application_queue.on_drained = None
             self.transport.resumeProducing()

@@ -118,3 +118,23 @@ def test_protocol_errors_close_with_1002(daphne):
         sock.sendall(frame)
         assert reader.until_close() == ([], 1002), what
         sock.close()
+
+
+def test_good_frames_before_a_bad_one_are_answered_before_the_close(daphne):
+    """Strict, as the Autobahn TestSuite's cases 3.2-3.4, 4.1.3-4.2.5 and
+    5.15 ask: good messages, then a bad frame and a ping, in one TCP write.
+    Every good message is echoed, in order, and only then comes the close
+    with 1002; nothing after the bad frame (the ping) is answered."""
+    server = daphne()
+    bad_frames = {
+        "RSV 2 on a text frame": malformed_frame(b"rsv", 0x1, rsv=2),
+        "reserved opcode 5": malformed_frame(b"op", 0x5),
+        "reserved control opcode 11": malformed_frame(b"op", 0xB),
+        "continuation after the message ended": malformed_frame(b"late", 0x0, fin=True),
+    }
+    for what, bad in bad_frames.items():
+        sock, reader = echo_socket(server)
+        good = [f"good {n}".encode() for n in range(5)]
+        sock.sendall(b"".join(client_frame(0x1, payload) for payload in good) + bad + client_frame(0x9, b"ping"))
+        assert reader.until_close() == ([(0x1, payload) for payload in good], 1002), what
+        sock.close()
