@@ -92,10 +92,11 @@ test-tools:
 chromium:
 	@bash scripts/ensure-chromium.sh
 
-# ruff (settings in pyproject.toml) before the tests: a lint error fails
-# `make test` without spending the suite's time.
+# ruff and mypy (settings in pyproject.toml) before the tests: a lint or
+# type error fails `make test` without spending the suite's time.
 lint: $(VENV)/.installed-test
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 	$(PY) scripts/check_architecture.py
 
 test: install-test lint

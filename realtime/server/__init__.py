@@ -1,8 +1,9 @@
 """Daphne, extended (not forked) where stock Daphne 4.2 falls short.
 
-Pinned to daphne==4.2.3 (requirements.txt): this module overrides
-`WebSocketProtocol.handle_reply` and `Server.create_application`, whose
-behaviour it relies on; re-check both before moving to another version.
+It serves any Channels project (every setting it reads has its default in
+`conf`). Pinned to daphne==4.2.3, Twisted and autobahn (requirements.txt);
+every private internal of those (and of channels-redis) that it relies on is
+listed in `internals` and probed when the server starts.
 
 What it changes, and why:
 - Empty text and binary messages are sent. Stock Daphne tests
@@ -48,8 +49,17 @@ What it changes, and why:
   sockets of a busy server (`keepalive` says how).
 
 
+- A bad frame after good ones: the good ones are answered first, then the
+  connection is failed (`strict`); stock Daphne closes before the replies.
+
 Modules, one concern each:
-- `frames`: RFC 6455 frame bytes (also used by bench/ and the tests);
+- `conf`: every setting the server reads, with its default;
+- `internals`: the contract with the libraries' internals, probed at start;
+- `extensions`: what consumers get beyond ASGI, in scope["extensions"];
+- `frames`: RFC 6455 frames as pure functions of bytes (also used by bench/
+  and the tests);
+- `strict`: the good frames' replies before the close a bad frame earns;
+- `lazy_debug`: autobahn's debug dump made lazy (an install() call);
 - `compression`: permessage-deflate negotiation and the compressor;
 - `inbound`: the per-socket receive queue (input back-pressure);
 - `simple_frames`: the input fast path for small, simple data frames;
@@ -63,8 +73,8 @@ Modules, one concern each:
 - `direct_dispatch`: reads of accepted connections without Twisted's
   per-read log-context wrapper;
 - `gc_schedule`: full garbage collections on a schedule, off the tick;
-- `checks`: a system check that the pinned Daphne/Twisted/autobahn are
-  the tested ones;
+- `checks`: a system check (errors) that the pinned Daphne/Twisted/autobahn
+  are the tested ones;
 - `cli`: `python -m realtime.server`, Daphne's command line with uvloop
   (`manage.py runserver` runs the same server: realtime/management).
 

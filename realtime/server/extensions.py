@@ -20,7 +20,7 @@ import itertools
 
 BROADCAST = "realtime.broadcast"
 
-_writers = {}
+_writers: dict[int, object] = {}
 _numbers = itertools.count(1)
 
 

@@ -175,7 +175,7 @@ def installed_versions():
 # some of these: `python -m realtime.server` probes the rest before that
 # import (cli.py), and the server the daphne.server ones when it is made.
 REACTOR_INSTALLING = "daphne.server:"
-_probed = set()
+_probed: set[Internal] = set()
 
 
 def check_at_start(allow_moved, before_reactor=False):

@@ -176,7 +176,7 @@ class XMLCodec:
         return _build(into, self._fields(root, _field_types(into)))
 
     def _fields(self, root: Element, types):
-        found = {}
+        found: dict[str, object] = {}
         for name, kind in types.items():
             elements = root.findall(name)
             if typing.get_origin(kind) is list:

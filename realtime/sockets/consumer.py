@@ -25,7 +25,7 @@ from realtime.tracing.events import Subprotocols
 logger = logging.getLogger(__name__)
 # Message type -> handler method name ("websocket.receive" -> "websocket_receive"),
 # computed once per type instead of a str.replace per message.
-HANDLER_NAMES = {}
+HANDLER_NAMES: dict[str, str] = {}
 
 
 class SocketConsumer(AsyncWebsocketConsumer):
@@ -49,7 +49,7 @@ class SocketConsumer(AsyncWebsocketConsumer):
     max_message_bytes_setting = limits.MAX_MESSAGE_BYTES
     # The groups this socket joined; a set of its own from the first join
     # (an empty set is 216 bytes, and most sockets join none).
-    hub_groups = frozenset()
+    hub_groups: frozenset[str] | set[str] = frozenset()
 
     @classmethod
     def as_asgi(cls, **initkwargs):

@@ -155,16 +155,16 @@ class Hub:
             task = self.sending[name] = asyncio.ensure_future(self.layer.group_send(name, message))
             task.add_done_callback(lambda done, name=name: self._sent(name, done))
             pending.add(task)
-        error = None
+        failure: BaseException | None = None
         while pending:
             done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 if task.exception() is None:
                     return
-                error = task.exception()
+                failure = task.exception()
         counts.CHANNEL_LAYER_ERRORS.inc("publish")
         self.watch.lost(f"publishing to {group} failed on every shard")
-        raise error or ConnectionError(f"every shard is still busy with an earlier message of {group}")
+        raise failure or ConnectionError(f"every shard is still busy with an earlier message of {group}")
 
     def _sent(self, name, task):
         self.sending.pop(name, None)
@@ -310,7 +310,7 @@ def publish_from_sync(group, data):
         raise
 
 
-_hubs = weakref.WeakKeyDictionary()
+_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()
 
 
 def get_hub():

@@ -26,6 +26,7 @@ from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 
 from realtime.ops import socket_stats
+from realtime.scope import header
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -44,13 +45,6 @@ def parse_origin(text):
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         return None
     return scheme, parts.hostname.lower(), port or DEFAULT_PORTS[scheme]
-
-
-def header(scope, name):
-    for key, value in scope.get("headers", ()):
-        if key == name:
-            return value.decode("latin1")
-    return None
 
 
 def allowed_hosts():

@@ -19,6 +19,7 @@ from importlib import import_module
 
 from asgiref.sync import markcoroutinefunction
 from channels.auth import AuthMiddlewareStack as StockAuthMiddlewareStack
+from channels.auth import get_user
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.http import parse_cookie
@@ -51,23 +52,28 @@ class SessionAuthStack:
         return self.inner(scope, receive, send)
 
 
+def current_user(session_key):
+    """The user whose live session `session_key` is, decided by Channels' own
+    get_user as for a new connection (Django's rules: not expired, not
+    logged out, made with the user's current password hash, the user still
+    active; a session whose hash no longer matches is flushed, as Django
+    does); AnonymousUser otherwise. Blocking: we are already off the loop,
+    so get_user's own function, not its database_sync_to_async wrapper."""
+    if not session_key:
+        return AnonymousUser()
+    session = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+    return get_user.func({"session": session})
+
+
 def session_is_current(session_key, user):
-    """Whether `session_key` is still a live session of `user`, as Django's
-    auth would decide it for a new request: not expired nor logged out, the
-    same user id, the password hash it was made with (a password change ends
-    it), the user still active. Refreshes `user`'s password, is_active and
-    is_staff from the database. Blocking: call through database_sync_to_async.
+    """Whether `session_key` is still a live session of `user` (current_user);
+    if so, `user`'s password, is_active and is_staff are refreshed from the
+    database. Blocking: call through database_sync_to_async.
 
     For sockets, which outlive the request that opened them: the chat checks
     it before every change, the live tracing socket every few seconds."""
-    from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
-    from django.utils.crypto import constant_time_compare
-
-    if not session_key:
+    current = current_user(session_key)
+    if not current.is_authenticated or current.pk != user.pk:
         return False
-    store = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
-    if store.get(SESSION_KEY) != str(user.pk):
-        return False
-    user.refresh_from_db(fields=["password", "is_active", "is_staff"])
-    session_hash = store.get(HASH_SESSION_KEY)
-    return user.is_active and bool(session_hash) and constant_time_compare(session_hash, user.get_session_auth_hash())
+    user.password, user.is_active, user.is_staff = current.password, current.is_active, current.is_staff
+    return True

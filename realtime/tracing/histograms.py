@@ -27,10 +27,6 @@ def bucket_of(elapsed):
     return index
 
 
-def histogram_bucket(elapsed):
-    return min(int(elapsed * 1e6).bit_length(), HISTOGRAM_BUCKETS - 1)
-
-
 def histogram_bucket_bounds(index):
     """[low, high) of histogram bucket `index`, in seconds."""
     low = 0 if index == 0 else 2 ** (index - 1)

@@ -24,6 +24,7 @@ from django.conf import settings
 from django.urls import Resolver404, get_resolver
 
 from realtime import tracing
+from realtime.scope import header
 from realtime.tracing.events import QueryString, Subprotocols
 
 TRACE_LOG_KEY = "realtime.trace_log"
@@ -80,13 +81,6 @@ def route_of(path):
 def client_of(scope):
     client = scope.get("client")
     return f"{client[0]}:{client[1]}" if client else "?"
-
-
-def header(scope, name):
-    for key, value in scope.get("headers", ()):
-        if key == name:
-            return value.decode("latin1")
-    return None
 
 
 class TracingMiddleware:
