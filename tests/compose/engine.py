@@ -86,9 +86,11 @@ class Engine:
                 return self
             time.sleep(0.5)
         last = self.log_path.read_text(errors="replace").strip().splitlines()[-1:] or ["(no output)"]
+        code = self.process.poll()
         self.stop()
-        pytest.fail(f"this machine cannot run Docker: dockerd did not start within {START_TIMEOUT} s "
-                    f"(its last line: {last[0]})", pytrace=False)
+        how = f"exited with code {code}" if code is not None else f"did not answer within {START_TIMEOUT} s"
+        pytest.fail(f"this machine cannot run Docker: dockerd {how} (its last line: {last[0]}; "
+                    f"log {self.log_path})", pytrace=False)
 
     def _stop_leftover(self):
         """A dockerd this test started in a run that was killed still holds

