@@ -182,10 +182,10 @@ def project_messages(seed):
     from realtime.chat import store as chat_store
     from realtime.chat.models import Message
     from realtime.chat.stream import change_frame
+    from realtime.consumer_kit import codecs
     from realtime.samples.consumers import TimeConsumer
     from realtime.samples.ticker import make_tick
     from realtime.samples.values import MouseEvent
-    from realtime.sockets import codecs
 
     rng = random.Random(seed)
     x, y, mouse = 400, 300, []

@@ -12,11 +12,11 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from realtime.consumer_kit.origin import OriginCheck  # noqa: E402
+from realtime.consumer_kit.session_auth import SessionAuthStack  # noqa: E402  (no thread hop without a session cookie)
 from realtime.ops.asgi import instrument  # noqa: E402
 from realtime.ops.socket_stats import count_routes  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
-from realtime.sockets.origin import OriginCheck  # noqa: E402
-from realtime.sockets.session_auth import SessionAuthStack  # noqa: E402  (no thread hop without a session cookie)
 from realtime.static_handler import StaticFilesUnderStaticURL  # noqa: E402
 from realtime.tracing.middleware import TracingMiddleware  # noqa: E402
 

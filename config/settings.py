@@ -68,7 +68,7 @@ CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 # from the site's own origin (the handshake's scheme and Host), these
 # origins ("https://app.example.com:8443"; "https://*.example.com" for the
 # subdomains) and CSRF_TRUSTED_ORIGINS: scheme, host and port must all match
-# (realtime/sockets/origin.py).
+# (realtime/consumer_kit/origin.py).
 REALTIME_ALLOWED_ORIGINS = env_list("REALTIME_ALLOWED_ORIGINS", [])
 
 # "realtime" first: Django takes a management command from the first app
@@ -144,7 +144,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 # which fans group messages out to every Daphne process subscribed to Redis.
 REDIS_URL = env_redis_url("REDIS_URL")
 CHANNEL_LAYER_PREFIX = os.environ.get("CHANNEL_LAYER_PREFIX", "realtime")
-# More than one Redis (realtime/sockets/redis_connection.py says who uses which):
+# More than one Redis (realtime/consumer_kit/redis_connection.py says who uses which):
 # REDIS_SHARDS="redis://a:6379/0,redis://b:6379/0": the channel layer spreads
 # groups and channels over these (channels-redis consistent hash).
 REDIS_SHARDS = env_redis_urls("REDIS_SHARDS")

@@ -16,8 +16,8 @@ from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from realtime.consumer_kit import redis_connection
 from realtime.ops.outages import DATABASE, REDIS
-from realtime.sockets import redis_connection
 
 # Short: a health check that hangs is as bad as one that fails.
 CHECK_TIMEOUT_SECONDS = 2.0

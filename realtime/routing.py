@@ -4,8 +4,8 @@ them (config/asgi.py routes "websocket" here)."""
 from django.urls import re_path
 
 from realtime.chat.routing import websocket_urlpatterns as chat_sockets
+from realtime.consumer_kit.consumer import UnknownPathConsumer
 from realtime.samples.routing import websocket_urlpatterns as sample_sockets
-from realtime.sockets.consumer import UnknownPathConsumer
 from realtime.tracing.routing import websocket_urlpatterns as tracing_sockets
 
 websocket_urlpatterns = [

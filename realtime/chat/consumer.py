@@ -38,12 +38,12 @@ from realtime.chat import recovery
 from realtime.chat import store as chat_store
 from realtime.chat.presence import get_presence
 from realtime.chat.stream import room_group
+from realtime.consumer_kit import codecs
+from realtime.consumer_kit.consumer import SocketConsumer
+from realtime.consumer_kit.errors import ClientError
+from realtime.consumer_kit.hub import get_hub
+from realtime.consumer_kit.session_auth import session_is_current
 from realtime.ops import counts
-from realtime.sockets import codecs
-from realtime.sockets.consumer import SocketConsumer
-from realtime.sockets.errors import ClientError
-from realtime.sockets.hub import get_hub
-from realtime.sockets.session_auth import session_is_current
 
 logger = logging.getLogger(__name__)
 

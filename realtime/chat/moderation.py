@@ -13,8 +13,8 @@ import logging
 
 from realtime.chat import store as chat_store
 from realtime.chat.stream import room_group
+from realtime.consumer_kit.hub import publish_from_sync
 from realtime.ops import counts
-from realtime.sockets.hub import publish_from_sync
 
 logger = logging.getLogger(__name__)
 

@@ -26,9 +26,9 @@ import weakref
 
 from django.conf import settings
 
+from realtime.consumer_kit import codecs
+from realtime.consumer_kit.hub import get_hub
 from realtime.ops.outages import REDIS
-from realtime.sockets import codecs
-from realtime.sockets.hub import get_hub
 
 logger = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ A socket's client finds most holes itself: every change carries its offset
 a lost broadcast followed by silence shows nothing, so the server says when
 its stream may have broken:
 
-- the hub's LayerWatch (realtime/sockets/layer_watch.py) saw the channel
+- the hub's LayerWatch (realtime/consumer_kit/layer_watch.py) saw the channel
   layer lost (Redis restarted, a failover, this process stalled) and now
   back: every chat socket of this process gets {"type": "resync"};
 - a broadcast failed here (stored and acknowledged all the same): once the

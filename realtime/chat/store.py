@@ -16,8 +16,8 @@ from django.utils import timezone
 
 from realtime.chat import rate_windows, stream
 from realtime.chat.models import Change, Message, Room
+from realtime.consumer_kit.errors import ClientError
 from realtime.ops.outages import DATABASE
-from realtime.sockets.errors import ClientError
 
 # A dropped database connection (the server restarted, a proxy reset it) is
 # retried once, after reconnecting; the database gets this long to answer

@@ -23,7 +23,7 @@ Pure database work, synchronous (called through database_sync_to_async).
 from django.db import transaction
 
 from realtime.chat.models import Change, Message, Room
-from realtime.sockets.errors import ClientError
+from realtime.consumer_kit.errors import ClientError
 
 # Changes per "sync" answer; the client asks again while has_more.
 SYNC_PAGE = 200

@@ -116,7 +116,7 @@ TICKS = EventCount("realtime_ticks_published", "Ticks this process published.")
 CHANNEL_LAYER_ERRORS = EventCount(
     "realtime_channel_layer_errors",
     "Channel-layer operations that failed, by operation (receive, group_add, group_discard, publish, new_channel; "
-    "lost: group messages may have been lost, realtime/sockets/layer_watch.py).",
+    "lost: group messages may have been lost, realtime/consumer_kit/layer_watch.py).",
     ("operation",))
 REDIS_ERRORS = EventCount(
     "realtime_redis_errors",

@@ -56,7 +56,7 @@ class Service:
         self.last_failure = 0.0
         # Told of every failure, not just the first (`service_failed(where,
         # error)`, from whichever thread met it): the hub's layer watch
-        # (realtime/sockets/layer_watch.py) learns that the channel layer's
+        # (realtime/consumer_kit/layer_watch.py) learns that the channel layer's
         # subscriber lost its connection, even if it is back within a probe.
         self.watchers = weakref.WeakSet()
 

@@ -33,9 +33,9 @@ from websockets.exceptions import (
     InvalidURI,
 )
 
+from realtime.consumer_kit import codecs
+from realtime.consumer_kit.close_codes import CLOSE_ABNORMAL, CLOSE_NORMAL
 from realtime.samples.values import Ack, MouseEvent, Person
-from realtime.sockets import codecs
-from realtime.sockets.close_codes import CLOSE_ABNORMAL, CLOSE_NORMAL
 
 # Bendersky's check: the server ticks on every wall-clock second, so a tick
 # must arrive within one second plus some slack.

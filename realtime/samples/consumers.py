@@ -1,14 +1,14 @@
-"""One thin consumer per socket. Wire formats live in realtime.sockets.codecs;
-limits, error frames and groups in realtime.sockets.consumer."""
+"""One thin consumer per socket. Wire formats live in realtime.consumer_kit.codecs;
+limits, error frames and groups in realtime.consumer_kit.consumer."""
 
 import logging
 
+from realtime.consumer_kit import codecs, limits
+from realtime.consumer_kit.close_codes import CLOSE_NORMAL
+from realtime.consumer_kit.consumer import SocketConsumer
+from realtime.consumer_kit.errors import ClientError
 from realtime.samples.ticker import TIME_GROUP, start_tick_publisher
 from realtime.samples.values import Ack, MouseEvent, Person
-from realtime.sockets import codecs, limits
-from realtime.sockets.close_codes import CLOSE_NORMAL
-from realtime.sockets.consumer import SocketConsumer
-from realtime.sockets.errors import ClientError
 
 logger = logging.getLogger(__name__)
 person_log = logging.getLogger("realtime.person")

@@ -33,7 +33,7 @@ last second with each renewal) and the newest tick this process's hub
 delivered. Ticks more than REALTIME_TICK_CATCH_UP_SECONDS late are dropped.
 
 Never twice. The guarantee is in the hub: the time group is an ordered
-group (realtime.sockets.hub), and each process delivers a tick only if its
+group (realtime.consumer_kit.hub), and each process delivers a tick only if its
 seq is greater than the last it delivered. That one cheap check covers the
 copies the tick gets on each shard, two publishers overlapping, and a
 stalled publisher that resumes and sends a second another process already
@@ -62,10 +62,10 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 
+from realtime.consumer_kit import redis_connection
+from realtime.consumer_kit.hub import get_hub
 from realtime.ops import counts
 from realtime.ops.outages import REDIS
-from realtime.sockets import redis_connection
-from realtime.sockets.hub import get_hub
 
 logger = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """The values the sample sockets carry, as dataclasses the codecs
-(realtime.sockets.codecs) marshal like Go's JSON and XML encoders marshal
+(realtime.consumer_kit.codecs) marshal like Go's JSON and XML encoders marshal
 the samples' structs. Field names are the Go structs' (hence `Name`)."""
 
 import dataclasses

@@ -10,6 +10,7 @@ from daphne.ws_protocol import WebSocketProtocol
 from twisted.internet import defer, tcp
 from twisted.web import http
 
+from realtime.consumer_kit.close_codes import CLOSE_GOING_AWAY
 from realtime.ops import socket_stats
 from realtime.server.compression import EXTENSION_NAME, RealtimePerMessageDeflate, choose_agreement, split_extensions
 from realtime.server.extensions import withdraw_broadcast
@@ -18,7 +19,6 @@ from realtime.server.keepalive import PatientKeepalive
 from realtime.server.send_buffer import BoundedSendBuffer, SendQueue
 from realtime.server.simple_frames import SimpleFrameInput
 from realtime.server.strict import RepliesBeforeFailure
-from realtime.sockets.close_codes import CLOSE_GOING_AWAY
 
 # Module constants: read per socket of a broadcast without a class lookup.
 OPEN = WebSocketProtocol.STATE_OPEN

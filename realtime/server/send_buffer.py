@@ -6,8 +6,8 @@ import logging
 from collections import deque
 
 from realtime import tracing
+from realtime.consumer_kit.close_codes import CLOSE_POLICY_VIOLATION
 from realtime.ops import socket_stats
-from realtime.sockets.close_codes import CLOSE_POLICY_VIOLATION
 
 slow_client_log = logging.getLogger("realtime.slow_clients")
 SLOW_CLIENT_FAMILY = "websocket.SlowClient"  # trace family of these closes

@@ -297,7 +297,7 @@ class EventLog(_Timed):
         self.errors = 0
         self.last_error = None
         self.discarded = 0
-        # Connection logs count messages (realtime.sockets.consumer) and
+        # Connection logs count messages (realtime.consumer_kit.consumer) and
         # note the accept; other logs leave these alone.
         self.messages_in = 0
         self.messages_out = 0

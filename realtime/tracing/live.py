@@ -8,10 +8,10 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 
-from realtime.sockets.close_codes import CLOSE_POLICY_VIOLATION
-from realtime.sockets.consumer import SocketConsumer
-from realtime.sockets.errors import ClientError
-from realtime.sockets.session_auth import session_is_current
+from realtime.consumer_kit.close_codes import CLOSE_POLICY_VIOLATION
+from realtime.consumer_kit.consumer import SocketConsumer
+from realtime.consumer_kit.errors import ClientError
+from realtime.consumer_kit.session_auth import session_is_current
 from realtime.tracing import conf
 from realtime.tracing.queries import Filters, may_see_sensitive
 from realtime.tracing.views import live_fragments

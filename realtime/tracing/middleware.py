@@ -14,7 +14,7 @@ wraps the whole router in it).
   the Origin check and the consumers log their reasons into
   scope["realtime.trace_log"]), close code, messages in and out, duration.
   The counts, the accept and the closes come from SocketConsumer
-  (realtime.sockets.consumer)
+  (realtime.consumer_kit.consumer)
   (no wrapper around receive/send here: two coroutine frames per message),
   which also records one "websocket.Receive" trace per received message.
 """

@@ -32,9 +32,9 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections
 
 from realtime import housekeeping
+from realtime.consumer_kit import redis_connection
 from realtime.ops import counts, otel
 from realtime.ops.outages import DATABASE, REDIS
-from realtime.sockets import redis_connection
 from realtime.tracing.events import monotonic, serialize_events
 
 logger = logging.getLogger(__name__)

@@ -61,7 +61,7 @@ def test_json_logs_one_object_a_line_with_request_and_socket_context(daphne):
         assert {"time", "level", "logger", "message"} <= set(record), record
         assert record["time"].endswith("Z") and "T" in record["time"]
     loggers = {record["logger"] for record in records}
-    expected = {"daphne.cli", "daphne.server", "django.request", "daphne.access", "realtime.sockets.consumer"}
+    expected = {"daphne.cli", "daphne.server", "django.request", "daphne.access", "realtime.consumer_kit.consumer"}
     assert expected <= loggers, loggers
 
     not_found = next(r for r in records if r["logger"] == "django.request")
@@ -92,7 +92,7 @@ def test_text_logs_by_default_each_line_once(daphne):
     lines = [line for line in output.splitlines() if "closing /ws/mouse with 1009" in line]
     # realtime propagates to the root handler only: one line, not two.
     assert len(lines) == 1, output
-    assert " INFO realtime.sockets.consumer closing /ws/mouse with 1009" in lines[0]
+    assert " INFO realtime.consumer_kit.consumer closing /ws/mouse with 1009" in lines[0]
     assert not lines[0].startswith("{")
 
 

@@ -190,7 +190,7 @@ def test_a_socket_error_reaches_sentry_without_what_the_client_sent(daphne, sent
             frames.append(json.loads(ws.recv(timeout=10)))
         assert frames[-1].get("error", {}).get("code") == "internal_error", frames
 
-    events = sentry.wait_for(lambda e: e.get("logger") == "realtime.sockets.consumer" and exception_types(e))
+    events = sentry.wait_for(lambda e: e.get("logger") == "realtime.consumer_kit.consumer" and exception_types(e))
     assert events, f"no event for the socket's error; received {sentry.events}"
     event = events[0]
     assert "/ws/chat/lobby/" in event["request"]["url"]

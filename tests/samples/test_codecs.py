@@ -1,10 +1,10 @@
-"""The wire formats of realtime.sockets.codecs, as a Go peer would see them."""
+"""The wire formats of realtime.consumer_kit.codecs, as a Go peer would see them."""
 
 import pytest
 
+from realtime.consumer_kit import codecs
+from realtime.consumer_kit.codecs import JSON, MESSAGE, XML, DecodeError
 from realtime.samples.values import MouseEvent, Person
-from realtime.sockets import codecs
-from realtime.sockets.codecs import JSON, MESSAGE, XML, DecodeError
 
 
 def test_message_codec_keeps_the_frame_type():

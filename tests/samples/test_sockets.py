@@ -133,7 +133,7 @@ async def test_every_time_socket_of_a_process_gets_the_same_tick():
 
 
 async def test_a_disconnected_time_socket_leaves_its_group():
-    from realtime.sockets.hub import get_hub
+    from realtime.consumer_kit.hub import get_hub
 
     ws = await connect("/ws/time")
     await ws.receive_from(timeout=2.5)

@@ -1,5 +1,5 @@
 """No tick lost, none repeated, when a Redis shard dies or the publisher
-stalls (realtime/samples/ticker.py, realtime/sockets/hub.py).
+stalls (realtime/samples/ticker.py, realtime/consumer_kit/hub.py).
 
 Real parts only: real Daphne processes (`python -m realtime.server`), real
 `redis-server` processes this test starts on free loopback ports (the

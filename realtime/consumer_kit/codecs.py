@@ -22,7 +22,7 @@ from xml.etree.ElementTree import Element, ParseError
 import defusedxml.ElementTree as SafeElementTree
 from defusedxml import DefusedXmlException
 
-from realtime.sockets.errors import ClientError
+from realtime.consumer_kit.errors import ClientError
 
 TEXT = "text"
 BINARY = "binary"

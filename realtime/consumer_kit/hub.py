@@ -35,9 +35,9 @@ import weakref
 
 from channels.layers import get_channel_layer
 
+from realtime.consumer_kit.layer_watch import LayerWatch
 from realtime.ops import counts
 from realtime.ops.outages import REDIS
-from realtime.sockets.layer_watch import LayerWatch
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ class Hub:
     def on_layer_back(self, callback):
         """Run `callback(hub)` (a coroutine function) whenever the channel
         layer answers again after group messages may have been lost
-        (realtime/sockets/layer_watch.py)."""
+        (realtime/consumer_kit/layer_watch.py)."""
         self.watch.on_layer_back(callback)
 
     async def start(self):

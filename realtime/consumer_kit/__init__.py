@@ -10,6 +10,6 @@
 - `session_auth`: the session/user stack, lean when there is no cookie;
 - `redis_connection`: our own Redis clients (any topology).
 
-This __init__ imports nothing, so `realtime.sockets.codecs` stays usable
+This __init__ imports nothing, so `realtime.consumer_kit.codecs` stays usable
 without Django (the command-line client needs it).
 """

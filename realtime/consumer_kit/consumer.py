@@ -13,13 +13,13 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.db import InterfaceError, OperationalError
 
 from realtime import tracing
+from realtime.consumer_kit import codecs, limits
+from realtime.consumer_kit.close_codes import CLOSE_NORMAL, CLOSE_TOO_BIG
+from realtime.consumer_kit.errors import ClientError
+from realtime.consumer_kit.hub import get_hub
 from realtime.ops import socket_stats
 from realtime.ops.outages import DATABASE
 from realtime.server import extensions
-from realtime.sockets import codecs, limits
-from realtime.sockets.close_codes import CLOSE_NORMAL, CLOSE_TOO_BIG
-from realtime.sockets.errors import ClientError
-from realtime.sockets.hub import get_hub
 from realtime.tracing.events import Subprotocols
 
 logger = logging.getLogger(__name__)
@@ -230,7 +230,7 @@ class SocketConsumer(AsyncWebsocketConsumer):
 
     async def join_group(self, group, every_shard=False):
         """Receive `group`'s messages (hub_message). `every_shard`: the group
-        is published on every Redis shard (see realtime.sockets.hub)."""
+        is published on every Redis shard (see realtime.consumer_kit.hub)."""
         if not self.hub_groups:
             self.hub_groups = set()
         self.hub_groups.add(group)
