@@ -102,6 +102,8 @@ def post(room_name, user, text, client_id=""):
     try:
         return _post(room_name, user, text, client_id)
     except TRANSIENT_ERRORS as error:
+        if not connection_lost():
+            raise
         reconnect(error)
     # Whether or not the first try committed, nobody has broadcast it: this
     # request is still the post's origin.
@@ -246,13 +248,24 @@ def reconnect(error):
         return
 
 
+def connection_lost():
+    """After a database error: was it the connection (closed, reset, the
+    server restarting), not the query (a missing table, a constraint)?"""
+    try:
+        return connection.connection is None or not connection.is_usable()
+    except Exception:
+        return True
+
+
 def with_reconnect(function, *args):
-    """function(*args); on a transient database error, once more after
+    """function(*args); if the connection was lost meanwhile, once more after
     reconnect(). For reads and for changes that are safe to redo (post()
     does its own, so that it knows it is still the post's origin)."""
     try:
         return function(*args)
     except TRANSIENT_ERRORS as error:
+        if not connection_lost():
+            raise
         reconnect(error)
     try:
         return function(*args)
