@@ -10,7 +10,7 @@ faults are injected one at a time, in an order and with targets drawn from
 the seed, a few seconds of calm between them:
 
   kill_server       kill -9 a server, start it again on its port after 3 s
-  kill_redis        kill -9 the Redis master, start it again after 3 s
+  kill_redis        kill -9 Redis (master and replica), start them again after 3 s
   stop_server       SIGSTOP a server for 5 s
   restart_postgres  pg_ctl restart -m fast
   abort_sockets     half the members' TCP connections cut without a close
@@ -74,11 +74,13 @@ async def kill_server(topology, members, rng):
 
 
 async def kill_redis(topology, members, rng):
-    port = await asyncio.to_thread(topology.master_port)
-    topology.redis.kill(port)
+    # The master and the replica alike: after a failover a server may still
+    # be on the old master (a replica now) until the Sentinels close its
+    # connections; killing only the new one could miss it.
+    master = await asyncio.to_thread(topology.kill_redis)
     await asyncio.sleep(3)
-    await asyncio.to_thread(topology.redis.start_server, port=port)
-    return f"master :{port}"
+    await asyncio.to_thread(topology.restart_redis, master)
+    return f"master :{master} and its replica"
 
 
 async def stop_server(topology, members, rng):

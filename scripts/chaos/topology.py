@@ -31,6 +31,7 @@ class Topology:
         self.cluster = None
         self.redis = None
         self.sentinels = []
+        self.data_ports = []
         self.servers = []
         self.ports = []
         self.env = None
@@ -54,7 +55,8 @@ class Topology:
         self.log("starting Redis: a master, a replica, three Sentinels")
         self.redis = RedisProcesses(self.workdir)
         master = self.redis.start_server()
-        self.redis.start_server("--replicaof", "127.0.0.1", str(master))
+        replica = self.redis.start_server("--replicaof", "127.0.0.1", str(master))
+        self.data_ports = [master, replica]
         self.sentinels = [self.redis.start_sentinel(master, 2, SENTINEL_DOWN_AFTER_MS) for _ in range(3)]
         self.wait_for_sentinels(master)
 
@@ -96,6 +98,21 @@ class Topology:
     def master_port(self):
         host, port = self.sentinel().sentinel_get_master_addr_by_name(MASTER_NAME)
         return int(port)
+
+    def kill_redis(self):
+        """kill -9 every Redis server (the master and its replica): the
+        channel layer has nowhere to go. Returns the master's port."""
+        master = self.master_port()
+        for port in self.data_ports:
+            self.redis.kill(port)
+        return master
+
+    def restart_redis(self, master):
+        """Start them again where they were: the master first, as it was."""
+        self.redis.start_server(port=master)
+        for port in self.data_ports:
+            if port != master:
+                self.redis.start_server("--replicaof", "127.0.0.1", str(master), port=port)
 
     def wait_for_sentinels(self, master, timeout=20):
         deadline = time.monotonic() + timeout
