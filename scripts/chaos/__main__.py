@@ -36,6 +36,7 @@ import argparse
 import asyncio
 import os
 import random
+import shutil
 import signal
 import sys
 import tempfile
@@ -278,6 +279,8 @@ def main():
         print(f"  - {problem}")
     if problems:
         print(f"  (server logs kept in {workdir})")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
     return 1 if problems else 0
 
 
