@@ -8,7 +8,7 @@ class RealtimeConfig(AppConfig):
     def ready(self):
         from realtime.ops import outages
 
-        # Registers the check that warns when Daphne, Twisted or autobahn
+        # Registers the check (an error) when Daphne, Twisted or autobahn
         # differ from the releases realtime.server was tested with.
         from realtime.server import checks  # noqa: F401
 

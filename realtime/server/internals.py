@@ -19,11 +19,14 @@ Each entry says how it is probed:
   SHA-256, first 16 hex digits).
 """
 
+import ast
+import functools
 import hashlib
 import importlib
 import inspect
 import logging
 import re
+import sys
 from dataclasses import dataclass
 from importlib import metadata
 
@@ -124,15 +127,47 @@ INTERNALS = (
 
 
 def load(owner):
+    """The module or class `owner` names: the library's own class, even where
+    a subclass has been put in its place (Daphne's test server gets ours as
+    daphne.server.Server)."""
     module_name, _, qualname = owner.partition(":")
     target = importlib.import_module(module_name)
     for part in qualname.split(".") if qualname else ():
         target = getattr(target, part)
+    if isinstance(target, type) and (target.__module__, target.__qualname__) != (module_name, qualname):
+        for base in target.__mro__:
+            if (base.__module__, base.__qualname__) == (module_name, qualname):
+                return base
     return target
 
 
+@functools.cache
+def class_sources(module_name):
+    """{qualname: source} of every class in a module, from one parse of it
+    (inspect.getsource parses the whole module again for each class)."""
+    source = inspect.getsource(sys.modules[module_name])
+    lines = source.splitlines(keepends=True)
+    found = {}
+
+    def visit(node, prefix):
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.ClassDef):
+                name = prefix + child.name
+                found[name] = "".join(lines[child.lineno - 1 : child.end_lineno])
+                visit(child, name + ".")
+
+    visit(ast.parse(source), "")
+    return found
+
+
+def source_of(target):
+    if isinstance(target, type):
+        return class_sources(target.__module__).get(target.__qualname__) or inspect.getsource(target)
+    return inspect.getsource(target)
+
+
 def fingerprint(function):
-    return hashlib.sha256(inspect.getsource(function).encode()).hexdigest()[:16]
+    return hashlib.sha256(source_of(function).encode()).hexdigest()[:16]
 
 
 def problem(internal):
@@ -144,13 +179,13 @@ def problem(internal):
         return f"{internal.owner.replace(':', '.')} is gone"
     if internal.probe == "assigned":
         # `self.name = ...` or annotated, `self.name: type = ...`
-        if not re.search(rf"self\.{re.escape(internal.name)}\s*(:[^=\n]*)?=", inspect.getsource(owner)):
+        if not re.search(rf"self\.{re.escape(internal.name)}\s*(:[^=\n]*)?=", source_of(owner)):
             return f"{where} is no longer assigned"
         return None
     member = getattr(owner, internal.name, None)
     if member is None:
         return f"{where} is gone"
-    if internal.probe == "calls" and internal.expected not in inspect.getsource(member):
+    if internal.probe == "calls" and internal.expected not in source_of(member):
         return f"{where} no longer does {internal.expected!r}"
     if internal.probe == "copied" and fingerprint(member) != internal.expected:
         return f"{where} changed since it was copied (fingerprint {fingerprint(member)})"

@@ -43,7 +43,12 @@ def test_daphnes_own_suite_passes_against_our_server(tmp_path):
     suite = daphne_suite()
     record = tmp_path / "servers.txt"
     env = {key: value for key, value in os.environ.items() if not key.startswith(("DJANGO_", "REALTIME_"))}
-    env.update(PYTHONPATH=str(ROOT), DAPHNE_SUITE_SERVER_RECORD=str(record))
+    # daphne.testing keeps its test application's messages in two files of
+    # the temporary folder, always the same names: a private one, so two
+    # runs at once (two checkouts, or CI beside a developer) do not mix.
+    private_tmp = tmp_path / "tmp"
+    private_tmp.mkdir()
+    env.update(PYTHONPATH=str(ROOT), DAPHNE_SUITE_SERVER_RECORD=str(record), TMPDIR=str(private_tmp))
     run = subprocess.run(
         [PYTHON, "-m", "pytest", "-p", "tests.drop_in.daphne_suite_plugin", "tests", "-q", "-rs",
          "--timeout", "120", "-p", "no:cacheprovider", "--basetemp", str(tmp_path / "pytest")],
