@@ -96,6 +96,7 @@ chromium:
 # type error fails `make test` without spending the suite's time.
 lint: $(VENV)/.installed-test
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 	$(PY) scripts/check_architecture.py
 

@@ -82,30 +82,44 @@ async def measure(args):
     messages, closed, client_share, sampler = fanout_run.received(collected)
     result = analyse(messages, window["first_seq"], args.ticks, sampler)
     result.update(window)
-    result.update({
-        "sockets": args.sockets, "server_processes": len(servers),
-        "client_processes": counts, "client_sources": sorted(set(sources)),
-        "connections_closed_by_server": closed, "client_cpu_share_average": round(client_share, 3),
-        "server_rss_mib_total": round(sum(window["server_rss_mib"]), 1), "ticks_measured": args.ticks,
-        "server_command": f"REDIS_URL={args.redis_url} CHANNEL_LAYER_PREFIX={prefix} REALTIME_REUSE_PORT=1 "
-        + " ".join(shlex.quote(part) for part in servers[0].command),
-    })
+    result.update(
+        {
+            "sockets": args.sockets,
+            "server_processes": len(servers),
+            "client_processes": counts,
+            "client_sources": sorted(set(sources)),
+            "connections_closed_by_server": closed,
+            "client_cpu_share_average": round(client_share, 3),
+            "server_rss_mib_total": round(sum(window["server_rss_mib"]), 1),
+            "ticks_measured": args.ticks,
+            "server_command": f"REDIS_URL={args.redis_url} CHANNEL_LAYER_PREFIX={prefix} REALTIME_REUSE_PORT=1 "
+            + " ".join(shlex.quote(part) for part in servers[0].command),
+        }
+    )
     result["checks"], result["meets_target"] = verdict(result)
     return result
 
 
 def print_result(result):
-    print(f"  {result['sockets']:,} sockets on one port over {result['server_processes']} processes "
-          f"(sockets each at the end: {result['server_sockets']}), connected in {result['connect_seconds']} s")
-    print(f"  at the client's kernel: p50 {result['p50_ms']} ms  p99 {result['p99_ms']} ms  max {result['max_ms']} ms;"
-          f" read by the client's code: p50 {result['read_p50_ms']} ms  p99 {result['read_p99_ms']} ms")
-    print(f"  not connected {result['not_connected']:,}; "
-          f"delivered {result['deliveries']:,}/{result['expected_deliveries']:,}  lost {result['lost']:,}  "
-          f"duplicated {result['duplicated']:,}  broken (closed by the server) "
-          f"{result['connections_closed_by_server']:,}")
-    print(f"  server RSS {result['server_rss_mib']} MiB, {result['server_rss_mib_total']} MiB in all; server CPU "
-          f"{result['server_cpu_share_average']}; load {result['load_average_before'][0]}->"
-          f"{result['load_average_after'][0]}")
+    print(
+        f"  {result['sockets']:,} sockets on one port over {result['server_processes']} processes "
+        f"(sockets each at the end: {result['server_sockets']}), connected in {result['connect_seconds']} s"
+    )
+    print(
+        f"  at the client's kernel: p50 {result['p50_ms']} ms  p99 {result['p99_ms']} ms  max {result['max_ms']} ms;"
+        f" read by the client's code: p50 {result['read_p50_ms']} ms  p99 {result['read_p99_ms']} ms"
+    )
+    print(
+        f"  not connected {result['not_connected']:,}; "
+        f"delivered {result['deliveries']:,}/{result['expected_deliveries']:,}  lost {result['lost']:,}  "
+        f"duplicated {result['duplicated']:,}  broken (closed by the server) "
+        f"{result['connections_closed_by_server']:,}"
+    )
+    print(
+        f"  server RSS {result['server_rss_mib']} MiB, {result['server_rss_mib_total']} MiB in all; server CPU "
+        f"{result['server_cpu_share_average']}; load {result['load_average_before'][0]}->"
+        f"{result['load_average_after'][0]}"
+    )
     verdicts = ", ".join(f"{key} {'MET' if ok else 'MISSED'}" for key, ok in result["checks"].items())
     print(f"  targets {TARGET}: {verdicts}")
 
@@ -113,23 +127,34 @@ def print_result(result):
 async def main(args):
     state = machine_state()
     state["open_file_limit"] = raise_open_file_limit(max(split(args.sockets, args.client_processes)) + 1024)
-    print(f"c100k: {args.sockets:,} /ws/time sockets to one port, {args.processes} server processes (SO_REUSEPORT) "
-          f"+ Redis {args.redis_url}, client in {args.client_processes} processes from {args.sources} source "
-          f"addresses at niceness {args.client_nice}, {args.ticks} ticks; load average {load_average()}")
+    print(
+        f"c100k: {args.sockets:,} /ws/time sockets to one port, {args.processes} server processes (SO_REUSEPORT) "
+        f"+ Redis {args.redis_url}, client in {args.client_processes} processes from {args.sources} source "
+        f"addresses at niceness {args.client_nice}, {args.ticks} ticks; load average {load_average()}"
+    )
     result = await measure(args)
     print_result(result)
-    path = write_result(args.output, {
-        "benchmark": "c100k",
-        "command": command_line(),
-        "machine": state,
-        "layout": layout(args, server_processes=f"{args.processes} on one port (REALTIME_REUSE_PORT=1)"),
-        "load_average_at_end": load_average(),
-        "parameters": {"sockets": args.sockets, "processes": args.processes, "ticks": args.ticks,
-                       "client_processes": args.client_processes, "sources": args.sources,
-                       "redis_url": args.redis_url, "grace_seconds": args.grace},
-        "target": TARGET,
-        "result": result,
-    })
+    path = write_result(
+        args.output,
+        {
+            "benchmark": "c100k",
+            "command": command_line(),
+            "machine": state,
+            "layout": layout(args, server_processes=f"{args.processes} on one port (REALTIME_REUSE_PORT=1)"),
+            "load_average_at_end": load_average(),
+            "parameters": {
+                "sockets": args.sockets,
+                "processes": args.processes,
+                "ticks": args.ticks,
+                "client_processes": args.client_processes,
+                "sources": args.sources,
+                "redis_url": args.redis_url,
+                "grace_seconds": args.grace,
+            },
+            "target": TARGET,
+            "result": result,
+        },
+    )
     print(f"written {os.path.relpath(path)}")
 
 
@@ -138,8 +163,7 @@ def parse_args(argv=None):
     parser.add_argument("--sockets", type=int, default=100000)
     parser.add_argument("--processes", type=int, default=0, help=f"server processes (0: one per {PER_SERVER:,})")
     parser.add_argument("--client-processes", type=int, default=0, help=f"0: one per {PER_CLIENT:,} sockets")
-    parser.add_argument("--sources", type=int, default=0, help="127.0.0.x source addresses (0: one per client "
-                                                                 "process)")
+    parser.add_argument("--sources", type=int, default=0, help="127.0.0.x source addresses (0: one per client process)")
     parser.add_argument("--ticks", type=int, default=10)
     parser.add_argument("--client-nice", type=int, default=19)
     parser.add_argument("--concurrency", type=int, default=200, help="handshakes in flight per client process")

@@ -55,19 +55,45 @@ from bench.wsclient import close_all, connect, connect_many
 
 TARGET_P99_MS = 150.0
 CHAT_SERVERS = {"ours": "ours", "stock": "stock-chat"}  # this benchmark's kinds -> registry names
+
+
 async def post_all(kind, poster, room, args, log_path):
     """--messages posts, --interval apart; {client id: when it was sent}."""
     sent = {}
     for index in range(args.messages):
         if not poster.is_open:
-            raise RuntimeError(f"the server closed the poster's socket ({poster.close_code}); "
-                               f"it had received {poster.received[-3:]}; server log: {log_path}")
+            raise RuntimeError(
+                f"the server closed the poster's socket ({poster.close_code}); "
+                f"it had received {poster.received[-3:]}; server log: {log_path}"
+            )
         client_id = f"{kind}-{index}"
         sent[client_id] = time.time()
-        poster.send_text(json.dumps({"action": "post", "room": room, "text": f"bench message {index}",
-                                     "client_id": client_id}))
+        poster.send_text(
+            json.dumps({"action": "post", "room": room, "text": f"bench message {index}", "client_id": client_id})
+        )
         await asyncio.sleep(args.interval)
     return sent
+
+
+async def join_room(args, path, ports, session):
+    """The members over every port, then the logged-in poster; each has had
+    its "joined" frame."""
+    started = time.monotonic()
+    members = await connect_many(
+        lambda index, port: Member("127.0.0.1", port, path),
+        args.members,
+        "127.0.0.1",
+        ports,
+        concurrency=args.concurrency,
+        timeout=30.0,
+    )
+    await asyncio.wait_for(asyncio.gather(*(m.got_first for m in members)), 30)
+    connect_seconds = time.monotonic() - started
+    poster = await connect(
+        lambda: Member("127.0.0.1", ports[0], path, [f"Cookie: sessionid={session}"]), "127.0.0.1", ports[0]
+    )
+    await asyncio.wait_for(poster.got_first, 10)
+    return members, poster, connect_seconds
 
 
 async def run_kind(kind, args, env, session):
@@ -79,19 +105,12 @@ async def run_kind(kind, args, env, session):
     sampler = CpuSampler()
     try:
         for index in range(args.processes):
-            servers.append(Server(f"chat-{kind}-{index}", SERVERS[CHAT_SERVERS[kind]].argv(), env,
-                                  cpus=args.server_cpus))
+            servers.append(
+                Server(f"chat-{kind}-{index}", SERVERS[CHAT_SERVERS[kind]].argv(), env, cpus=args.server_cpus)
+            )
         ports = [server.port for server in servers]
-        started = time.monotonic()
-        members = await connect_many(lambda index, port: Member("127.0.0.1", port, path),
-                                     args.members, "127.0.0.1", ports, concurrency=args.concurrency, timeout=30.0)
-        await asyncio.wait_for(asyncio.gather(*(m.got_first for m in members)), 30)
-        connect_seconds = time.monotonic() - started
-        poster = await connect(lambda: Member("127.0.0.1", ports[0], path, [f"Cookie: sessionid={session}"]),
-                               "127.0.0.1", ports[0])
-        await asyncio.wait_for(poster.got_first, 10)
-        print(f"  {kind}: {args.members} members connected over ports {ports} in {connect_seconds:.1f} s",
-              flush=True)
+        members, poster, connect_seconds = await join_room(args, path, ports, session)
+        print(f"  {kind}: {args.members} members connected over ports {ports} in {connect_seconds:.1f} s", flush=True)
         await asyncio.sleep(args.settle)  # let the joins' presence updates pass
         for member in members:
             member.received.clear()
@@ -234,18 +253,28 @@ def analyse(kind, members, poster, sent, sampler, args, env):
     result["per_message"] = per_message_rows(per_message, sent, last_receive, sampler)
     result["client_bound"] = bool(busy) and max(busy) > CLIENT_BOUND_SHARE
     result["meets_target"] = (
-        result["p99_ms"] is not None and result["p99_ms"] <= TARGET_P99_MS and lost == 0 and duplicated == 0
-        and result["every_delivered_id_is_a_stored_row"] and len(ack_latencies) == len(sent)
+        result["p99_ms"] is not None
+        and result["p99_ms"] <= TARGET_P99_MS
+        and lost == 0
+        and duplicated == 0
+        and result["every_delivered_id_is_a_stored_row"]
+        and len(ack_latencies) == len(sent)
     )
     return result
 
 
 def per_message_rows(per_message, sent, last_receive, sampler):
     return [
-        {"message": cid, "delivered": len(values), "p50_ms": ms(percentile(values, 0.5)),
-         "p99_ms": ms(percentile(values, 0.99)), "max_ms": ms(max(values)) if values else None,
-         "client_busy_share": round(sampler.busy_share(sent[cid], last_receive[cid]) or 0, 3)
-         if cid in last_receive else None}
+        {
+            "message": cid,
+            "delivered": len(values),
+            "p50_ms": ms(percentile(values, 0.5)),
+            "p99_ms": ms(percentile(values, 0.99)),
+            "max_ms": ms(max(values)) if values else None,
+            "client_busy_share": round(sampler.busy_share(sent[cid], last_receive[cid]) or 0, 3)
+            if cid in last_receive
+            else None,
+        }
         for cid, values in per_message.items()
     ]
 
@@ -256,17 +285,24 @@ def ms(seconds):
 
 def print_result(result):
     flag = " CLIENT-BOUND" if result["client_bound"] else ""
-    print(f"  {result['kind']:>5}: {result['members']} members, {result['messages']} messages: "
-          f"p50 {result['p50_ms']} ms  p99 {result['p99_ms']} ms  max {result['max_ms']} ms  "
-          f"(worst message p99 {result['worst_message_p99_ms']} ms, {result['messages_over_target_p99']} of "
-          f"{result['messages']} messages over {TARGET_P99_MS:g} ms; sender's ack p50 {result['ack_p50_ms']} ms)")
-    print(f"         delivered {result['deliveries']}/{result['expected_deliveries']}  "
-          f"not delivered within the grace period {result['lost']}  "
-          f"duplicated {result['duplicated']}  acks {result['acks']}  stored first "
-          f"{result['every_delivered_id_is_a_stored_row']}  errors {result['poster_errors'][:2]}")
-    print(f"         client busy during deliveries: median {result['client_busy_share_median']}, max "
-          f"{result['client_busy_share_max']}{flag}; server CPU {result['server_cpu_share_average']}; "
-          f"load {result['load_average_before'][0]:.2f}->{result['load_average_after'][0]:.2f}", flush=True)
+    print(
+        f"  {result['kind']:>5}: {result['members']} members, {result['messages']} messages: "
+        f"p50 {result['p50_ms']} ms  p99 {result['p99_ms']} ms  max {result['max_ms']} ms  "
+        f"(worst message p99 {result['worst_message_p99_ms']} ms, {result['messages_over_target_p99']} of "
+        f"{result['messages']} messages over {TARGET_P99_MS:g} ms; sender's ack p50 {result['ack_p50_ms']} ms)"
+    )
+    print(
+        f"         delivered {result['deliveries']}/{result['expected_deliveries']}  "
+        f"not delivered within the grace period {result['lost']}  "
+        f"duplicated {result['duplicated']}  acks {result['acks']}  stored first "
+        f"{result['every_delivered_id_is_a_stored_row']}  errors {result['poster_errors'][:2]}"
+    )
+    print(
+        f"         client busy during deliveries: median {result['client_busy_share_median']}, max "
+        f"{result['client_busy_share_max']}{flag}; server CPU {result['server_cpu_share_average']}; "
+        f"load {result['load_average_before'][0]:.2f}->{result['load_average_after'][0]:.2f}",
+        flush=True,
+    )
 
 
 async def main(args):
@@ -290,23 +326,48 @@ async def main(args):
         try:
             scratch = ScratchPostgres(args.postgres_url)
         except Exception as error:
-            sys.exit(f"this benchmark needs PostgreSQL at {args.postgres_url} ({error}); "
-                     "pass --database sqlite to use a scratch SQLite file")
+            sys.exit(
+                f"this benchmark needs PostgreSQL at {args.postgres_url} ({error}); "
+                "pass --database sqlite to use a scratch SQLite file"
+            )
         overrides["DATABASE_URL"] = scratch.url
     try:
-        env = server_environment(REDIS_URL=args.redis_url, CHAT_POST_RATE_COUNT=0, DATABASE_CONN_MAX_AGE=60,
-                                 **overrides)
+        env = server_environment(
+            REDIS_URL=args.redis_url, CHAT_POST_RATE_COUNT=0, DATABASE_CONN_MAX_AGE=60, **overrides
+        )
         await run_all(args, state, env)
     finally:
         if scratch is not None:
             scratch.drop()
 
 
+def summarize(args, results):
+    """Each kind's median p99 over the rounds, the target and the ratio to stock."""
+    summary = {"target_p99_ms": TARGET_P99_MS, "rounds": args.rounds}
+    for kind in args.servers:
+        runs = [result for result in results if result["kind"] == kind]
+        summary[f"{kind}_p99_ms_each_round"] = [result["p99_ms"] for result in runs]
+        summary[f"{kind}_p99_ms_median"] = median([result["p99_ms"] for result in runs])
+        summary[f"{kind}_p50_ms_median"] = median([result["p50_ms"] for result in runs])
+        summary[f"{kind}_lost_total"] = sum(result["lost"] for result in runs)
+    if "ours" in args.servers:
+        ours = [result for result in results if result["kind"] == "ours"]
+        summary["meets_target"] = summary["ours_p99_ms_median"] <= TARGET_P99_MS and all(
+            result["lost"] == 0 and result["duplicated"] == 0 and result["every_delivered_id_is_a_stored_row"]
+            for result in ours
+        )
+    if "ours" in args.servers and "stock" in args.servers and summary["ours_p99_ms_median"]:
+        summary["stock_p99_over_ours"] = round(summary["stock_p99_ms_median"] / summary["ours_p99_ms_median"], 2)
+    return summary
+
+
 async def run_all(args, state, env):
     state["database"] = env["DATABASE_URL"].split("://")[0]
-    print(f"chat fan-out: {args.members} members over {args.processes} Daphne processes on CPU "
-          f"{args.server_cpus}, client on CPU {args.client_cpu}, Redis {args.redis_url}; "
-          f"{args.messages} posts every {args.interval} s")
+    print(
+        f"chat fan-out: {args.members} members over {args.processes} Daphne processes on CPU "
+        f"{args.server_cpus}, client on CPU {args.client_cpu}, Redis {args.redis_url}; "
+        f"{args.messages} posts every {args.interval} s"
+    )
     print(f"load average at start: {state['load_average_at_start']}")
     signup_server = Server("chat-signup", SERVERS["ours"].argv(), env, cpus=args.server_cpus)
     try:
@@ -322,43 +383,38 @@ async def run_all(args, state, env):
             result["round"] = round_number
             print_result(result)
             results.append(result)
-    summary = {"target_p99_ms": TARGET_P99_MS, "rounds": args.rounds}
-    for kind in args.servers:
-        runs = [result for result in results if result["kind"] == kind]
-        summary[f"{kind}_p99_ms_each_round"] = [result["p99_ms"] for result in runs]
-        summary[f"{kind}_p99_ms_median"] = median([result["p99_ms"] for result in runs])
-        summary[f"{kind}_p50_ms_median"] = median([result["p50_ms"] for result in runs])
-        summary[f"{kind}_lost_total"] = sum(result["lost"] for result in runs)
-    if "ours" in args.servers:
-        ours = [result for result in results if result["kind"] == "ours"]
-        summary["meets_target"] = (
-            summary["ours_p99_ms_median"] <= TARGET_P99_MS
-            and all(result["lost"] == 0 and result["duplicated"] == 0
-                    and result["every_delivered_id_is_a_stored_row"] for result in ours)
-        )
-    if "ours" in args.servers and "stock" in args.servers and summary["ours_p99_ms_median"]:
-        summary["stock_p99_over_ours"] = round(summary["stock_p99_ms_median"] / summary["ours_p99_ms_median"], 2)
+    summary = summarize(args, results)
     print(f"summary: {summary}")
     command = command_line()
-    path = write_result(args.output, {
-        "benchmark": "chat_fanout",
-        "command": command,
-        "machine": state,
-        "layout": layout(args),
-        "load_average_at_end": load_average(),
-        "parameters": {
-            "members": args.members, "processes": args.processes, "messages": args.messages, "rounds": args.rounds,
-            "interval_seconds": args.interval, "grace_seconds": args.grace,
-            "lost": "a post a member had not received by grace_seconds after the last post",
-            "server_cpus": args.server_cpus, "client_cpu": args.client_cpu,
-            "latency": "member receive time minus the poster's send time",
-            "database": args.database,
-            "client": "bench/wsclient.py (asyncio Protocol on uvloop), anonymous members; one logged-in poster",
-            "baseline": "bench/peers/stock_chat.py: Channels tutorial chat pattern on stock Daphne, same DB and layer",
+    path = write_result(
+        args.output,
+        {
+            "benchmark": "chat_fanout",
+            "command": command,
+            "machine": state,
+            "layout": layout(args),
+            "load_average_at_end": load_average(),
+            "parameters": {
+                "members": args.members,
+                "processes": args.processes,
+                "messages": args.messages,
+                "rounds": args.rounds,
+                "interval_seconds": args.interval,
+                "grace_seconds": args.grace,
+                "lost": "a post a member had not received by grace_seconds after the last post",
+                "server_cpus": args.server_cpus,
+                "client_cpu": args.client_cpu,
+                "latency": "member receive time minus the poster's send time",
+                "database": args.database,
+                "client": "bench/wsclient.py (asyncio Protocol on uvloop), anonymous members; one logged-in poster",
+                "baseline": (
+                    "bench/peers/stock_chat.py: Channels tutorial chat pattern on stock Daphne, same DB and layer"
+                ),
+            },
+            "summary": summary,
+            "results": results,
         },
-        "summary": summary,
-        "results": results,
-    })
+    )
     print(f"written {os.path.relpath(path)}")
 
 
@@ -372,9 +428,15 @@ def parse_args(argv=None):
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--settle", type=float, default=2.0)
     parser.add_argument("--grace", type=float, default=2.0)
-    parser.add_argument("--database", choices=["postgresql", "sqlite"], default="postgresql",
-                        help="the servers' database: a scratch PostgreSQL database (default) or SQLite file")
-    parser.add_argument("--postgres-url", default=os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432"))
+    parser.add_argument(
+        "--database",
+        choices=["postgresql", "sqlite"],
+        default="postgresql",
+        help="the servers' database: a scratch PostgreSQL database (default) or SQLite file",
+    )
+    parser.add_argument(
+        "--postgres-url", default=os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432")
+    )
     return parser.parse_args(argv)
 
 

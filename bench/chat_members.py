@@ -56,10 +56,23 @@ def sign_up(port, username):
     page = response.read().decode()
     csrf = SimpleCookie(response.getheader("Set-Cookie"))["csrftoken"].value
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
-    connection.request("POST", "/accounts/signup/", urlencode({
-        "csrfmiddlewaretoken": token, "username": username, "password1": PASSWORD, "password2": PASSWORD,
-    }), {"Content-Type": "application/x-www-form-urlencoded", "Cookie": f"csrftoken={csrf}",
-         "Referer": f"http://127.0.0.1:{port}/accounts/signup/"})
+    connection.request(
+        "POST",
+        "/accounts/signup/",
+        urlencode(
+            {
+                "csrfmiddlewaretoken": token,
+                "username": username,
+                "password1": PASSWORD,
+                "password2": PASSWORD,
+            }
+        ),
+        {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Cookie": f"csrftoken={csrf}",
+            "Referer": f"http://127.0.0.1:{port}/accounts/signup/",
+        },
+    )
     response = connection.getresponse()
     body = response.read().decode()
     if response.status != 302:

@@ -104,16 +104,27 @@ class ChurnSoak:
         }
         cpu.reset()
         self.samples.append(sample)
-        print(f"  t={sample['t']:6.0f}s RSS {sample['rss_mib']} MiB, churned {sample['churned']}, "
-              f"steady open {sample['steady_open']}, client CPU {sample['client_cpu_share']:.0%}", flush=True)
+        print(
+            f"  t={sample['t']:6.0f}s RSS {sample['rss_mib']} MiB, churned {sample['churned']}, "
+            f"steady open {sample['steady_open']}, client CPU {sample['client_cpu_share']:.0%}",
+            flush=True,
+        )
 
     async def run(self):
         args = self.args
-        steady = await connect_many(lambda i, port: Counter("127.0.0.1", port, "/ws/time"), args.steady,
-                                    "127.0.0.1", [self.server.port], concurrency=100, timeout=30.0)
-        print(f"churn soak: {args.duration:g} s on port {self.server.port} (pid {self.server.process.pid}), "
-              f"{len(steady)} steady sockets, {args.rate:g} connections a second, load average {load_average()}",
-              flush=True)
+        steady = await connect_many(
+            lambda i, port: Counter("127.0.0.1", port, "/ws/time"),
+            args.steady,
+            "127.0.0.1",
+            [self.server.port],
+            concurrency=100,
+            timeout=30.0,
+        )
+        print(
+            f"churn soak: {args.duration:g} s on port {self.server.port} (pid {self.server.process.pid}), "
+            f"{len(steady)} steady sockets, {args.rate:g} connections a second, load average {load_average()}",
+            flush=True,
+        )
         started = time.monotonic()
         self.stop_at = started + args.duration
         churner = asyncio.create_task(self.churn())
@@ -155,20 +166,23 @@ async def main(args):
     finally:
         server.stop()
     print(f"  totals: {soak.totals}, failures: {soak.failures}")
-    path = write_result(args.output, {
-        "benchmark": "churn_soak",
-        "command": command_line(),
-        "machine": state,
-        "layout": layout(args),
-        "load_average_at_end": load_average(),
-        "parameters": dict(vars(args)),
-        "server_command": f"REDIS_URL={args.redis_url} CHANNEL_LAYER_PREFIX={prefix} "
-        + " ".join(shlex.quote(part) for part in server.command),
-        "totals": soak.totals,
-        "churn_failures": soak.failures,
-        "samples": soak.samples,
-        **verdict(args, soak.samples),
-    })
+    path = write_result(
+        args.output,
+        {
+            "benchmark": "churn_soak",
+            "command": command_line(),
+            "machine": state,
+            "layout": layout(args),
+            "load_average_at_end": load_average(),
+            "parameters": dict(vars(args)),
+            "server_command": f"REDIS_URL={args.redis_url} CHANNEL_LAYER_PREFIX={prefix} "
+            + " ".join(shlex.quote(part) for part in server.command),
+            "totals": soak.totals,
+            "churn_failures": soak.failures,
+            "samples": soak.samples,
+            **verdict(args, soak.samples),
+        },
+    )
     print(f"written {os.path.relpath(path)}")
 
 

@@ -186,12 +186,18 @@ def git_commit():
     """The commit measured, with "+changes" when the code (anything but the
     result files) differed from it."""
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=5
-        ).stdout.strip() or None
+        commit = (
+            subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=5
+            ).stdout.strip()
+            or None
+        )
         changed = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)bench/results"],
-            cwd=ROOT, capture_output=True, text=True, timeout=5,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=5,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
@@ -207,7 +213,8 @@ def machine_state():
         "platform": platform.platform(),
         "git_commit": git_commit(),
         "packages": package_versions(
-            "daphne", "channels", "channels-redis", "Django", "uvloop", "Twisted", "websockets"),
+            "daphne", "channels", "channels-redis", "Django", "uvloop", "Twisted", "websockets"
+        ),
         "note": "other processes may share this machine; the load average says how busy it was",
         "bench_sched": BENCH_SCHED,
         "scheduling": scheduling_label(),

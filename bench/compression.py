@@ -86,47 +86,66 @@ class ParameterSet:
 
 
 def policy(takeover_server, takeover_client, server_bits, mem_level, client_bits=None, min_bytes=0):
-    return DeflatePolicy(server_no_context_takeover=not takeover_server,
-                         client_no_context_takeover=not takeover_client,
-                         server_window_bits=server_bits, client_window_bits=client_bits or server_bits,
-                         mem_level=mem_level, min_bytes=min_bytes)
+    return DeflatePolicy(
+        server_no_context_takeover=not takeover_server,
+        client_no_context_takeover=not takeover_client,
+        server_window_bits=server_bits,
+        client_window_bits=client_bits or server_bits,
+        mem_level=mem_level,
+        min_bytes=min_bytes,
+    )
 
 
 def parameter_sets(default):
     """Every set, in table order; `default` is the project's DeflatePolicy."""
     sets = [
         ParameterSet("plain", "no compression (REALTIME_PERMESSAGE_DEFLATE=0)", None),
-        ParameterSet("takeover-15-8", "takeover both, 15/8 (autobahn's defaults, the old behaviour)",
-                     policy(True, True, 15, 8)),
-        ParameterSet("takeover-12-5", "takeover both, 12/5; client 12 (websockets' defaults)",
-                     policy(True, True, 12, 5)),
+        ParameterSet(
+            "takeover-15-8", "takeover both, 15/8 (autobahn's defaults, the old behaviour)", policy(True, True, 15, 8)
+        ),
+        ParameterSet(
+            "takeover-12-5", "takeover both, 12/5; client 12 (websockets' defaults)", policy(True, True, 12, 5)
+        ),
         ParameterSet("takeover-10-2", "takeover both, 10/2; client 10", policy(True, True, 10, 2)),
         ParameterSet("takeover-9-1", "takeover both, 9/1; client 9", policy(True, True, 9, 1)),
         ParameterSet("client-nct-15-8", "client no takeover only, 15/8", policy(True, False, 15, 8)),
-        ParameterSet("server-takeover-10-2", "server takeover 10/2 only; client no takeover",
-                     policy(True, False, 10, 2)),
-        ParameterSet("server-takeover-9-1", "server takeover 9/1 only; client no takeover",
-                     policy(True, False, 9, 1)),
-        ParameterSet("server-nct-15-8", "server no takeover only, 15/8; client takeover 15",
-                     policy(False, True, 15, 8)),
-        ParameterSet("server-nct-15-8-client-10", "server no takeover only, 15/8; client takeover 10",
-                     policy(False, True, 15, 8, client_bits=10)),
+        ParameterSet(
+            "server-takeover-10-2", "server takeover 10/2 only; client no takeover", policy(True, False, 10, 2)
+        ),
+        ParameterSet("server-takeover-9-1", "server takeover 9/1 only; client no takeover", policy(True, False, 9, 1)),
+        ParameterSet(
+            "server-nct-15-8", "server no takeover only, 15/8; client takeover 15", policy(False, True, 15, 8)
+        ),
+        ParameterSet(
+            "server-nct-15-8-client-10",
+            "server no takeover only, 15/8; client takeover 10",
+            policy(False, True, 15, 8, client_bits=10),
+        ),
         ParameterSet("nct-15-8", "no takeover both, 15/8", policy(False, False, 15, 8)),
         ParameterSet("nct-12-5", "no takeover both, 12/5; client 12", policy(False, False, 12, 5)),
         ParameterSet("nct-10-4", "no takeover both, 10/4; client 10", policy(False, False, 10, 4)),
-        ParameterSet("nct-15-8-min64", "no takeover both, 15/8; under 64 B uncompressed",
-                     policy(False, False, 15, 8, min_bytes=64)),
-        ParameterSet("nct-15-8-min128", "no takeover both, 15/8; under 128 B uncompressed",
-                     policy(False, False, 15, 8, min_bytes=128)),
+        ParameterSet(
+            "nct-15-8-min64",
+            "no takeover both, 15/8; under 64 B uncompressed",
+            policy(False, False, 15, 8, min_bytes=64),
+        ),
+        ParameterSet(
+            "nct-15-8-min128",
+            "no takeover both, 15/8; under 128 B uncompressed",
+            policy(False, False, 15, 8, min_bytes=128),
+        ),
     ]
     sets.append(ParameterSet("default", f"project default ({describe(default)})", default))
     return {item.key: item for item in sets}
 
 
 def describe(deflate):
-    takeover = {(True, True): "no takeover both", (False, False): "takeover both",
-                (True, False): "server no takeover only", (False, True): "client no takeover only"}[
-        (deflate.server_no_context_takeover, deflate.client_no_context_takeover)]
+    takeover = {
+        (True, True): "no takeover both",
+        (False, False): "takeover both",
+        (True, False): "server no takeover only",
+        (False, True): "client no takeover only",
+    }[(deflate.server_no_context_takeover, deflate.client_no_context_takeover)]
     text = f"{takeover}, {deflate.server_window_bits}/{deflate.mem_level}; client {deflate.client_window_bits}"
     return text + (f"; under {deflate.min_bytes} B uncompressed" if deflate.min_bytes else "")
 
@@ -193,10 +212,13 @@ def project_messages(seed):
         x, y = x + rng.randint(-8, 8), y + rng.randint(-8, 8)
         mouse.append(codecs.JSON.marshal(MouseEvent(x=x, y=y))[0])
     start = int(datetime(2026, 12, 1, 14, 51, 7, tzinfo=UTC).timestamp())
-    ticks = [TimeConsumer.render(make_tick(second, second + rng.uniform(0.0005, 0.02)))
-             for second in range(start, start + 120)]
-    words = ("hello there how are you doing today i think the build is green again "
-             "let us ship it after lunch ok").split()
+    ticks = [
+        TimeConsumer.render(make_tick(second, second + rng.uniform(0.0005, 0.02)))
+        for second in range(start, start + 120)
+    ]
+    words = (
+        "hello there how are you doing today i think the build is green again let us ship it after lunch ok"
+    ).split()
     users = [get_user_model()(username=name) for name in ("alice", "bob", "carol")]
     chat = []
     for index in range(100):
@@ -206,8 +228,9 @@ def project_messages(seed):
         frame = change_frame("message", chat_store.wire(message), 500 + index, "0123456789abcdef")
         frame["at"] = chat_store.iso(moment + timedelta(milliseconds=rng.randint(1, 30)))  # not now(): seeded
         chat.append(codecs.JSON.marshal(frame)[0])
-    encoded = {kind: [text.encode() for text in texts] for kind, texts in
-               (("mouse", mouse), ("tick", ticks), ("chat", chat))}
+    encoded = {
+        kind: [text.encode() for text in texts] for kind, texts in (("mouse", mouse), ("tick", ticks), ("chat", chat))
+    }
     encoded["echo500"] = [idle_sockets.MESSAGE]
     return encoded
 
@@ -225,13 +248,19 @@ def ratios(sets, seed):
             row[kind] = round(wire / raw, 3)
         results[key] = row
     return {
-        "messages": {kind: {"count": len(payloads), "bytes_min": min(map(len, payloads)),
-                            "bytes_max": max(map(len, payloads)), "example": payloads[0].decode()}
-                     for kind, payloads in messages.items()},
+        "messages": {
+            kind: {
+                "count": len(payloads),
+                "bytes_min": min(map(len, payloads)),
+                "bytes_max": max(map(len, payloads)),
+                "example": payloads[0].decode(),
+            }
+            for kind, payloads in messages.items()
+        },
         "seed": seed,
         "measure": "sum of payload bytes on the wire / sum of JSON bytes, one server compressor per kind "
-                   "(zlib level 1, sync flush, 4 bytes stripped, as realtime.server.compression), "
-                   "messages in order",
+        "(zlib level 1, sync flush, 4 bytes stripped, as realtime.server.compression), "
+        "messages in order",
         "results": results,
     }
 
@@ -241,8 +270,7 @@ def print_ratios(sets, part):
     print(f"ratios (payload bytes on the wire / JSON bytes; {sizes}):")
     print(f"  {'set':26s} " + " ".join(f"{kind:>7s}" for kind in MESSAGE_KINDS))
     for key, row in part["results"].items():
-        print(f"  {key:26s} " + " ".join(f"{row[kind]:7.2f}" for kind in MESSAGE_KINDS)
-              + f"  {sets[key].label}")
+        print(f"  {key:26s} " + " ".join(f"{row[kind]:7.2f}" for kind in MESSAGE_KINDS) + f"  {sets[key].label}")
 
 
 # -- memory -------------------------------------------------------------------
@@ -258,10 +286,13 @@ async def memory(sets, keys, args):
         result.update(parameter_set=key, label=item.label, settings=item.settings())
         wanted = 0 if item.policy is None else args.sockets
         warning = "" if result["negotiated_compression"] == wanted else f" WARNING: expected {wanted} negotiated"
-        print(f"  {key:26s} {result['kib_per_connection']:6.1f} KiB/socket (RSS {result['baseline_rss_mib']} -> "
-              f"{result['loaded_rss_mib']} MiB, {result['open_after_settle']} open, "
-              f"{result['negotiated_compression']} negotiated {result['accepted_extension']!r}, "
-              f"{result['echoed_message_correctly']} echoed){warning}", flush=True)
+        print(
+            f"  {key:26s} {result['kib_per_connection']:6.1f} KiB/socket (RSS {result['baseline_rss_mib']} -> "
+            f"{result['loaded_rss_mib']} MiB, {result['open_after_settle']} open, "
+            f"{result['negotiated_compression']} negotiated {result['accepted_extension']!r}, "
+            f"{result['echoed_message_correctly']} echoed){warning}",
+            flush=True,
+        )
         results.append(result)
     return results
 
@@ -270,8 +301,9 @@ async def main(args):
     default, ignored = project_default()
     sets = parameter_sets(default)
     state = machine_state()
-    print(f"permessage-deflate parameters ({args.part}); load average {load_average()}; "
-          f"scheduling: {state['scheduling']}")
+    print(
+        f"permessage-deflate parameters ({args.part}); load average {load_average()}; scheduling: {state['scheduling']}"
+    )
     if ignored:
         print(f"  ignored from the environment (the default set is the shipped one): {ignored}")
     data = {
@@ -282,8 +314,10 @@ async def main(args):
         "part": args.part,
         "browser_offer": BROWSER_OFFER,
         "ignored_environment": ignored,
-        "parameter_sets": {key: {"label": item.label, "policy": item.policy and asdict(item.policy),
-                                 "settings": item.settings()} for key, item in sets.items()},
+        "parameter_sets": {
+            key: {"label": item.label, "policy": item.policy and asdict(item.policy), "settings": item.settings()}
+            for key, item in sets.items()
+        },
         "project_default": "default",
     }
     if args.part in ("ratios", "all"):
@@ -291,15 +325,22 @@ async def main(args):
         print_ratios(sets, data["ratios"])
     if args.part in ("memory", "all"):
         state["open_file_limit"] = raise_open_file_limit(args.sockets + 1024)
-        print(f"memory: {args.sockets} sockets with Chrome's offer, each echoes a {len(idle_sockets.MESSAGE)}-byte "
-              f"JSON message on /ws/echo, then idles; server on CPU {args.server_cpus}, client on CPU "
-              f"{args.client_cpu}")
+        print(
+            f"memory: {args.sockets} sockets with Chrome's offer, each echoes a {len(idle_sockets.MESSAGE)}-byte "
+            f"JSON message on /ws/echo, then idles; server on CPU {args.server_cpus}, client on CPU "
+            f"{args.client_cpu}"
+        )
         data["memory"] = {
-            "parameters": {"sockets": args.sockets, "settle_seconds": args.settle, "server_cpus": args.server_cpus,
-                           "client_cpu": args.client_cpu, "path": "/ws/echo",
-                           "message_bytes": len(idle_sockets.MESSAGE),
-                           "measure": "bench.idle_sockets.measure: (median RSS of 3 reads after settle - RSS "
-                                      "before connecting) / sockets"},
+            "parameters": {
+                "sockets": args.sockets,
+                "settle_seconds": args.settle,
+                "server_cpus": args.server_cpus,
+                "client_cpu": args.client_cpu,
+                "path": "/ws/echo",
+                "message_bytes": len(idle_sockets.MESSAGE),
+                "measure": "bench.idle_sockets.measure: (median RSS of 3 reads after settle - RSS "
+                "before connecting) / sockets",
+            },
             "results": await memory(sets, args.memory_sets, args),
         }
     data["load_average_at_end"] = load_average()
@@ -312,8 +353,12 @@ def parse_args(argv=None):
     parser.add_argument("--part", choices=("ratios", "memory", "all"), default="all")
     parser.add_argument("--sockets", type=int, default=1500, help="connections per memory row (default %(default)s)")
     known = list(parameter_sets(DeflatePolicy()))  # the keys only; "default" is read from settings later
-    parser.add_argument("--memory-sets", default=DEFAULT_MEMORY_SETS, type=names_from(known, everything="all"),
-                        help=f"parameter sets measured for memory, or 'all' (default {DEFAULT_MEMORY_SETS})")
+    parser.add_argument(
+        "--memory-sets",
+        default=DEFAULT_MEMORY_SETS,
+        type=names_from(known, everything="all"),
+        help=f"parameter sets measured for memory, or 'all' (default {DEFAULT_MEMORY_SETS})",
+    )
     parser.add_argument("--seed", type=int, default=1, help="seed of the ratio messages (default %(default)s)")
     parser.add_argument("--settle", type=float, default=3.0)
     parser.add_argument("--concurrency", type=int, default=200)

@@ -73,7 +73,10 @@ async def python_window(server, args):
     frame = client_frame(OP_TEXT, message)
     clients = await connect_many(
         lambda index, p: EchoLoad("127.0.0.1", p, "/ws/echo", frame, message, args.pipeline),
-        args.connections, "127.0.0.1", [server.port], concurrency=50,
+        args.connections,
+        "127.0.0.1",
+        [server.port],
+        concurrency=50,
     )
     await asyncio.sleep(args.warmup)
     cpu = ClientCpu()
@@ -104,13 +107,28 @@ async def go_window(server, args):
     """One measured window with the Go load client, a subprocess pinned to
     --client-cpu with the benchmark's scheduling; it says when its window
     opens, so the server's CPU is counted over the same window."""
-    argv = [str(args.go_client), "-addr", f"127.0.0.1:{server.port}", "-path", "/ws/echo",
-            "-connections", str(args.connections), "-size", str(args.size), "-pipeline", str(args.pipeline),
-            "-warmup", str(args.warmup), "-duration", str(args.duration)]
+    argv = [
+        str(args.go_client),
+        "-addr",
+        f"127.0.0.1:{server.port}",
+        "-path",
+        "/ws/echo",
+        "-connections",
+        str(args.connections),
+        "-size",
+        str(args.size),
+        "-pipeline",
+        str(args.pipeline),
+        "-warmup",
+        str(args.warmup),
+        "-duration",
+        str(args.duration),
+    ]
     if args.client_cpu is not None and shutil.which("taskset"):
         argv = ["taskset", "-c", str(args.client_cpu), *argv]
     process = await asyncio.create_subprocess_exec(
-        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, preexec_fn=raise_priority)
+        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, preexec_fn=raise_priority
+    )
     window = {}
     try:
         while line := await asyncio.wait_for(process.stdout.readline(), args.warmup + args.duration + 60):
@@ -121,13 +139,15 @@ async def go_window(server, args):
             elif event["event"] == "result":
                 window["server_cpu_share"] = server.window_share()
                 seconds = event["seconds"]
-                window.update({
-                    "client_cpu_share": event["client_cpu_share"],
-                    "seconds": seconds,
-                    "per_connection": [count / seconds for count in event["per_connection"]],
-                    "wrong_echoes": event["wrong_echoes"],
-                    "connections_closed_during_run": event["connections_closed_during_run"],
-                })
+                window.update(
+                    {
+                        "client_cpu_share": event["client_cpu_share"],
+                        "seconds": seconds,
+                        "per_connection": [count / seconds for count in event["per_connection"]],
+                        "wrong_echoes": event["wrong_echoes"],
+                        "connections_closed_during_run": event["connections_closed_during_run"],
+                    }
+                )
         await process.wait()
     finally:
         if process.returncode is None:
@@ -150,8 +170,12 @@ async def run_once(peer, args, run_index):
     finally:
         server.stop()
     result = run_record(peer.name, run_index, window, args.client)
-    result.update(load_average_after=load_after, competing_processes=competing, server_scheduling=scheduling,
-                  server_command=" ".join(shlex.quote(part) for part in server.command))
+    result.update(
+        load_average_after=load_after,
+        competing_processes=competing,
+        server_scheduling=scheduling,
+        server_command=" ".join(shlex.quote(part) for part in server.command),
+    )
     print_run(result)
     return result
 
@@ -175,7 +199,8 @@ def run_record(name, run_index, window, client):
         # by other work competing for the server's core.
         "server_cpu_us_per_message": round(server_share / rate * 1e6, 1) if rate else None,
         "load_average_before": window["load_average_before"],
-        "near_flood_limit": name.startswith(("ours", "tracing")) and RATE_LIMIT > 0
+        "near_flood_limit": name.startswith(("ours", "tracing"))
+        and RATE_LIMIT > 0
         and max(per_connection) >= 0.9 * RATE_LIMIT,
         "fastest_connection": round(max(per_connection), 1),
         "wrong_echoes": window["wrong_echoes"],
@@ -216,21 +241,27 @@ def medians(peer, runs):
     return {
         "describe": peer.describe,
         "median_messages_per_second": median([run["messages_per_second"] for run in mine]),
-        "median_excluding_client_bound": median([run["messages_per_second"] for run in mine
-                                                 if not run["client_bound"]]),
+        "median_excluding_client_bound": median(
+            [run["messages_per_second"] for run in mine if not run["client_bound"]]
+        ),
         "runs_messages_per_second": [run["messages_per_second"] for run in mine],
         "max_client_cpu_share": max(run["client_cpu_share"] for run in mine),
         "median_server_cpu_share": median([run["server_cpu_share"] for run in mine]),
-        "median_server_cpu_us_per_message": median([run["server_cpu_us_per_message"] for run in mine
-                                                    if run["server_cpu_us_per_message"]]),
+        "median_server_cpu_us_per_message": median(
+            [run["server_cpu_us_per_message"] for run in mine if run["server_cpu_us_per_message"]]
+        ),
         "client_bound_runs": sum(run["client_bound"] for run in mine),
     }
 
 
 def add_arguments(parser):
     """The load's flags, shared by the echo benchmarks."""
-    parser.add_argument("--client", choices=sorted(CLIENTS), default="go",
-                        help="the load client of every row (default %(default)s; python when Go is missing)")
+    parser.add_argument(
+        "--client",
+        choices=sorted(CLIENTS),
+        default="go",
+        help="the load client of every row (default %(default)s; python when Go is missing)",
+    )
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--size", type=int, default=64, help="message size in bytes")
     parser.add_argument("--pipeline", type=int, default=1, help="messages in flight per connection (1 = ping-pong)")
@@ -240,9 +271,14 @@ def add_arguments(parser):
 def parameters(args, client):
     """The load's parameters, for the result file."""
     return {
-        "connections": args.connections, "message_bytes": args.size, "pipeline": args.pipeline,
-        "duration_seconds": args.duration, "warmup_seconds": args.warmup, "rounds": args.rounds,
-        "client": client, "unit": "echoed messages received by the client per second",
+        "connections": args.connections,
+        "message_bytes": args.size,
+        "pipeline": args.pipeline,
+        "duration_seconds": args.duration,
+        "warmup_seconds": args.warmup,
+        "rounds": args.rounds,
+        "client": client,
+        "unit": "echoed messages received by the client per second",
         "client_bound_threshold": CLIENT_BOUND_SHARE,
     }
 
@@ -261,5 +297,3 @@ def choose_client(args):
             print(f"Go load client {missing}; every row uses the Python client instead")
             args.client = "python"
     return CLIENTS[args.client]
-
-

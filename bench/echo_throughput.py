@@ -33,9 +33,14 @@ TARGETS = {"ours/stock": 2.0, "ours/websockets": 1.0, "ours/aiohttp": 1.0}
 
 
 def summarise(names, runs, unavailable):
-    summary = {name: ({"describe": SERVERS[name].describe, "not_installed": unavailable[name],
-                       "median_messages_per_second": None} if name in unavailable
-                      else medians(SERVERS[name], runs)) for name in names}
+    summary = {
+        name: (
+            {"describe": SERVERS[name].describe, "not_installed": unavailable[name], "median_messages_per_second": None}
+            if name in unavailable
+            else medians(SERVERS[name], runs)
+        )
+        for name in names
+    }
     ratios = {}
     if "ours" not in summary or "ours" in unavailable:
         return summary, ratios
@@ -48,8 +53,9 @@ def summarise(names, runs, unavailable):
         ratios[f"ours/{name}"] = round(ours / theirs, 2) if ours and theirs else None
         # The same comparison in server CPU per message (theirs/ours).
         cost_theirs = summary[name]["median_server_cpu_us_per_message"]
-        ratios[f"cpu_per_message_{name}/ours"] = round(cost_theirs / cost_ours, 2) if cost_ours and cost_theirs \
-            else None
+        ratios[f"cpu_per_message_{name}/ours"] = (
+            round(cost_theirs / cost_ours, 2) if cost_ours and cost_theirs else None
+        )
     return summary, ratios
 
 
@@ -62,9 +68,11 @@ def print_summary(names, summary, ratios):
             print(f"  {name:12s} {item['not_installed']}")
             continue
         flag = " (some runs CLIENT-BOUND, excluded for ours)" if item["client_bound_runs"] else ""
-        print(f"  {name:12s} {item['median_messages_per_second']:9.0f} msg/s   client CPU <= "
-              f"{item['max_client_cpu_share']:.0%}   server CPU ~{item['median_server_cpu_share']:.0%}"
-              f", {item['median_server_cpu_us_per_message']} us/msg{flag}")
+        print(
+            f"  {name:12s} {item['median_messages_per_second']:9.0f} msg/s   client CPU <= "
+            f"{item['max_client_cpu_share']:.0%}   server CPU ~{item['median_server_cpu_share']:.0%}"
+            f", {item['median_server_cpu_us_per_message']} us/msg{flag}"
+        )
     for key, value in ratios.items():
         if key.startswith("cpu_per_message"):
             continue
@@ -76,14 +84,20 @@ def print_summary(names, summary, ratios):
 
 
 def print_header(args, state, client):
-    print(f"echo throughput: {args.connections} connections, {args.size}-byte text, "
-          f"pipeline {args.pipeline}, {args.duration:g} s per run after {args.warmup:g} s warm-up, "
-          f"{args.rounds} rounds; server on CPU {args.server_cpus}, client on CPU {args.client_cpu}: {client}")
-    print(f"load average at start: {state['load_average_at_start']} (other work may share this machine); "
-          f"scheduling: {state['scheduling']} (client: {state['client_scheduling']})")
+    print(
+        f"echo throughput: {args.connections} connections, {args.size}-byte text, "
+        f"pipeline {args.pipeline}, {args.duration:g} s per run after {args.warmup:g} s warm-up, "
+        f"{args.rounds} rounds; server on CPU {args.server_cpus}, client on CPU {args.client_cpu}: {client}"
+    )
+    print(
+        f"load average at start: {state['load_average_at_start']} (other work may share this machine); "
+        f"scheduling: {state['scheduling']} (client: {state['client_scheduling']})"
+    )
     if state["competing_processes_at_start"]:
-        print("WARNING: other benchmark or real-time processes are running; they compete for the same cores "
-              "and these figures may be meaningless:")
+        print(
+            "WARNING: other benchmark or real-time processes are running; they compete for the same cores "
+            "and these figures may be meaningless:"
+        )
         for line in state["competing_processes_at_start"]:
             print(f"    {line}")
 
@@ -103,25 +117,32 @@ async def main(args):
     print_summary(args.servers, summary, ratios)
     load_end = load_average()
     print(f"load average at end: {load_end}")
-    path = write_result(args.output, {
-        "benchmark": "echo_throughput",
-        "command": command_line(),
-        "machine": state,
-        "layout": layout(args),
-        "load_average_at_end": load_end,
-        "parameters": {**parameters(args, client), "flood_limit_per_socket": RATE_LIMIT},
-        "summary": summary,
-        "ratios": ratios,
-        "target": {key: value for key, value in TARGETS.items() if key in ratios},
-        "runs": runs,
-    })
+    path = write_result(
+        args.output,
+        {
+            "benchmark": "echo_throughput",
+            "command": command_line(),
+            "machine": state,
+            "layout": layout(args),
+            "load_average_at_end": load_end,
+            "parameters": {**parameters(args, client), "flood_limit_per_socket": RATE_LIMIT},
+            "summary": summary,
+            "ratios": ratios,
+            "target": {key: value for key, value in TARGETS.items() if key in ratios},
+            "runs": runs,
+        },
+    )
     print(f"written {os.path.relpath(path)}")
 
 
 def parse_args(argv=None):
     parser = argument_parser(__doc__, "echo_throughput", duration=10.0, rounds=3)
-    parser.add_argument("--servers", default=list(ECHO_ROWS), type=names_from(SERVERS),
-                        help="comma-separated, from: " + ", ".join(SERVERS) + f" (default {','.join(ECHO_ROWS)})")
+    parser.add_argument(
+        "--servers",
+        default=list(ECHO_ROWS),
+        type=names_from(SERVERS),
+        help="comma-separated, from: " + ", ".join(SERVERS) + f" (default {','.join(ECHO_ROWS)})",
+    )
     add_arguments(parser)
     return parser.parse_args(argv)
 

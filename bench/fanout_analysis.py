@@ -101,17 +101,19 @@ def tick_rows(tally, sampler):
         busy = None
         if seq in tally.published and seq in tally.last_arrival:
             busy = sampler.busy_share(tally.published[seq], tally.last_arrival[seq])
-        rows.append({
-            "seq": seq,
-            "delivered": len(latencies),
-            # The first delivery: publishing and the Redis hop, before any
-            # fan-out work; the rest is the spread of the fan-out itself.
-            "first_ms": ms(min(latencies) if latencies else None),
-            "p50_ms": ms(percentile(latencies, 0.50)),
-            "p99_ms": ms(percentile(latencies, 0.99)),
-            "max_ms": ms(max(latencies) if latencies else None),
-            "client_busy_share": round(busy, 3) if busy is not None else None,
-        })
+        rows.append(
+            {
+                "seq": seq,
+                "delivered": len(latencies),
+                # The first delivery: publishing and the Redis hop, before any
+                # fan-out work; the rest is the spread of the fan-out itself.
+                "first_ms": ms(min(latencies) if latencies else None),
+                "p50_ms": ms(percentile(latencies, 0.50)),
+                "p99_ms": ms(percentile(latencies, 0.99)),
+                "max_ms": ms(max(latencies) if latencies else None),
+                "client_busy_share": round(busy, 3) if busy is not None else None,
+            }
+        )
     return rows
 
 
@@ -140,15 +142,20 @@ def analyse(clients, first_seq, ticks, sampler):
     busy = [row["client_busy_share"] for row in rows if row["client_busy_share"] is not None]
     return {
         "latency_is": "kernel arrival time at the client's socket (SO_TIMESTAMPNS) minus the tick's iso; "
-                      "read_*: the time the client's code read it minus the tick's iso",
+        "read_*: the time the client's code read it minus the tick's iso",
         "deliveries": len(latencies),
         "expected_deliveries": len(clients) * ticks,
         **latency_figures(latencies, tally.read_latencies),
         "median_first_delivery_ms": rounded(median([row["first_ms"] for row in rows if row["first_ms"] is not None])),
         "worst_tick_p99_ms": max((row["p99_ms"] for row in rows if row["p99_ms"] is not None), default=None),
         "per_process": [
-            {"port": port, "deliveries": len(values), "p50_ms": ms(percentile(values, 0.5)),
-             "p99_ms": ms(percentile(values, 0.99)), "max_ms": ms(max(values) if values else None)}
+            {
+                "port": port,
+                "deliveries": len(values),
+                "p50_ms": ms(percentile(values, 0.5)),
+                "p99_ms": ms(percentile(values, 0.99)),
+                "max_ms": ms(max(values) if values else None),
+            }
             for port, values in sorted(tally.by_port.items())
         ],
         "lost": tally.lost,

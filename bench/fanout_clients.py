@@ -75,9 +75,17 @@ class LocalGroup:
 
     async def connect(self, count, ports, path, concurrency):
         self.pump.start()
-        self.clients, errors = await open_many_raw(count, "127.0.0.1", ports, path, self.pump,
-                                                   concurrency=concurrency, timeout=30.0, source=self.source,
-                                                   tolerate=True)
+        self.clients, errors = await open_many_raw(
+            count,
+            "127.0.0.1",
+            ports,
+            path,
+            self.pump,
+            concurrency=concurrency,
+            timeout=30.0,
+            source=self.source,
+            tolerate=True,
+        )
         # Counted, not raised: how many could not connect is a result too.
         return {"failed": len(errors), "errors": sorted({repr(error) for error in errors})[:5]}
 
@@ -109,8 +117,9 @@ class LocalGroup:
         closed = 0
         for client in self.clients:
             messages, close_code = client.messages()
-            received.append((client.port, [(arrived, read, payload) for arrived, read, _, payload in messages],
-                             close_code))
+            received.append(
+                (client.port, [(arrived, read, payload) for arrived, read, _, payload in messages], close_code)
+            )
             # Closed by the server: a close frame, or the TCP connection ended.
             closed += close_code is not None or client.eof
         for client in self.clients:
@@ -148,8 +157,9 @@ class RemoteGroup:
     def __init__(self, read_interval, client_cpu, sockets, client_nice=0, source=None):
         context = multiprocessing.get_context("spawn")
         self.pipe, child_end = context.Pipe()
-        self.process = context.Process(target=child_main, daemon=True,
-                                       args=(child_end, read_interval, client_cpu, client_nice, sockets, source))
+        self.process = context.Process(
+            target=child_main, daemon=True, args=(child_end, read_interval, client_cpu, client_nice, sockets, source)
+        )
         self.process.start()
 
     async def call(self, *command):

@@ -19,9 +19,12 @@ def client_groups(split, args, sources=None):
     servers at the ordinary niceness). `sources`: a source address per group."""
     if len(split) == 1 and not args.client_nice and not sources:
         return [LocalGroup(args.read_interval)]
-    return [RemoteGroup(args.read_interval, args.client_cpu, count, args.client_nice,
-                        source=sources[index] if sources else None)
-            for index, count in enumerate(split)]
+    return [
+        RemoteGroup(
+            args.read_interval, args.client_cpu, count, args.client_nice, source=sources[index] if sources else None
+        )
+        for index, count in enumerate(split)
+    ]
 
 
 async def first_counted_tick(groups):
@@ -34,16 +37,22 @@ async def first_counted_tick(groups):
 async def measure(groups, split, ports, servers, args, path="/ws/time"):
     """Connect, count args.ticks ticks, collect; a dict of what happened."""
     started = time.monotonic()
-    connected = await asyncio.gather(*(group.connect(count, ports, path, args.concurrency)
-                                       for group, count in zip(groups, split, strict=True)))
+    connected = await asyncio.gather(
+        *(group.connect(count, ports, path, args.concurrency) for group, count in zip(groups, split, strict=True))
+    )
     connect_seconds = time.monotonic() - started
     failed = sum(part["failed"] for part in connected)
     if failed:
-        print(f"  {failed} sockets could not connect: {sorted({e for p in connected for e in p['errors']})[:5]}",
-              flush=True)
-    print(f"  {sum(split)} sockets connected to ports {sorted(set(ports))} (server pids "
-          f"{[server.process.pid for server in servers]}) in {connect_seconds:.1f} s"
-          f"{f', client in {len(split)} processes {split}' if len(split) > 1 else ''}", flush=True)
+        print(
+            f"  {failed} sockets could not connect: {sorted({e for p in connected for e in p['errors']})[:5]}",
+            flush=True,
+        )
+    print(
+        f"  {sum(split)} sockets connected to ports {sorted(set(ports))} (server pids "
+        f"{[server.process.pid for server in servers]}) in {connect_seconds:.1f} s"
+        f"{f', client in {len(split)} processes {split}' if len(split) > 1 else ''}",
+        flush=True,
+    )
     first_seq = await first_counted_tick(groups)
     last_seq = first_seq + args.ticks - 1
     for server in servers:

@@ -36,8 +36,11 @@ def verdicts(results):
     for row, target in TARGETS_KIB_AT_10000.items():
         match = [r for r in results if r["row"] == row and r["sockets"] == 10000]
         if match:
-            out[row] = {"kib_per_connection": match[0]["kib_per_connection"], "target": target,
-                        "met": match[0]["kib_per_connection"] <= target}
+            out[row] = {
+                "kib_per_connection": match[0]["kib_per_connection"],
+                "target": target,
+                "met": match[0]["kib_per_connection"] <= target,
+            }
     return out
 
 
@@ -45,20 +48,27 @@ def print_result(result):
     flag = " CLIENT-BOUND" if result["client_bound"] else ""
     compression = ""
     if result["offer"]:
-        compression = (f", {result['negotiated_compression']} negotiated "
-                       f"{result['accepted_extension']!r}, {result['echoed_message_correctly']} echoed")
-    print(f"  {result['row']:>18} {result['sockets']:>6} sockets: {result['kib_per_connection']:6.1f} "
-          f"KiB/connection (RSS {result['baseline_rss_mib']} -> {result['loaded_rss_mib']} MiB, "
-          f"{result['open_after_settle']} open{compression}; client CPU while connecting "
-          f"{result['client_cpu_share_while_connecting']:.0%}{flag})", flush=True)
+        compression = (
+            f", {result['negotiated_compression']} negotiated "
+            f"{result['accepted_extension']!r}, {result['echoed_message_correctly']} echoed"
+        )
+    print(
+        f"  {result['row']:>18} {result['sockets']:>6} sockets: {result['kib_per_connection']:6.1f} "
+        f"KiB/connection (RSS {result['baseline_rss_mib']} -> {result['loaded_rss_mib']} MiB, "
+        f"{result['open_after_settle']} open{compression}; client CPU while connecting "
+        f"{result['client_cpu_share_while_connecting']:.0%}{flag})",
+        flush=True,
+    )
 
 
 async def main(args):
     state = machine_state()
     state["open_file_limit"] = raise_open_file_limit(max(args.sizes) + 1024)
-    print(f"idle memory per connection: rows {args.rows} on CPU {args.server_cpus}, "
-          f"client on CPU {args.client_cpu}, sizes {args.sizes}; load average {load_average()}; "
-          f"scheduling: {state['scheduling']}")
+    print(
+        f"idle memory per connection: rows {args.rows} on CPU {args.server_cpus}, "
+        f"client on CPU {args.client_cpu}, sizes {args.sizes}; load average {load_average()}; "
+        f"scheduling: {state['scheduling']}"
+    )
     unavailable = {}
     for row in args.rows:
         _, missing = SERVERS[row].resolve()
@@ -72,31 +82,46 @@ async def main(args):
             print_result(results[-1])
     targets = verdicts(results)
     for row, item in targets.items():
-        print(f"  target: {row} <= {item['target']:g} KiB/connection at 10,000: "
-              f"{item['kib_per_connection']} ({'MET' if item['met'] else 'MISSED'})")
-    path = write_result(args.output, {
-        "benchmark": "idle_memory",
-        "command": command_line(),
-        "machine": state,
-        "layout": layout(args),
-        "load_average_at_end": load_average(),
-        "parameters": {"settle_seconds": args.settle, "path": "/ws/echo",
-                       "browser_offer": BROWSER_OFFER, "browser_message_bytes": len(MESSAGE),
-                       "measure": "(median RSS of 3 reads after settle - RSS before connecting) / sockets; "
-                                  "RSS of the server's whole process tree"},
-        "rows": {row: SERVERS[row].describe for row in args.rows},
-        "not_installed": unavailable,
-        "target": {"kib_per_connection_at_10000": TARGETS_KIB_AT_10000, "verdicts": targets},
-        "results": results,
-    })
+        print(
+            f"  target: {row} <= {item['target']:g} KiB/connection at 10,000: "
+            f"{item['kib_per_connection']} ({'MET' if item['met'] else 'MISSED'})"
+        )
+    path = write_result(
+        args.output,
+        {
+            "benchmark": "idle_memory",
+            "command": command_line(),
+            "machine": state,
+            "layout": layout(args),
+            "load_average_at_end": load_average(),
+            "parameters": {
+                "settle_seconds": args.settle,
+                "path": "/ws/echo",
+                "browser_offer": BROWSER_OFFER,
+                "browser_message_bytes": len(MESSAGE),
+                "measure": "(median RSS of 3 reads after settle - RSS before connecting) / sockets; "
+                "RSS of the server's whole process tree",
+            },
+            "rows": {row: SERVERS[row].describe for row in args.rows},
+            "not_installed": unavailable,
+            "target": {"kib_per_connection_at_10000": TARGETS_KIB_AT_10000, "verdicts": targets},
+            "results": results,
+        },
+    )
     print(f"written {os.path.relpath(path)}")
 
 
 def parse_args(argv=None):
     parser = argument_parser(__doc__, "idle_memory")
     parser.add_argument("--sizes", default=[1000, 10000], type=lambda t: [int(n) for n in t.split(",") if n])
-    parser.add_argument("--rows", "--servers", dest="rows", default=list(IDLE_ROWS), type=names_from(SERVERS),
-                        help="comma-separated, from: " + ", ".join(SERVERS) + f" (default {','.join(IDLE_ROWS)})")
+    parser.add_argument(
+        "--rows",
+        "--servers",
+        dest="rows",
+        default=list(IDLE_ROWS),
+        type=names_from(SERVERS),
+        help="comma-separated, from: " + ", ".join(SERVERS) + f" (default {','.join(IDLE_ROWS)})",
+    )
     parser.add_argument("--settle", type=float, default=3.0)
     parser.add_argument("--concurrency", type=int, default=200)
     return parser.parse_args(argv)

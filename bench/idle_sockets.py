@@ -25,8 +25,12 @@ BROWSER_OFFER = "permessage-deflate; client_max_window_bits"
 # One chat-like JSON message of exactly 500 bytes.
 _ENVELOPE = {"type": "chat.message", "room": "lobby", "user": "bench", "text": ""}
 MESSAGE = json.dumps({**_ENVELOPE, "text": "hello from the benchmark " * 40}, separators=(",", ":"))
-MESSAGE = json.dumps({**_ENVELOPE, "text": json.loads(MESSAGE)["text"][: 500 - len(json.dumps(
-    _ENVELOPE, separators=(",", ":")))]}, separators=(",", ":")).encode()
+MESSAGE = json.dumps(
+    {**_ENVELOPE, "text": json.loads(MESSAGE)["text"][: 500 - len(json.dumps(_ENVELOPE, separators=(",", ":")))]},
+    separators=(",", ":"),
+).encode()
+
+
 class Idle(WebSocketClientProtocol):
     """Plain: opens and idles (the warm-up connection sends one message)."""
 
@@ -71,8 +75,7 @@ class BrowserIdle(Idle):
     def on_message(self, opcode, payload):
         if self.correct is None:
             try:
-                text = zlib.decompressobj(-15).decompress(payload + b"\x00\x00\xff\xff") if self.negotiated \
-                    else payload
+                text = zlib.decompressobj(-15).decompress(payload + b"\x00\x00\xff\xff") if self.negotiated else payload
             except zlib.error:
                 text = payload  # the server sent it uncompressed (RSV1 clear)
             self.correct = text == MESSAGE
@@ -102,8 +105,14 @@ async def open_idle(server, kind, browser, size, args):
     seconds it took and the client's CPU share meanwhile."""
     cpu = ClientCpu()
     started = time.monotonic()
-    clients = await connect_many(lambda index, port: kind("127.0.0.1", port, "/ws/echo"), size, "127.0.0.1",
-                                 [server.port], concurrency=args.concurrency, timeout=60.0)
+    clients = await connect_many(
+        lambda index, port: kind("127.0.0.1", port, "/ws/echo"),
+        size,
+        "127.0.0.1",
+        [server.port],
+        concurrency=args.concurrency,
+        timeout=60.0,
+    )
     if browser:
         await asyncio.wait([client.echoed for client in clients], timeout=30)
     return clients, time.monotonic() - started, cpu.share()
@@ -127,7 +136,8 @@ async def measure(peer, size, args, argv=None):
             "negotiated_compression": sum(1 for client in clients if getattr(client, "negotiated", False)),
             "accepted_extension": clients[0].accepted_extensions if clients else None,
             "echoed_message_correctly": sum(1 for client in clients if getattr(client, "correct", False))
-            if peer.browser else None,
+            if peer.browser
+            else None,
             "baseline_rss_mib": round(baseline / 2**20, 1),
             "loaded_rss_mib": round(loaded / 2**20, 1),
             "kib_per_connection": round((loaded - baseline) / size / 1024, 2),

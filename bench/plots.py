@@ -39,9 +39,15 @@ def save(figure, name):
 def stamp(axes, data):
     """When, which commit, how busy the machine was: under the plot."""
     machine = data.get("machine", {})
-    axes.figure.text(0.01, 0.01, f"{data.get('command', '')}  |  {machine.get('started_utc', '')}, commit "
-                     f"{machine.get('git_commit')}, load average at start "
-                     f"{machine.get('load_average_at_start', ['?'])[0]}", fontsize=6, color="grey")
+    axes.figure.text(
+        0.01,
+        0.01,
+        f"{data.get('command', '')}  |  {machine.get('started_utc', '')}, commit "
+        f"{machine.get('git_commit')}, load average at start "
+        f"{machine.get('load_average_at_start', ['?'])[0]}",
+        fontsize=6,
+        color="grey",
+    )
 
 
 def plot_time_fanout(data):
@@ -55,8 +61,7 @@ def plot_time_fanout(data):
         axes.plot(sockets, [r[key] for r in ours], style, label=f"ours {key.replace('_ms', '')}")
     for name in sorted({r["server"] for r in results if r.get("server", "ours") != "ours"}):
         peer = sorted((r for r in results if r.get("server") == name), key=lambda r: r["sockets"])
-        axes.plot([r["sockets"] for r in peer], [r["p99_ms"] for r in peer], "x:",
-                  label=f"{name} p99 (1 process)")
+        axes.plot([r["sockets"] for r in peer], [r["p99_ms"] for r in peer], "x:", label=f"{name} p99 (1 process)")
     for r in ours:
         note = f"lost {r['lost']}, dup {r['duplicated']}"
         if r["client_bound"]:
@@ -93,8 +98,9 @@ def plot_echo(data):
         if row.get("client_bound_runs"):
             bar.set_hatch("//")
             label += f"\n{row['client_bound_runs']} run(s) client-bound"
-        axes.annotate(label, (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center",
-                      va="bottom", fontsize=6)
+        axes.annotate(
+            label, (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom", fontsize=6
+        )
     axes.set_ylim(top=max(value or 0 for value in values) * 1.25)  # room for the labels
     axes.set_ylabel("echo messages per second (median)")
     axes.set_title("/ws/echo throughput, 50 connections ping-pong")
@@ -117,8 +123,13 @@ def plot_idle_memory(data):
                 heights.append(match[0]["kib_per_connection"])
         bars = axes.bar(xs, heights, width, label=server)
         for bar in bars:
-            axes.annotate(f"{bar.get_height():.1f}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-                          ha="center", va="bottom", fontsize=7)
+            axes.annotate(
+                f"{bar.get_height():.1f}",
+                (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                ha="center",
+                va="bottom",
+                fontsize=7,
+            )
     axes.axhline(16, color="grey", linestyle=":", label="target at 10,000: 16 KiB plain")
     axes.axhline(40, color="lightgrey", linestyle=":", label="40 KiB with a browser's offer")
     axes.set_xticks([p + width * (len(servers) - 1) / 2 for p in range(len(sizes))])
@@ -147,10 +158,13 @@ def plot_soak(data):
     axes.set_xlabel("minutes")
     axes.set_ylabel("RSS (MiB)")
     busy = data.get("client_cpu_share_max") or 0
-    axes.set_title(f"Soak: mixed load, RSS every {data['parameters']['interval']:g} s\n"
-                   f"after warm-up: {verdict} ({slopes} MiB/min); last half: {half_verdict} "
-                   f"({half_slopes} MiB/min); client CPU max {busy:.0%}"
-                   f"{' CLIENT-BOUND' if data.get('client_bound') else ''}", fontsize=8)
+    axes.set_title(
+        f"Soak: mixed load, RSS every {data['parameters']['interval']:g} s\n"
+        f"after warm-up: {verdict} ({slopes} MiB/min); last half: {half_verdict} "
+        f"({half_slopes} MiB/min); client CPU max {busy:.0%}"
+        f"{' CLIENT-BOUND' if data.get('client_bound') else ''}",
+        fontsize=8,
+    )
     axes.legend(fontsize=8)
     axes.set_ylim(bottom=0)
     stamp(axes, data)
@@ -160,8 +174,12 @@ def plot_soak(data):
 def main():
     argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()
     made = []
-    for name, draw in (("time_fanout", plot_time_fanout), ("echo_throughput", plot_echo),
-                       ("idle_memory", plot_idle_memory), ("soak", plot_soak)):
+    for name, draw in (
+        ("time_fanout", plot_time_fanout),
+        ("echo_throughput", plot_echo),
+        ("idle_memory", plot_idle_memory),
+        ("soak", plot_soak),
+    ):
         data = time_fanout_data() if name == "time_fanout" else read_result(name)
         if data is None:
             print(f"no {name}.json yet: skipped")

@@ -56,8 +56,9 @@ class Server:
         self.command = argv
         self.log_path = Path(log_dir or tempfile.gettempdir()) / f"bench-{name}-{self.port}.log"
         self.log = open(self.log_path, "wb")
-        self.process = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
-                                        preexec_fn=raise_priority)
+        self.process = subprocess.Popen(
+            argv, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT, preexec_fn=raise_priority
+        )
         if not wait_for_port(self.port, timeout, self.process):
             output = self.output()
             self.stop()
@@ -72,8 +73,9 @@ class Server:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 break
-            if any(c.laddr.port == self.port and c.status == psutil.CONN_LISTEN
-                   for c in self.ps.net_connections("tcp")):
+            if any(
+                c.laddr.port == self.port and c.status == psutil.CONN_LISTEN for c in self.ps.net_connections("tcp")
+            ):
                 return
             time.sleep(0.1)
         raise RuntimeError(f"{self.name} does not listen on {self.port}; its output:\n{self.output()[-2000:]}")
@@ -83,8 +85,11 @@ class Server:
         count = 0
         for process in self.tree():
             try:
-                count += sum(1 for c in process.net_connections("tcp")
-                             if c.laddr.port == self.port and c.status == psutil.CONN_ESTABLISHED)
+                count += sum(
+                    1
+                    for c in process.net_connections("tcp")
+                    if c.laddr.port == self.port and c.status == psutil.CONN_ESTABLISHED
+                )
             except psutil.Error:  # gone meanwhile
                 continue
         return count
@@ -108,7 +113,8 @@ class Server:
         """The server's scheduling policy and niceness, read back from Linux."""
         try:
             policy = {os.SCHED_FIFO: "SCHED_FIFO", os.SCHED_OTHER: "SCHED_OTHER"}.get(
-                os.sched_getscheduler(self.process.pid), "other")
+                os.sched_getscheduler(self.process.pid), "other"
+            )
             return f"{policy}, nice {os.getpriority(os.PRIO_PROCESS, self.process.pid)}"
         except OSError:
             return None

@@ -23,21 +23,38 @@ def argument_parser(doc, output, *, client=True, duration=None, rounds=None, red
     --client-cpu when a load client runs (`client`); --duration, --rounds
     and --redis-url when given a default (`redis=True` for the last)."""
     parser = argparse.ArgumentParser(prog=" ".join(program()), description=doc.split("\n\n")[0])
-    parser.add_argument("--output", default=output,
-                        help="name of the JSON file in bench/results/ (default %(default)s)")
+    parser.add_argument(
+        "--output", default=output, help="name of the JSON file in bench/results/ (default %(default)s)"
+    )
     if client:
-        parser.add_argument("--server-cpus", "--server-cpu", dest="server_cpus", default="0",
-                            help="taskset CPU list for the server(s) (default %(default)s)")
-        parser.add_argument("--client-cpu", type=client_cpu, default=1,
-                            help="core the load client is pinned to, or `any` for none (default %(default)s)")
+        parser.add_argument(
+            "--server-cpus",
+            "--server-cpu",
+            dest="server_cpus",
+            default="0",
+            help="taskset CPU list for the server(s) (default %(default)s)",
+        )
+        parser.add_argument(
+            "--client-cpu",
+            type=client_cpu,
+            default=1,
+            help="core the load client is pinned to, or `any` for none (default %(default)s)",
+        )
     if duration is not None:
         parser.add_argument("--duration", type=float, default=duration, help="measured seconds (default %(default)s)")
     if rounds is not None:
-        parser.add_argument("--rounds", type=int, default=rounds,
-                            help="runs of each server, alternating; medians reported (default %(default)s)")
+        parser.add_argument(
+            "--rounds",
+            type=int,
+            default=rounds,
+            help="runs of each server, alternating; medians reported (default %(default)s)",
+        )
     if redis:
-        parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", DEFAULT_REDIS_URL),
-                            help="the Redis of the channel layer (default REDIS_URL or %(default)s)")
+        parser.add_argument(
+            "--redis-url",
+            default=os.environ.get("REDIS_URL", DEFAULT_REDIS_URL),
+            help="the Redis of the channel layer (default REDIS_URL or %(default)s)",
+        )
     return parser
 
 
@@ -53,8 +70,9 @@ def names_from(known, everything=None):
             return known
         unknown = [name for name in names if name not in known]
         if unknown or not names:
-            raise argparse.ArgumentTypeError(f"unknown {', '.join(unknown) or '(none)'}; "
-                                             f"choose from {', '.join(known)}")
+            raise argparse.ArgumentTypeError(
+                f"unknown {', '.join(unknown) or '(none)'}; choose from {', '.join(known)}"
+            )
         return names
 
     return parse

@@ -52,27 +52,57 @@ class Soak:
         self.ports = [server.port for server in servers]
         self.chat_path = f"/ws/chat/soak-{uuid.uuid4().hex[:8]}/"
         self.samples = []
-        self.totals = {"ticks": 0, "mouse_echoes": 0, "chat_received": 0, "chat_posted": 0, "mouse_sent": 0,
-                       "reconnects": 0}
+        self.totals = {
+            "ticks": 0,
+            "mouse_echoes": 0,
+            "chat_received": 0,
+            "chat_posted": 0,
+            "mouse_sent": 0,
+            "reconnects": 0,
+        }
         self.stop_at = None
 
     async def tickers(self, count, concurrency=100):
-        return await connect_many(lambda i, port: Counter("127.0.0.1", port, "/ws/time"), count,
-                                  "127.0.0.1", self.ports, concurrency=concurrency, timeout=30.0)
+        return await connect_many(
+            lambda i, port: Counter("127.0.0.1", port, "/ws/time"),
+            count,
+            "127.0.0.1",
+            self.ports,
+            concurrency=concurrency,
+            timeout=30.0,
+        )
 
     async def connect(self):
         args, ports = self.args, self.ports
         session = sign_up(ports[0], f"soak-{uuid.uuid4().hex[:8]}")
         self.ticking = await self.tickers(args.time_clients)
-        self.mice = await connect_many(lambda i, port: Counter("127.0.0.1", port, "/ws/mouse"), args.mouse_clients,
-                                       "127.0.0.1", ports, concurrency=100, timeout=30.0)
-        self.members = await connect_many(lambda i, port: Member("127.0.0.1", port, self.chat_path),
-                                          args.chat_members, "127.0.0.1", ports, concurrency=100, timeout=30.0)
-        self.poster = await connect(lambda: Member("127.0.0.1", ports[0], self.chat_path,
-                                                   [f"Cookie: sessionid={session}"]), "127.0.0.1", ports[0])
-        print(f"soak: {args.duration:g} s on ports {ports} (pids {[s.process.pid for s in self.servers]}), "
-              f"{len(self.ticking)} tick + {len(self.mice)} mouse + {len(self.members)} chat sockets, "
-              f"load average {load_average()}", flush=True)
+        self.mice = await connect_many(
+            lambda i, port: Counter("127.0.0.1", port, "/ws/mouse"),
+            args.mouse_clients,
+            "127.0.0.1",
+            ports,
+            concurrency=100,
+            timeout=30.0,
+        )
+        self.members = await connect_many(
+            lambda i, port: Member("127.0.0.1", port, self.chat_path),
+            args.chat_members,
+            "127.0.0.1",
+            ports,
+            concurrency=100,
+            timeout=30.0,
+        )
+        self.poster = await connect(
+            lambda: Member("127.0.0.1", ports[0], self.chat_path, [f"Cookie: sessionid={session}"]),
+            "127.0.0.1",
+            ports[0],
+        )
+        print(
+            f"soak: {args.duration:g} s on ports {ports} (pids {[s.process.pid for s in self.servers]}), "
+            f"{len(self.ticking)} tick + {len(self.mice)} mouse + {len(self.members)} chat sockets, "
+            f"load average {load_average()}",
+            flush=True,
+        )
 
     async def drive_mice(self):
         frames = [client_frame(OP_TEXT, json.dumps({"x": i % 800, "y": i % 600})) for i in range(64)]
@@ -88,8 +118,9 @@ class Soak:
     async def drive_chat(self):
         index = 0
         while time.monotonic() < self.stop_at:
-            self.poster.send_text(json.dumps({"action": "post", "text": f"soak message {index}",
-                                              "client_id": f"soak-{index}"}))
+            self.poster.send_text(
+                json.dumps({"action": "post", "text": f"soak message {index}", "client_id": f"soak-{index}"})
+            )
             self.totals["chat_posted"] += 1
             index += 1
             await asyncio.sleep(self.args.chat_interval)
@@ -98,12 +129,12 @@ class Soak:
         """Hang up --churn tick sockets from `at` on and open as many anew;
         where the next churn starts."""
         churn = self.args.churn
-        leaving = self.ticking[at:at + churn]
+        leaving = self.ticking[at : at + churn]
         for client in leaving:
             client.close()
         fresh = await self.tickers(len(leaving), concurrency=50)
         self.totals["ticks"] += sum(client.count for client in leaving)
-        self.ticking[at:at + churn] = fresh
+        self.ticking[at : at + churn] = fresh
         self.totals["reconnects"] += len(fresh)
         return (at + churn) % max(1, len(self.ticking) - churn)
 
@@ -122,8 +153,11 @@ class Soak:
         }
         cpu.reset()
         self.samples.append(sample)
-        print(f"  t={sample['t']:6.0f}s RSS {sample['rss_mib']} MiB, open {sample['open_sockets']}, "
-              f"client CPU {sample['client_cpu_share']:.0%}, load {sample['load_average']}", flush=True)
+        print(
+            f"  t={sample['t']:6.0f}s RSS {sample['rss_mib']} MiB, open {sample['open_sockets']}, "
+            f"client CPU {sample['client_cpu_share']:.0%}, load {sample['load_average']}",
+            flush=True,
+        )
 
     async def run(self):
         await self.connect()
@@ -178,21 +212,26 @@ async def main(args):
             server.stop()
     print(f"  totals: {soak.totals}")
     result = verdict(args, soak.samples, len(servers))
-    print(f"  verdict: {'no upward trend' if result['no_upward_trend'] else 'MEMORY GROWS'}; "
-          f"client CPU max {result['client_cpu_share_max']:.0%}{' CLIENT-BOUND' if result['client_bound'] else ''}")
-    path = write_result(args.output, {
-        "benchmark": "soak",
-        "command": command_line(),
-        "machine": state,
-        "layout": layout(args),
-        "load_average_at_end": load_average(),
-        "parameters": dict(vars(args)),
-        "server_command": f"REDIS_URL={args.redis_url} CHANNEL_LAYER_PREFIX={prefix} "
-        + " ".join(shlex.quote(part) for part in servers[0].command),
-        "totals": soak.totals,
-        "samples": soak.samples,
-        **result,
-    })
+    print(
+        f"  verdict: {'no upward trend' if result['no_upward_trend'] else 'MEMORY GROWS'}; "
+        f"client CPU max {result['client_cpu_share_max']:.0%}{' CLIENT-BOUND' if result['client_bound'] else ''}"
+    )
+    path = write_result(
+        args.output,
+        {
+            "benchmark": "soak",
+            "command": command_line(),
+            "machine": state,
+            "layout": layout(args),
+            "load_average_at_end": load_average(),
+            "parameters": dict(vars(args)),
+            "server_command": f"REDIS_URL={args.redis_url} CHANNEL_LAYER_PREFIX={prefix} "
+            + " ".join(shlex.quote(part) for part in servers[0].command),
+            "totals": soak.totals,
+            "samples": soak.samples,
+            **result,
+        },
+    )
     print(f"written {os.path.relpath(path)}")
 
 

@@ -42,8 +42,10 @@ TICK_WAIT = 10.0  # after the 101, the first tick must come within this
 
 def handshake(port):
     key = base64.b64encode(os.urandom(16)).decode()
-    return (f"GET /ws/time HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode()
+    return (
+        f"GET /ws/time HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    ).encode()
 
 
 async def one_client(port, started, writers):
@@ -77,13 +79,17 @@ async def main(args):
     server = Server("storm", SERVERS["ours"].argv(), server_environment(), cpus=args.server_cpus)
     writers = []
     try:
-        print(f"storm: {args.clients} clients at once on port {server.port} (pid {server.process.pid}), "
-              f"load average {load_average()}", flush=True)
+        print(
+            f"storm: {args.clients} clients at once on port {server.port} (pid {server.process.pid}), "
+            f"load average {load_average()}",
+            flush=True,
+        )
         cpu = ClientCpu()
         server.start_window()
         started = time.monotonic()
-        outcomes = await asyncio.gather(*(run_client(server.port, args.timeout, started, writers)
-                                          for _ in range(args.clients)))
+        outcomes = await asyncio.gather(
+            *(run_client(server.port, args.timeout, started, writers) for _ in range(args.clients))
+        )
         elapsed = time.monotonic() - started
         client_share = cpu.share()
         server_share = server.window_share()
@@ -116,9 +122,11 @@ async def main(args):
         "none_hung": counts["hung"] == 0 and counts["accepted, no tick"] == 0 and alive,
     }
     flag = " CLIENT-BOUND" if result["client_bound"] else ""
-    print(f"  {counts} in {elapsed:.1f} s; handshake p50 {result['handshake_seconds_p50']} s, "
-          f"p99 {result['handshake_seconds_p99']} s, max {result['handshake_seconds_max']} s; "
-          f"client CPU {client_share:.0%}{flag}, server CPU {server_share:.0%}")
+    print(
+        f"  {counts} in {elapsed:.1f} s; handshake p50 {result['handshake_seconds_p50']} s, "
+        f"p99 {result['handshake_seconds_p99']} s, max {result['handshake_seconds_max']} s; "
+        f"client CPU {client_share:.0%}{flag}, server CPU {server_share:.0%}"
+    )
     print(f"  target: none hung: {'MET' if result['none_hung'] else 'MISSED'}")
     print(f"written {os.path.relpath(write_result(args.output, result))}")
 

@@ -60,15 +60,24 @@ def fanout_rows(data):
         name = result.get("server", "ours")
         processes = result.get("processes", 2)
         read = f" (read {number(result['read_p99_ms'], ' ms')})" if result.get("read_p99_ms") is not None else ""
-        figure = (f"p99 {number(result['p99_ms'], ' ms')}{read}, lost {result['lost']}, dup {result['duplicated']}"
-                  f"{', CLIENT-BOUND' if result.get('client_bound') else ''}")
+        figure = (
+            f"p99 {number(result['p99_ms'], ' ms')}{read}, lost {result['lost']}, dup {result['duplicated']}"
+            f"{', CLIENT-BOUND' if result.get('client_bound') else ''}"
+        )
         note = ""
         target = FANOUT_TARGETS.get(sockets) if name == "ours" else None
         if target is not None:
-            met = (result["p99_ms"] is not None and result["p99_ms"] <= target
-                   and not result["lost"] and not result["duplicated"])
-            note = f"p99/target {result['p99_ms'] / target:.2f}, target <= {target:g} ms: {verdict(met)}" \
-                if result["p99_ms"] is not None else f"target <= {target:g} ms: MISSED"
+            met = (
+                result["p99_ms"] is not None
+                and result["p99_ms"] <= target
+                and not result["lost"]
+                and not result["duplicated"]
+            )
+            note = (
+                f"p99/target {result['p99_ms'] / target:.2f}, target <= {target:g} ms: {verdict(met)}"
+                if result["p99_ms"] is not None
+                else f"target <= {target:g} ms: MISSED"
+            )
         elif name != "ours" and sockets in ours and ours[sockets]["p99_ms"] and result["p99_ms"]:
             note = f"p99 ours/{name} {ours[sockets]['p99_ms'] / result['p99_ms']:.2f}x (lower is better for ours)"
         rows.append(("time fan-out", f"{name}, {sockets:,} sockets / {processes} proc", figure, note, ""))
@@ -77,14 +86,23 @@ def fanout_rows(data):
     for name, sizes in data.get("failed", {}).items():
         for sockets, reason in sizes.items():
             rows.append(("time fan-out", f"{name}, {int(sockets):,} sockets", f"failed: {reason}", "", ""))
-    measured = {r.get("server", "ours") for r in results} | set(data.get("not_installed", {})) \
-        | set(data.get("failed", {}))
-    rows += [("time fan-out", name, "not measured in this file", "", "")
-             for name in FANOUT_ROWS if name not in measured]
+    measured = (
+        {r.get("server", "ours") for r in results} | set(data.get("not_installed", {})) | set(data.get("failed", {}))
+    )
+    rows += [
+        ("time fan-out", name, "not measured in this file", "", "") for name in FANOUT_ROWS if name not in measured
+    ]
     for sockets, target in FANOUT_TARGETS.items():
         if sockets not in ours:
-            rows.append(("time fan-out", f"ours, {sockets:,} sockets", "not measured in this file",
-                         f"target <= {target:g} ms", ""))
+            rows.append(
+                (
+                    "time fan-out",
+                    f"ours, {sockets:,} sockets",
+                    "not measured in this file",
+                    f"target <= {target:g} ms",
+                    "",
+                )
+            )
     return rows
 
 
@@ -104,16 +122,19 @@ def idle_rows(data):
             figure += f" ({result.get('negotiated_compression')} of {result['sockets']} compressed)"
         note = ""
         if target is not None:
-            note = (f"{result['kib_per_connection'] / target:.2f} of target, <= {target:g} KiB: "
-                    f"{verdict(result['kib_per_connection'] <= target)}")
+            note = (
+                f"{result['kib_per_connection'] / target:.2f} of target, <= {target:g} KiB: "
+                f"{verdict(result['kib_per_connection'] <= target)}"
+            )
         rows.append(("idle KiB/conn", f"{name} at {largest:,}", figure, note, ""))
     listed = {result.get("row", result.get("server")) for result in results} | set(data.get("not_installed", {}))
     rows += [("idle KiB/conn", row, "not measured in this file", "", "") for row in IDLE_ROWS if row not in listed]
     measured = {result.get("row", result["server"]) for result in results if result["sockets"] == 10000}
     for name, target in IDLE_TARGETS.items():
         if name not in measured:
-            rows.append(("idle KiB/conn", f"{name} at 10,000", "not measured in this file",
-                         f"target <= {target:g} KiB", ""))
+            rows.append(
+                ("idle KiB/conn", f"{name} at 10,000", "not measured in this file", f"target <= {target:g} KiB", "")
+            )
     return rows
 
 
@@ -127,23 +148,32 @@ def compression_rows(data):
     memory = {r["parameter_set"]: r for r in data.get("memory", {}).get("results", [])}
     if chosen in memory:
         result = memory[chosen]
-        figure = (f"{number(result['kib_per_connection'], ' KiB')} at {result['sockets']:,} sockets "
-                  f"({result['negotiated_compression']} compressed)")
+        figure = (
+            f"{number(result['kib_per_connection'], ' KiB')} at {result['sockets']:,} sockets "
+            f"({result['negotiated_compression']} compressed)"
+        )
         plain = memory.get("plain")
         note = parameters
         if plain is not None:
-            note = (f"plain {number(plain['kib_per_connection'], ' KiB')}, "
-                    f"{result['kib_per_connection'] - plain['kib_per_connection']:+.1f} KiB; {parameters}")
+            note = (
+                f"plain {number(plain['kib_per_connection'], ' KiB')}, "
+                f"{result['kib_per_connection'] - plain['kib_per_connection']:+.1f} KiB; {parameters}"
+            )
         rows.append(("deflate KiB", label, figure, note, ""))
     else:
         rows.append(("deflate KiB", label, "not measured in this file", "", ""))
     ratios = data.get("ratios", {})
     row = ratios.get("results", {}).get(chosen)
     if row is not None:
-        sizes = {kind: f"{item['bytes_min']}-{item['bytes_max']}" if item["bytes_min"] != item["bytes_max"]
-                 else str(item["bytes_min"]) for kind, item in ratios.get("messages", {}).items()}
-        figure = ", ".join(f"{kind} ({sizes.get(kind)} B) {row[kind]:.2f}"
-                           for kind in ("mouse", "tick", "chat", "echo500"))
+        sizes = {
+            kind: f"{item['bytes_min']}-{item['bytes_max']}"
+            if item["bytes_min"] != item["bytes_max"]
+            else str(item["bytes_min"])
+            for kind, item in ratios.get("messages", {}).items()
+        }
+        figure = ", ".join(
+            f"{kind} ({sizes.get(kind)} B) {row[kind]:.2f}" for kind in ("mouse", "tick", "chat", "echo500")
+        )
         rows.append(("deflate ratio", label, figure, "payload bytes on the wire / JSON bytes", ""))
     else:
         rows.append(("deflate ratio", label, "not measured in this file", "", ""))
@@ -153,10 +183,12 @@ def compression_rows(data):
 def c100k_rows(data):
     """The sockets on one port against each of the C100K targets."""
     result, target = data.get("result", {}), data.get("target", {})
-    figure = (f"{result.get('sockets', 0):,} sockets, {result.get('server_processes')} processes on one port: "
-              f"p99 {number(result.get('p99_ms'), ' ms')} (read {number(result.get('read_p99_ms'), ' ms')}), "
-              f"lost {result.get('lost')}, broken {result.get('connections_closed_by_server')}, "
-              f"RSS {number(result.get('server_rss_mib_total'), ' MiB')} in all")
+    figure = (
+        f"{result.get('sockets', 0):,} sockets, {result.get('server_processes')} processes on one port: "
+        f"p99 {number(result.get('p99_ms'), ' ms')} (read {number(result.get('read_p99_ms'), ' ms')}), "
+        f"lost {result.get('lost')}, broken {result.get('connections_closed_by_server')}, "
+        f"RSS {number(result.get('server_rss_mib_total'), ' MiB')} in all"
+    )
     checks = result.get("checks", {})
     note = ", ".join(f"{key} <= {target.get(key)}: {verdict(ok)}" for key, ok in checks.items())
     return [("c100k", "ours", figure, note, "")]
@@ -166,8 +198,10 @@ def describe_layout(data):
     layout = data.get("layout")
     if layout is None:
         return "not recorded in this file (before layouts were recorded; see the parameters)"
-    return (f"servers on CPU {layout.get('server_cpus')}, client on CPU {layout.get('client_cpu')} at niceness "
-            f"{layout.get('client_nice')}, {layout.get('scheduling')}; clients {layout.get('clients')}")
+    return (
+        f"servers on CPU {layout.get('server_cpus')}, client on CPU {layout.get('client_cpu')} at niceness "
+        f"{layout.get('client_nice')}, {layout.get('scheduling')}; clients {layout.get('clients')}"
+    )
 
 
 SOURCES = (
@@ -191,8 +225,10 @@ def main(argv=None):
             continue
         machine = data.get("machine", {})
         scheduling = machine.get("scheduling") or f"BENCH_SCHED={machine.get('bench_sched')}"
-        print(f"{name} ({RESULTS.name}/{name}.json, {machine.get('started_utc')}, commit "
-              f"{machine.get('git_commit')}, {scheduling}, load average {machine.get('load_average_at_start')})")
+        print(
+            f"{name} ({RESULTS.name}/{name}.json, {machine.get('started_utc')}, commit "
+            f"{machine.get('git_commit')}, {scheduling}, load average {machine.get('load_average_at_start')})"
+        )
         print(f"  command: {data.get('command')}")
         print(f"  layout: {describe_layout(data)}")
         rows = rows_of(data)

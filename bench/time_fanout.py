@@ -76,14 +76,14 @@ def start_servers(peer, args):
     (servers, prefix or None)."""
     argv = peer.argv()  # a peer that is not installed raises NotInstalled
     prefix = f"bench-{uuid.uuid4().hex[:10]}" if peer.redis else None
-    env = server_environment(REDIS_URL=args.redis_url, CHANNEL_LAYER_PREFIX=prefix) if prefix \
-        else peer.env()
+    env = server_environment(REDIS_URL=args.redis_url, CHANNEL_LAYER_PREFIX=prefix) if prefix else peer.env()
     count = args.processes if peer.redis else 1
     servers = []
     try:
         for index in range(count):
-            servers.append(Server(f"time-{peer.name}-{index}", argv, env,
-                                  cpus=server_cpus(args.server_cpus, index, count)))
+            servers.append(
+                Server(f"time-{peer.name}-{index}", argv, env, cpus=server_cpus(args.server_cpus, index, count))
+            )
     except BaseException:
         fanout_run.stop([], servers)
         raise
@@ -102,18 +102,30 @@ async def run_size(sockets, args, peer):
     messages, closed, client_share, sampler = fanout_run.received(collected)
     result = analyse(messages, window["first_seq"], args.ticks, sampler)
     result.update(window)
-    result.update({
-        "server": peer.name, "describe": peer.describe, "sockets": sockets, "processes": len(servers),
-        "channel_layer_prefix": prefix, "ticks_measured": args.ticks,
-        "client_cpu_share_average": round(client_share, 3), "connections_closed_by_server": closed,
-        "client_processes": len(split), "server_scheduling": scheduling,
-        "server_command": (f"REDIS_URL={args.redis_url} CHANNEL_LAYER_PREFIX={prefix} " if prefix else "")
-        + " ".join(shlex.quote(part) for part in servers[0].command),
-        "client_bound": bool(result["client_bound_ticks"]),
-    })
+    result.update(
+        {
+            "server": peer.name,
+            "describe": peer.describe,
+            "sockets": sockets,
+            "processes": len(servers),
+            "channel_layer_prefix": prefix,
+            "ticks_measured": args.ticks,
+            "client_cpu_share_average": round(client_share, 3),
+            "connections_closed_by_server": closed,
+            "client_processes": len(split),
+            "server_scheduling": scheduling,
+            "server_command": (f"REDIS_URL={args.redis_url} CHANNEL_LAYER_PREFIX={prefix} " if prefix else "")
+            + " ".join(shlex.quote(part) for part in servers[0].command),
+            "client_bound": bool(result["client_bound_ticks"]),
+        }
+    )
     result["meets_target"] = (
-        result["p99_ms"] is not None and result["p99_ms"] <= target_p99_ms(sockets)
-        and result["lost"] == 0 and result["duplicated"] == 0 and not closed and not result["not_connected"]
+        result["p99_ms"] is not None
+        and result["p99_ms"] <= target_p99_ms(sockets)
+        and result["lost"] == 0
+        and result["duplicated"] == 0
+        and not closed
+        and not result["not_connected"]
     )
     return result
 
@@ -132,8 +144,10 @@ def print_result(result):
         f"         as read by the client's code: p50 {result['read_p50_ms']} ms  p99 {result['read_p99_ms']} ms  "
         f"max {result['read_max_ms']} ms"
     )
-    print("         per process: " + "; ".join(
-        f"port {row['port']} p50 {row['p50_ms']} p99 {row['p99_ms']} ms" for row in result["per_process"]))
+    print(
+        "         per process: "
+        + "; ".join(f"port {row['port']} p50 {row['p50_ms']} p99 {row['p99_ms']} ms" for row in result["per_process"])
+    )
     print(
         f"         delivered {result['deliveries']}/{result['expected_deliveries']}  "
         f"lost {result['lost']} ({result['clients_with_loss']} clients)  "
@@ -151,8 +165,9 @@ def print_result(result):
         f"load {result['load_average_before'][0]:.2f}->{result['load_average_after'][0]:.2f}"
     )
     verdict = "MET" if result["meets_target"] else "MISSED"
-    print(f"         target p99 <= {target_p99_ms(result['sockets']):g} ms, 0 lost, 0 duplicated: {verdict}",
-          flush=True)
+    print(
+        f"         target p99 <= {target_p99_ms(result['sockets']):g} ms, 0 lost, 0 duplicated: {verdict}", flush=True
+    )
 
 
 def fmt_share(value):
@@ -165,20 +180,28 @@ def check_redis(url):
     try:
         redis.Redis.from_url(url, socket_connect_timeout=2).ping()
     except redis.RedisError as error:
-        sys.exit(f"this benchmark needs a running Redis at {url} ({error}); start one with "
-                 "`redis-server --daemonize yes --port 6379` or pass --redis-url")
+        sys.exit(
+            f"this benchmark needs a running Redis at {url} ({error}); start one with "
+            "`redis-server --daemonize yes --port 6379` or pass --redis-url"
+        )
 
 
 def print_header(args, state):
-    print(f"time fan-out: /ws/time, servers {', '.join(args.servers)} (ours: {args.processes} Daphne processes "
-          f"+ Redis; a peer: one process) on CPU {args.server_cpus}, "
-          f"client on CPU {'any' if args.client_cpu is None else args.client_cpu} at niceness {args.client_nice}, "
-          f"Redis {args.redis_url}, {args.ticks} ticks per size")
-    print(f"load average at start: {state['load_average_at_start']} (other work may share this machine); "
-          f"scheduling: {state['scheduling']} (client: {state['client_scheduling']})")
+    print(
+        f"time fan-out: /ws/time, servers {', '.join(args.servers)} (ours: {args.processes} Daphne processes "
+        f"+ Redis; a peer: one process) on CPU {args.server_cpus}, "
+        f"client on CPU {'any' if args.client_cpu is None else args.client_cpu} at niceness {args.client_nice}, "
+        f"Redis {args.redis_url}, {args.ticks} ticks per size"
+    )
+    print(
+        f"load average at start: {state['load_average_at_start']} (other work may share this machine); "
+        f"scheduling: {state['scheduling']} (client: {state['client_scheduling']})"
+    )
     if state["competing_processes_at_start"]:
-        print("WARNING: other benchmark or real-time processes are running; they compete for the same cores "
-              "and these figures may be meaningless:")
+        print(
+            "WARNING: other benchmark or real-time processes are running; they compete for the same cores "
+            "and these figures may be meaningless:"
+        )
         for line in state["competing_processes_at_start"]:
             print(f"    {line}")
 
@@ -217,31 +240,39 @@ async def main(args):
     state["open_file_limit"] = limit = raise_open_file_limit(max(args.sockets) + 1024)
     per_process = max(max(client_split(n, args)) for n in args.sockets)
     if limit < per_process + 256:
-        sys.exit(f"the open-file limit is {limit}; {per_process} sockets in one client process need more "
-                 "(raise the hard limit or pass --client-processes)")
+        sys.exit(
+            f"the open-file limit is {limit}; {per_process} sockets in one client process need more "
+            "(raise the hard limit or pass --client-processes)"
+        )
     print_header(args, state)
     results, not_installed, failed = await measure_all(args)
-    path = write_result(args.output, {
-        "benchmark": "time_fanout",
-        "command": command_line(),
-        "machine": state,
-        "layout": layout(args, server_processes=f"ours: {args.processes}, a core each; a peer: 1 on those cores"),
-        "load_average_at_end": load_average(),
-        "parameters": {
-            "processes": args.processes, "ticks": args.ticks, "redis_url": args.redis_url,
-            "grace_seconds": args.grace, "read_interval_seconds": args.read_interval,
-            "latency": "kernel arrival time at the client's socket minus the tick's iso (p50/p99/max_ms); "
-                       "the client's read time minus the tick's iso (read_*)",
-            "client": "bench/wsclient.py raw sockets with SO_TIMESTAMPNS, read in batches by ReadPump "
-                      "(bench/fanout_clients.py; split over processes when one's open-file limit is too small)",
-            "client_processes": args.client_processes or "as few as the open-file limit allows",
+    path = write_result(
+        args.output,
+        {
+            "benchmark": "time_fanout",
+            "command": command_line(),
+            "machine": state,
+            "layout": layout(args, server_processes=f"ours: {args.processes}, a core each; a peer: 1 on those cores"),
+            "load_average_at_end": load_average(),
+            "parameters": {
+                "processes": args.processes,
+                "ticks": args.ticks,
+                "redis_url": args.redis_url,
+                "grace_seconds": args.grace,
+                "read_interval_seconds": args.read_interval,
+                "latency": "kernel arrival time at the client's socket minus the tick's iso (p50/p99/max_ms); "
+                "the client's read time minus the tick's iso (read_*)",
+                "client": "bench/wsclient.py raw sockets with SO_TIMESTAMPNS, read in batches by ReadPump "
+                "(bench/fanout_clients.py; split over processes when one's open-file limit is too small)",
+                "client_processes": args.client_processes or "as few as the open-file limit allows",
+            },
+            "target": {"p99_ms": {str(n): target_p99_ms(n) for n in args.sockets}, "lost": 0, "duplicated": 0},
+            "servers": {name: SERVERS[name].describe for name in args.servers},
+            "not_installed": not_installed,
+            "failed": failed,
+            "results": results,
         },
-        "target": {"p99_ms": {str(n): target_p99_ms(n) for n in args.sockets}, "lost": 0, "duplicated": 0},
-        "servers": {name: SERVERS[name].describe for name in args.servers},
-        "not_installed": not_installed,
-        "failed": failed,
-        "results": results,
-    })
+    )
     print(f"written {os.path.relpath(path)}")
     return all(result["meets_target"] for result in results if result["server"] == "ours")
 
@@ -260,25 +291,45 @@ def server_cpus(spec, index, processes):
 
 def parse_args(argv=None):
     parser = argument_parser(__doc__, "time_fanout", redis=True)
-    parser.add_argument("--sockets", default=[3000], type=lambda text: [int(n) for n in text.split(",") if n],
-                        help="comma-separated socket counts (default 3000)")
-    parser.add_argument("--servers", default=["ours"], type=names_from(SERVERS),
-                        help="comma-separated servers to measure, each at every --sockets (bench/peers/"
-                             f"registry.py; make bench: {','.join(FANOUT_ROWS)}; default ours). Ours runs "
-                             "--processes processes sharing Redis; each peer runs one process without Redis")
+    parser.add_argument(
+        "--sockets",
+        default=[3000],
+        type=lambda text: [int(n) for n in text.split(",") if n],
+        help="comma-separated socket counts (default 3000)",
+    )
+    parser.add_argument(
+        "--servers",
+        default=["ours"],
+        type=names_from(SERVERS),
+        help="comma-separated servers to measure, each at every --sockets (bench/peers/"
+        f"registry.py; make bench: {','.join(FANOUT_ROWS)}; default ours). Ours runs "
+        "--processes processes sharing Redis; each peer runs one process without Redis",
+    )
     parser.add_argument("--ticks", type=int, default=60)
     parser.add_argument("--processes", type=int, default=2)
-    parser.add_argument("--client-processes", type=int, default=0,
-                        help="processes the load client is split over, all on --client-cpu "
-                             "(default 0: as few as the open-file limit allows)")
-    parser.add_argument("--client-nice", type=int, default=19,
-                        help="niceness of the load client's processes (19: it yields to servers that "
-                             "share its core; latency is the kernel's arrival time, so its own delay does "
-                             "not count)")
+    parser.add_argument(
+        "--client-processes",
+        type=int,
+        default=0,
+        help="processes the load client is split over, all on --client-cpu "
+        "(default 0: as few as the open-file limit allows)",
+    )
+    parser.add_argument(
+        "--client-nice",
+        type=int,
+        default=19,
+        help="niceness of the load client's processes (19: it yields to servers that "
+        "share its core; latency is the kernel's arrival time, so its own delay does "
+        "not count)",
+    )
     parser.add_argument("--concurrency", type=int, default=100, help="handshakes in flight while connecting")
     parser.add_argument("--grace", type=float, default=2.0, help="seconds to wait after the last tick")
-    parser.add_argument("--read-interval", type=float, default=0.002,
-                        help="seconds between the client's batched reads (latency uses kernel arrival times)")
+    parser.add_argument(
+        "--read-interval",
+        type=float,
+        default=0.002,
+        help="seconds between the client's batched reads (latency uses kernel arrival times)",
+    )
     parser.set_defaults(server_cpus="0/1", client_cpu=None)
     return parser.parse_args(argv)
 

@@ -39,23 +39,29 @@ def print_summary(summary, on_off, cpu_ratio):
     print()
     for name in NAMES:
         item = summary[name]
-        print(f"  {name:12s} median {item['median_messages_per_second']:9.0f} msg/s  "
-              f"runs {item['runs_messages_per_second']}"
-              f"  client CPU <= {item['max_client_cpu_share']:.0%}"
-              f"  server CPU ~{item['median_server_cpu_share']:.0%}, {item['median_server_cpu_us_per_message']} us/msg"
-              + (f"  (CLIENT-BOUND runs: {item['client_bound_runs']})" if item["client_bound_runs"] else ""))
+        print(
+            f"  {name:12s} median {item['median_messages_per_second']:9.0f} msg/s  "
+            f"runs {item['runs_messages_per_second']}"
+            f"  client CPU <= {item['max_client_cpu_share']:.0%}"
+            f"  server CPU ~{item['median_server_cpu_share']:.0%}, {item['median_server_cpu_us_per_message']} us/msg"
+            + (f"  (CLIENT-BOUND runs: {item['client_bound_runs']})" if item["client_bound_runs"] else "")
+        )
     verdict = "MET" if on_off is not None and on_off >= TARGET_RATIO else "MISSED"
     print(f"  ratio tracing-on/tracing-off: {on_off}x  target >= {TARGET_RATIO}x: {verdict}")
-    print(f"  server CPU per message: on {summary['tracing-on']['median_server_cpu_us_per_message']} us, "
-          f"off {summary['tracing-off']['median_server_cpu_us_per_message']} us: off/on {cpu_ratio}x "
-          f"(the throughput a saturated server keeps with tracing on)")
+    print(
+        f"  server CPU per message: on {summary['tracing-on']['median_server_cpu_us_per_message']} us, "
+        f"off {summary['tracing-off']['median_server_cpu_us_per_message']} us: off/on {cpu_ratio}x "
+        f"(the throughput a saturated server keeps with tracing on)"
+    )
 
 
 async def main(args):
     state = machine_state()
     client = choose_client(args)
-    print(f"tracing overhead on /ws/echo: {args.connections} connections, {args.size}-byte text, "
-          f"pipeline {args.pipeline}, {args.duration:g} s per run, {args.rounds} rounds")
+    print(
+        f"tracing overhead on /ws/echo: {args.connections} connections, {args.size}-byte text, "
+        f"pipeline {args.pipeline}, {args.duration:g} s per run, {args.rounds} rounds"
+    )
     peers = [SERVERS[name] for name in NAMES]
     runs = await alternate(peers, args)
     summary = {peer.name: medians(peer, runs) for peer in peers}
@@ -63,19 +69,22 @@ async def main(args):
     on_off = ratio(on["median_messages_per_second"], off["median_messages_per_second"])
     cpu_ratio = ratio(off["median_server_cpu_us_per_message"], on["median_server_cpu_us_per_message"])
     print_summary(summary, on_off, cpu_ratio)
-    path = write_result(args.output, {
-        "benchmark": "tracing_overhead",
-        "command": command_line(),
-        "machine": state,
-        "layout": layout(args),
-        "load_average_at_end": load_average(),
-        "parameters": parameters(args, client),
-        "summary": summary,
-        "ratio_on_off": on_off,
-        "cpu_per_message_ratio_off_on": cpu_ratio,
-        "target": TARGET_RATIO,
-        "runs": runs,
-    })
+    path = write_result(
+        args.output,
+        {
+            "benchmark": "tracing_overhead",
+            "command": command_line(),
+            "machine": state,
+            "layout": layout(args),
+            "load_average_at_end": load_average(),
+            "parameters": parameters(args, client),
+            "summary": summary,
+            "ratio_on_off": on_off,
+            "cpu_per_message_ratio_off_on": cpu_ratio,
+            "target": TARGET_RATIO,
+            "runs": runs,
+        },
+    )
     print(f"written {os.path.relpath(path)}")
 
 

@@ -69,13 +69,19 @@ def database_sample(minute, total_messages):
         cursor.execute("PRAGMA page_size")
         size = pages * cursor.fetchone()[0]
     sample = {
-        "hour": round(minute / 60, 2), "messages_so_far": total_messages,
-        "trace_rows": TraceRecord.objects.count(), "event_log_rows": EventLogRecord.objects.count(),
-        "histogram_rows": LatencyHistogram.objects.count(), "database_bytes": size,
+        "hour": round(minute / 60, 2),
+        "messages_so_far": total_messages,
+        "trace_rows": TraceRecord.objects.count(),
+        "event_log_rows": EventLogRecord.objects.count(),
+        "histogram_rows": LatencyHistogram.objects.count(),
+        "database_bytes": size,
     }
-    print(f"  hour {sample['hour']:5.1f}: {total_messages:>11,} messages so far   traces {sample['trace_rows']:4d}"
-          f"   event logs {sample['event_log_rows']:3d}   histogram rows {sample['histogram_rows']:4d}"
-          f"   database {size / 1024:8.1f} KiB", flush=True)
+    print(
+        f"  hour {sample['hour']:5.1f}: {total_messages:>11,} messages so far   traces {sample['trace_rows']:4d}"
+        f"   event logs {sample['event_log_rows']:3d}   histogram rows {sample['histogram_rows']:4d}"
+        f"   database {size / 1024:8.1f} KiB",
+        flush=True,
+    )
     return sample
 
 
@@ -85,9 +91,14 @@ def record_messages(recorder, base, per_minute):
     for i in range(per_minute):
         begin = base + i * step
         bad = i % 5000 == 4999
-        record("/ws/mouse", MOUSE_MESSAGE if not bad else '{"x": "a"}', begin,
-               "decode error invalid_type: field 'x' must be an integer" if bad else None, bad,
-               ended=begin + 0.00008 + (i % 7) * 0.00001)
+        record(
+            "/ws/mouse",
+            MOUSE_MESSAGE if not bad else '{"x": "a"}',
+            begin,
+            "decode error invalid_type: field 'x' must be an integer" if bad else None,
+            bad,
+            ended=begin + 0.00008 + (i % 7) * 0.00001,
+        )
 
 
 def connections_and_pages(tracing, recorder, base):
@@ -146,22 +157,33 @@ def main(args):
     total_messages = args.minutes * args.messages_per_minute
     after_hour_3 = [s for s in samples if s["hour"] >= 3]
     print(f"{total_messages:,} messages, {args.minutes} simulated minutes, in {seconds:.0f} s of real time")
-    print(f"database after the day: {samples[-1]['database_bytes'] / 1024:.1f} KiB, "
-          f"{samples[-1]['trace_rows']} traces, {samples[-1]['event_log_rows']} event logs, "
-          f"{samples[-1]['histogram_rows']} histogram rows")
-    path = write_result(args.output, {
-        "benchmark": "tracing_retention",
-        "command": command_line(),
-        "layout": layout(args, servers="none: the writer and purge code run in this process, unpinned"),
-        "parameters": {"minutes": args.minutes, "messages_per_minute": args.messages_per_minute,
-                       "connections_per_minute": 20, "page_loads_per_minute": 30,
-                       "keep": config["keep"], "max_age_seconds": config["max_age"]},
-        "messages": total_messages,
-        "samples": samples,
-        "largest_database_bytes_after_hour_3": max(s["database_bytes"] for s in after_hour_3) if after_hour_3
-        else None,
-        "real_seconds": round(seconds, 1),
-    })
+    print(
+        f"database after the day: {samples[-1]['database_bytes'] / 1024:.1f} KiB, "
+        f"{samples[-1]['trace_rows']} traces, {samples[-1]['event_log_rows']} event logs, "
+        f"{samples[-1]['histogram_rows']} histogram rows"
+    )
+    path = write_result(
+        args.output,
+        {
+            "benchmark": "tracing_retention",
+            "command": command_line(),
+            "layout": layout(args, servers="none: the writer and purge code run in this process, unpinned"),
+            "parameters": {
+                "minutes": args.minutes,
+                "messages_per_minute": args.messages_per_minute,
+                "connections_per_minute": 20,
+                "page_loads_per_minute": 30,
+                "keep": config["keep"],
+                "max_age_seconds": config["max_age"],
+            },
+            "messages": total_messages,
+            "samples": samples,
+            "largest_database_bytes_after_hour_3": max(s["database_bytes"] for s in after_hour_3)
+            if after_hour_3
+            else None,
+            "real_seconds": round(seconds, 1),
+        },
+    )
     print(f"written {os.path.relpath(path)}")
     scratch.unlink()
 
@@ -169,15 +191,21 @@ def main(args):
 def server_database_sample(database, elapsed, sent):
     connection = sqlite3.connect(database, timeout=10)
     try:
-        counts = {table: connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-                  for table in ("realtime_tracerecord", "realtime_eventlogrecord", "realtime_latencyhistogram")}
-        pages = connection.execute("PRAGMA page_count").fetchone()[0] * connection.execute(
-            "PRAGMA page_size").fetchone()[0]
+        counts = {
+            table: connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for table in ("realtime_tracerecord", "realtime_eventlogrecord", "realtime_latencyhistogram")
+        }
+        pages = (
+            connection.execute("PRAGMA page_count").fetchone()[0] * connection.execute("PRAGMA page_size").fetchone()[0]
+        )
     finally:
         connection.close()
-    print(f"  {round(elapsed):4d} s: {sent:>8,} messages   traces {counts['realtime_tracerecord']:4d}"
-          f"   event logs {counts['realtime_eventlogrecord']:3d}   histogram rows "
-          f"{counts['realtime_latencyhistogram']:3d}   database {pages / 1024:7.1f} KiB", flush=True)
+    print(
+        f"  {round(elapsed):4d} s: {sent:>8,} messages   traces {counts['realtime_tracerecord']:4d}"
+        f"   event logs {counts['realtime_eventlogrecord']:3d}   histogram rows "
+        f"{counts['realtime_latencyhistogram']:3d}   database {pages / 1024:7.1f} KiB",
+        flush=True,
+    )
     return {"seconds": round(elapsed), "messages_sent": sent, **counts, "database_bytes": pages}
 
 
@@ -226,12 +254,15 @@ def real_server(args):
         samples = asyncio.run(drive(args, server.port, database))
     finally:
         server.stop()
-    path = write_result(args.output + "_real", {
-        "benchmark": "tracing_retention (real server)",
-        "command": command_line(),
-        "layout": layout(args, servers="one realtime.server process, unpinned; its clients in this process"),
-        "samples": samples,
-    })
+    path = write_result(
+        args.output + "_real",
+        {
+            "benchmark": "tracing_retention (real server)",
+            "command": command_line(),
+            "layout": layout(args, servers="one realtime.server process, unpinned; its clients in this process"),
+            "samples": samples,
+        },
+    )
     print(f"written {os.path.relpath(path)}")
 
 

@@ -294,8 +294,9 @@ async def open_raw(host, port, path, timeout=10.0, source=None):
         if not lines[0].startswith("HTTP/1.1 101"):
             raise HandshakeError(f"handshake refused: {lines[0]!r}")
         expected = base64.b64encode(hashlib.sha1(key + GUID).digest()).decode()
-        accept = [line.split(":", 1)[1].strip() for line in lines[1:]
-                  if line.lower().startswith("sec-websocket-accept:")]
+        accept = [
+            line.split(":", 1)[1].strip() for line in lines[1:] if line.lower().startswith("sec-websocket-accept:")
+        ]
         if accept != [expected]:
             raise HandshakeError("bad Sec-WebSocket-Accept")
         return sock, rest
@@ -448,8 +449,7 @@ class ReadPump:
         self.epoll.close()
 
 
-async def open_many_raw(count, host, ports, path, pump, concurrency=100, timeout=10.0, source=None,
-                        tolerate=False):
+async def open_many_raw(count, host, ports, path, pump, concurrency=100, timeout=10.0, source=None, tolerate=False):
     """`count` TimestampedReaders, spread round-robin over `ports`, each added
     to `pump` (a started ReadPump) once its handshake is done; from `source`
     (see open_raw) when given. With `tolerate`, (the readers that connected,
@@ -467,5 +467,7 @@ async def open_many_raw(count, host, ports, path, pump, concurrency=100, timeout
     opened = await asyncio.gather(*(one(i) for i in range(count)), return_exceptions=tolerate)
     if not tolerate:
         return opened
-    return ([item for item in opened if not isinstance(item, BaseException)],
-            [item for item in opened if isinstance(item, BaseException)])
+    return (
+        [item for item in opened if not isinstance(item, BaseException)],
+        [item for item in opened if isinstance(item, BaseException)],
+    )

@@ -24,12 +24,14 @@ count_routes(websocket_urlpatterns)  # the metrics' route labels
 
 # Outermost, so every request and connection is traced, including those
 # the Origin check refuses and those no route matches (realtime/tracing/middleware.py).
-application = instrument(TracingMiddleware(ProtocolTypeRouter(
-    {
-        # Daphne serves the static files on the same port as the sockets.
-        "http": StaticFilesUnderStaticURL(django_asgi_app),
-        "websocket": OriginCheck(
-            SessionAuthStack(URLRouter(websocket_urlpatterns))
-        ),
-    }
-)))
+application = instrument(
+    TracingMiddleware(
+        ProtocolTypeRouter(
+            {
+                # Daphne serves the static files on the same port as the sockets.
+                "http": StaticFilesUnderStaticURL(django_asgi_app),
+                "websocket": OriginCheck(SessionAuthStack(URLRouter(websocket_urlpatterns))),
+            }
+        )
+    )
+)

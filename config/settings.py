@@ -125,7 +125,9 @@ TEMPLATES = [
 
 DATABASES = {
     "default": env_database(
-        "DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}", conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+        "DATABASE_URL",
+        f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
     )
 }
 # A password kept out of DATABASE_URL (the compose stack's generated one is in
@@ -172,12 +174,18 @@ def channel_layer_hosts():
         "health_check_interval": REDIS_HEALTH_CHECK_SECONDS,
     }
     if REDIS_SENTINELS:
-        sentinels = [(host or "127.0.0.1", int(port)) for host, _, port in
-                     (entry.rpartition(":") for entry in REDIS_SENTINELS)]
-        return [{
-            "sentinels": sentinels, "master_name": REDIS_SENTINEL_MASTER, "db": REDIS_SENTINEL_DB,
-            "sentinel_kwargs": {"socket_timeout": 1.0, "socket_connect_timeout": 1.0}, **pinned,
-        }]
+        sentinels = [
+            (host or "127.0.0.1", int(port)) for host, _, port in (entry.rpartition(":") for entry in REDIS_SENTINELS)
+        ]
+        return [
+            {
+                "sentinels": sentinels,
+                "master_name": REDIS_SENTINEL_MASTER,
+                "db": REDIS_SENTINEL_DB,
+                "sentinel_kwargs": {"socket_timeout": 1.0, "socket_connect_timeout": 1.0},
+                **pinned,
+            }
+        ]
     return [{"address": url, **pinned} for url in (REDIS_SHARDS or [REDIS_URL])]
 
 
@@ -246,8 +254,9 @@ LOG_LEVEL = os.environ.get("LOG_LEVEL") or "INFO"
 # this many characters, whatever a client put in it.
 LOG_MESSAGE_MAX_CHARS = env_int("LOG_MESSAGE_MAX_CHARS", 2000)
 try:
-    LOGGING = logging_config(LOG_FORMAT, LOG_LEVEL, os.environ.get("REALTIME_LOG_LEVEL") or "INFO",
-                             LOG_MESSAGE_MAX_CHARS)
+    LOGGING = logging_config(
+        LOG_FORMAT, LOG_LEVEL, os.environ.get("REALTIME_LOG_LEVEL") or "INFO", LOG_MESSAGE_MAX_CHARS
+    )
 except ValueError as error:
     raise SystemExit(f"error: {error}") from None  # one line, no traceback
 
@@ -340,8 +349,9 @@ SENTRY_TRACES_SAMPLE_RATE = env_float("SENTRY_TRACES_SAMPLE_RATE", 0.0, maximum=
 SENTRY_SEND_DEFAULT_PII = env_bool("SENTRY_SEND_DEFAULT_PII", False)
 # OpenTelemetry: the traces of realtime.tracing exported over OTLP/HTTP when
 # an endpoint is set (the SDK's own variables; the traces-only one wins).
-OTEL_EXPORTER_OTLP_ENDPOINT = (os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-                               or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "")).strip()
+OTEL_EXPORTER_OTLP_ENDPOINT = (
+    os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+).strip()
 if SENTRY_DSN:
     from realtime.ops.sentry import init as init_sentry
 

@@ -33,9 +33,7 @@ def check_channel_layer():
     if not redis_connection.configured():
         return  # in-memory layer: nothing outside this process to reach
     # REDIS_URL, the first shard, or the master the sentinels name.
-    client = redis_connection.client(
-        socket_timeout=CHECK_TIMEOUT_SECONDS, socket_connect_timeout=CHECK_TIMEOUT_SECONDS
-    )
+    client = redis_connection.client(socket_timeout=CHECK_TIMEOUT_SECONDS, socket_connect_timeout=CHECK_TIMEOUT_SECONDS)
     try:
         client.ping()
     finally:

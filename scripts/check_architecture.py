@@ -52,8 +52,9 @@ def imported_modules(name, path, tree, modules):
 
 def import_cycles():
     paths = {module_name(path): path for path in (ROOT / "realtime").rglob("*.py")}
-    graph = {name: set(imported_modules(name, path, ast.parse(path.read_text()), paths))
-             for name, path in paths.items()}
+    graph = {
+        name: set(imported_modules(name, path, ast.parse(path.read_text()), paths)) for name, path in paths.items()
+    }
     # Tarjan's strongly connected components, iteratively.
     index, low, on_stack, stack, cycles, counter = {}, {}, set(), [], [], 0
     for start in graph:
@@ -95,9 +96,13 @@ def import_cycles():
 
 def is_benchmark(tree):
     """A module run as a program: it has an `if __name__ == "__main__":` block."""
-    return any(isinstance(node, ast.If) and isinstance(node.test, ast.Compare)
-               and isinstance(node.test.left, ast.Name) and node.test.left.id == "__name__"
-               for node in tree.body)
+    return any(
+        isinstance(node, ast.If)
+        and isinstance(node.test, ast.Compare)
+        and isinstance(node.test.left, ast.Name)
+        and node.test.left.id == "__name__"
+        for node in tree.body
+    )
 
 
 def bench_findings():
@@ -107,8 +112,11 @@ def bench_findings():
     for name, tree in trees.items():
         for node in ast.walk(tree):
             if isinstance(node, (ast.Import, ast.ImportFrom)):
-                targets = [alias.name for alias in node.names] if isinstance(node, ast.Import) else \
-                    [node.module or ""] + [f"{node.module}.{alias.name}" for alias in node.names]
+                targets = (
+                    [alias.name for alias in node.names]
+                    if isinstance(node, ast.Import)
+                    else [node.module or ""] + [f"{node.module}.{alias.name}" for alias in node.names]
+                )
                 if any(target == "tests" or target.startswith("tests.") for target in targets):
                     yield f"{name}: imports from tests/ (bench/ must stand alone)"
                 for other in benchmarks & set(targets) - {name}:
@@ -139,8 +147,10 @@ def main():
     for problem in problems:
         print(problem)
     if not problems:
-        print("architecture: no import cycle, no oversized module without a reason, one frame builder, "
-              "bench/ standing alone")
+        print(
+            "architecture: no import cycle, no oversized module without a reason, one frame builder, "
+            "bench/ standing alone"
+        )
     return 1 if problems else 0
 
 

@@ -55,9 +55,15 @@ def summarize(index_path, agent):
 # against 595 s with two, for the same CPU-seconds (both on a busy machine). The compression groups are the slow part
 # (1000 messages of up to 128 KiB per case, some in 256-byte fragments).
 # Slowest first (measured), so no long group starts last and runs alone.
-GROUPS = ["12.5.*", "12.3.*", "12.2.*"] + [f"13.{n}.*" for n in range(1, 8)] + [
-    "12.4.*", "12.1.*", "1.*,2.*,3.*,4.*,5.*,6.*,7.*,8.*,9.*,10.*,11.*",
-]
+GROUPS = (
+    ["12.5.*", "12.3.*", "12.2.*"]
+    + [f"13.{n}.*" for n in range(1, 8)]
+    + [
+        "12.4.*",
+        "12.1.*",
+        "1.*,2.*,3.*,4.*,5.*,6.*,7.*,8.*,9.*,10.*,11.*",
+    ]
+)
 
 
 def start_daphne(log_path, work):
@@ -71,10 +77,26 @@ def start_daphne(log_path, work):
     }
     env.pop("REDIS_URL", None)  # /ws/echo needs no channel layer
     server = subprocess.Popen(
-        [sys.executable, "-m", "realtime.server", "-v", "0", "-b", "127.0.0.1", "-p", str(port),
-         "--websocket-max-message-size", str(SUITE_LIMIT), "--websocket-max-frame-size", str(SUITE_LIMIT),
-         "config.asgi:application"],
-        cwd=ROOT, env=env, stdout=open(log_path, "wb"), stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "realtime.server",
+            "-v",
+            "0",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "--websocket-max-message-size",
+            str(SUITE_LIMIT),
+            "--websocket-max-frame-size",
+            str(SUITE_LIMIT),
+            "config.asgi:application",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=open(log_path, "wb"),
+        stderr=subprocess.STDOUT,
     )
     if not wait_for_port(port, timeout=20.0, process=server):
         server.kill()
@@ -96,8 +118,9 @@ def run_job(wstest, outdir, work, port, index, cases):
     spec_path = work / f"fuzzingclient-{index:02d}.json"
     spec_path.write_text(json.dumps(spec, indent=2))
     with open(outdir / f"wstest-{index:02d}.log", "wb") as log:
-        result = subprocess.run([str(wstest), "-m", "fuzzingclient", "-s", str(spec_path)],
-                                cwd=work, stdout=log, stderr=subprocess.STDOUT)
+        result = subprocess.run(
+            [str(wstest), "-m", "fuzzingclient", "-s", str(spec_path)], cwd=work, stdout=log, stderr=subprocess.STDOUT
+        )
     if result.returncode != 0 or not (job_dir / "index.json").exists():
         return None, f"wstest failed on {cases} (exit {result.returncode}); see {outdir / f'wstest-{index:02d}.log'}"
     return job_dir, None
@@ -131,9 +154,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--wstest", default=str(ROOT / ".autobahn-venv" / "bin" / "wstest"))
     parser.add_argument("--outdir", default=str(ROOT / "reports" / "autobahn"))
-    parser.add_argument("--cases", default=None,
-                        help="comma-separated case patterns, e.g. '12.*,13.*' (default: all); "
-                             "split into the same groups as a full run")
+    parser.add_argument(
+        "--cases",
+        default=None,
+        help="comma-separated case patterns, e.g. '12.*,13.*' (default: all); split into the same groups as a full run",
+    )
     parser.add_argument("--jobs", type=int, default=int(os.environ.get("AUTOBAHN_JOBS", "3")))
     args = parser.parse_args()
 
@@ -202,15 +227,26 @@ def main():
         close_behaviours.update(c)
         bad.extend(worse)
     write_index(outdir, job_dirs, behaviours, close_behaviours, len(results), elapsed)
-    print(f"Autobahn TestSuite against /ws/echo: {len(results)} cases in {elapsed:.0f} s "
-          f"({args.jobs} workers; {cpu_seconds:.0f} CPU-seconds in wstest, Daphne and migrate)")
+    print(
+        f"Autobahn TestSuite against /ws/echo: {len(results)} cases in {elapsed:.0f} s "
+        f"({args.jobs} workers; {cpu_seconds:.0f} CPU-seconds in wstest, Daphne and migrate)"
+    )
     print("  behaviour:       " + ", ".join(f"{k} {v}" for k, v in sorted(behaviours.items())))
     print("  close behaviour: " + ", ".join(f"{k} {v}" for k, v in sorted(close_behaviours.items())))
     print(f"  report: {outdir / 'index.html'}")
-    (outdir / "summary.json").write_text(json.dumps(
-        {"cases": len(results), "seconds": round(elapsed, 1), "cpu_seconds": round(cpu_seconds, 1),
-         "behavior": behaviours,
-         "behaviorClose": close_behaviours, "not_accepted": bad}, indent=2))
+    (outdir / "summary.json").write_text(
+        json.dumps(
+            {
+                "cases": len(results),
+                "seconds": round(elapsed, 1),
+                "cpu_seconds": round(cpu_seconds, 1),
+                "behavior": behaviours,
+                "behaviorClose": close_behaviours,
+                "not_accepted": bad,
+            },
+            indent=2,
+        )
+    )
     if not args.cases and len(results) < FULL_SUITE_CASES:
         sys.exit(f"only {len(results)} of the suite's {FULL_SUITE_CASES} cases ran")
     if bad:
@@ -221,9 +257,7 @@ def main():
 
 def write_index(outdir, job_dirs, behaviours, close_behaviours, count, elapsed):
     """One page linking each group's wstest report."""
-    rows = "\n".join(
-        f'<li><a href="{d.name}/index.html">{d.name}</a></li>' for d in job_dirs
-    )
+    rows = "\n".join(f'<li><a href="{d.name}/index.html">{d.name}</a></li>' for d in job_dirs)
     counts = ", ".join(f"{html.escape(k)} {v}" for k, v in sorted(behaviours.items()))
     closes = ", ".join(f"{html.escape(k)} {v}" for k, v in sorted(close_behaviours.items()))
     (outdir / "index.html").write_text(

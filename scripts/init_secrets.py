@@ -65,8 +65,11 @@ def main(argv=None):
             keyfile.read_or_create(path, mode=0o600)
             origin = "generated"
         if as_root:
-            owners = {"app": (args.app_uid, args.app_uid), "postgres": (args.app_uid, args.postgres_gid),
-                      "grafana": (args.grafana_uid, args.grafana_uid)}
+            owners = {
+                "app": (args.app_uid, args.app_uid),
+                "postgres": (args.app_uid, args.postgres_gid),
+                "grafana": (args.grafana_uid, args.grafana_uid),
+            }
             os.chown(path, *owners[group])
         os.chmod(path, mode)
         # Never the value: only where it came from.

@@ -38,7 +38,10 @@ def server_database(tmp_path_factory):
     url = f"sqlite:///{path}"
     result = subprocess.run(
         [PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"],
-        cwd=ROOT, env={**os.environ, "DATABASE_URL": url}, capture_output=True, text=True,
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": url},
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr
     return url

@@ -65,7 +65,7 @@ def section(text, title):
     if start < 0:
         return ""
     end = text.find("\n## ", start + 1)
-    return text[start:end if end >= 0 else len(text)]
+    return text[start : end if end >= 0 else len(text)]
 
 
 def markers():
@@ -110,17 +110,19 @@ def test_documents_show_the_command_and_commit_of_each_file_they_quote():
     assert not missing, "\n".join(missing)
 
 
-@pytest.mark.parametrize("document, title", [(ROOT / "README.md", "Benchmarks"),
-                                             (ROOT / "docs" / "SCALE.md", "Benchmarks")],
-                         ids=["README", "SCALE"])
+@pytest.mark.parametrize(
+    "document, title",
+    [(ROOT / "README.md", "Benchmarks"), (ROOT / "docs" / "SCALE.md", "Benchmarks")],
+    ids=["README", "SCALE"],
+)
 def test_every_figure_of_the_benchmark_sections_has_a_marker(document, title):
     text = section(document.read_text(), title)
     assert text, f"{document.name} has no '## {title}' section"
     text = re.sub(r"`[^`]*`", "", text)  # commands and names, not figures
     unmarked = []
     for match in UNIT_FIGURE.finditer(text):
-        before = text[max(0, match.start() - 3):match.start()]
-        after = text[match.end():match.end() + 30]
+        before = text[max(0, match.start() - 3) : match.start()]
+        after = text[match.end() : match.end() + 30]
         if re.search(r"[≤≥<>]=?\s*$", before):
             continue  # a target
         if not re.match(r"\**\s*<!-- figure ", after) and not MARKER.match(text, match.end(1)):

@@ -44,8 +44,7 @@ def go_binary(name, needs_gorilla=False):
     # GOPATH mode: Debian's packaged sources, nothing fetched from a proxy.
     env = {**os.environ, "GO111MODULE": "off", "GOPATH": str(DEBIAN_GOPATH), "GOFLAGS": ""}
     env.setdefault("GOCACHE", str(BUILD / ".gocache"))
-    result = subprocess.run([go, "build", "-o", str(partial), "."], cwd=source, env=env,
-                            capture_output=True, text=True)
+    result = subprocess.run([go, "build", "-o", str(partial), "."], cwd=source, env=env, capture_output=True, text=True)
     if result.returncode != 0:
         partial.unlink(missing_ok=True)
         first = (result.stderr.strip().splitlines() or ["no output"])[0]

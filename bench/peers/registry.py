@@ -18,8 +18,18 @@ from bench.common import server_environment
 from bench.peers.go import NotInstalled, go_binary
 from bench.processes import free_port
 
-OURS_ARGV = ["{python}", "-m", "realtime.server", "-v", "0", "-b", "127.0.0.1", "-p", "{port}",
-             "config.asgi:application"]
+OURS_ARGV = [
+    "{python}",
+    "-m",
+    "realtime.server",
+    "-v",
+    "0",
+    "-b",
+    "127.0.0.1",
+    "-p",
+    "{port}",
+    "config.asgi:application",
+]
 STOCK_APP = "bench.peers.stock_channels:application"
 GRANIAN_NOTE = "granian (Rust HTTP/WebSocket server), --interface asgi --loop uvloop, 1 worker, 1 runtime thread"
 
@@ -49,8 +59,15 @@ class Peer:
 
 def ours_with(name, describe, browser=False, **settings):
     """Ours with some settings changed (environment variables)."""
-    return Peer(name, f"this project, realtime.server, but {describe}", lambda: OURS_ARGV,
-                lambda: server_environment(**settings), fanout_processes=2, redis=True, browser=browser)
+    return Peer(
+        name,
+        f"this project, realtime.server, but {describe}",
+        lambda: OURS_ARGV,
+        lambda: server_environment(**settings),
+        fanout_processes=2,
+        redis=True,
+        browser=browser,
+    )
 
 
 def python_module(module, *arguments):
@@ -62,9 +79,29 @@ def gorilla_argv():
 
 
 def granian_argv():
-    return ["{python}", "-m", "granian", "--interface", "asgi", "--loop", "uvloop", "--workers", "1",
-            "--runtime-threads", "1", "--no-access-log", "--log-level", "warning", "--backlog", "4096",
-            "--host", "127.0.0.1", "--port", "{port}", STOCK_APP]
+    return [
+        "{python}",
+        "-m",
+        "granian",
+        "--interface",
+        "asgi",
+        "--loop",
+        "uvloop",
+        "--workers",
+        "1",
+        "--runtime-threads",
+        "1",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        "--backlog",
+        "4096",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "{port}",
+        STOCK_APP,
+    ]
 
 
 def metrics_and_tracing():
@@ -72,49 +109,126 @@ def metrics_and_tracing():
 
 
 PEERS = (
-    Peer("ours", "this project: realtime.server (Daphne + realtime/server, uvloop), its consumers, project "
-                 "defaults (request tracing and flood control on); in the fan-out 2 processes sharing Redis",
-         lambda: OURS_ARGV, fanout_processes=2, redis=True),
-    Peer("ours+browser", "ours, each client making Chrome's permessage-deflate offer", lambda: OURS_ARGV,
-         browser=True),
-    Peer("tracing-on", "ours with REALTIME_TRACING=1 (every message and connection traced) and Prometheus "
-                       "metrics on (REALTIME_METRICS_PORT)", lambda: OURS_ARGV, metrics_and_tracing),
-    Peer("tracing-off", "ours with REALTIME_TRACING=0, no metrics", lambda: OURS_ARGV,
-         lambda: server_environment(REALTIME_TRACING="0")),
-    Peer("stock", "stock Daphne (Twisted's default asyncio loop) + stock Channels consumers "
-                  "(bench/peers/stock_channels.py)",
-         lambda: ["{python}", "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", "{port}", STOCK_APP],
-         stock_environment),
-    Peer("stock-uvloop", "stock Daphne on uvloop, the event loop ours runs on "
-                         "(bench/peers/stock_daphne_uvloop.py), same stock consumers",
-         python_module("bench.peers.stock_daphne_uvloop", "-v", "0", "-b", "127.0.0.1", "-p", "{port}", STOCK_APP),
-         stock_environment),
-    Peer("uvicorn", "the same stock Channels consumers on uvicorn[standard] (uvloop, httptools, websockets)",
-         python_module("uvicorn", "--loop", "uvloop", "--http", "httptools", "--ws", "websockets",
-                       "--lifespan", "off", "--log-level", "warning", "--no-access-log", "--backlog", "4096",
-                       "--host", "127.0.0.1", "--port", "{port}", STOCK_APP),
-         stock_environment),
-    Peer("granian", f"the same stock Channels consumers on {GRANIAN_NOTE}", granian_argv,
-         stock_environment),
-    Peer("websockets", "a raw `websockets` server on uvloop, no Django (bench/peers/websockets_server.py)",
-         python_module("bench.peers.websockets_server", "{port}")),
-    Peer("websockets+browser", "the raw `websockets` server with its default compression, each client "
-                               "making Chrome's offer",
-         python_module("bench.peers.websockets_server", "{port}", "--compression", "deflate"), browser=True),
-    Peer("aiohttp", "a raw aiohttp server on uvloop (web.WebSocketResponse), no Django "
-                    "(bench/peers/aiohttp_server.py)", python_module("bench.peers.aiohttp_server", "{port}")),
-    Peer("picows", "a raw picows server on uvloop (Cython framing), no Django (bench/peers/picows_server.py)",
-         python_module("bench.peers.picows_server", "{port}")),
-    Peer("stock-chat", "the Channels tutorial's chat on stock Daphne, this project's settings and Message table "
-                       "(bench/peers/stock_chat.py; /ws/chat/<room>/ only)",
-         lambda: ["{python}", "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", "{port}",
-                  "bench.peers.stock_chat:application"]),
-    Peer("gorilla", "gorilla/websocket's echo example and a hub broadcasting a PreparedMessage, in Go "
-                    "(bench/peers/gorilla_echo), Debian's packages", gorilla_argv),
+    Peer(
+        "ours",
+        "this project: realtime.server (Daphne + realtime/server, uvloop), its consumers, project "
+        "defaults (request tracing and flood control on); in the fan-out 2 processes sharing Redis",
+        lambda: OURS_ARGV,
+        fanout_processes=2,
+        redis=True,
+    ),
+    Peer("ours+browser", "ours, each client making Chrome's permessage-deflate offer", lambda: OURS_ARGV, browser=True),
+    Peer(
+        "tracing-on",
+        "ours with REALTIME_TRACING=1 (every message and connection traced) and Prometheus "
+        "metrics on (REALTIME_METRICS_PORT)",
+        lambda: OURS_ARGV,
+        metrics_and_tracing,
+    ),
+    Peer(
+        "tracing-off",
+        "ours with REALTIME_TRACING=0, no metrics",
+        lambda: OURS_ARGV,
+        lambda: server_environment(REALTIME_TRACING="0"),
+    ),
+    Peer(
+        "stock",
+        "stock Daphne (Twisted's default asyncio loop) + stock Channels consumers (bench/peers/stock_channels.py)",
+        lambda: ["{python}", "-m", "daphne", "-v", "0", "-b", "127.0.0.1", "-p", "{port}", STOCK_APP],
+        stock_environment,
+    ),
+    Peer(
+        "stock-uvloop",
+        "stock Daphne on uvloop, the event loop ours runs on "
+        "(bench/peers/stock_daphne_uvloop.py), same stock consumers",
+        python_module("bench.peers.stock_daphne_uvloop", "-v", "0", "-b", "127.0.0.1", "-p", "{port}", STOCK_APP),
+        stock_environment,
+    ),
+    Peer(
+        "uvicorn",
+        "the same stock Channels consumers on uvicorn[standard] (uvloop, httptools, websockets)",
+        python_module(
+            "uvicorn",
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--ws",
+            "websockets",
+            "--lifespan",
+            "off",
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            "--backlog",
+            "4096",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "{port}",
+            STOCK_APP,
+        ),
+        stock_environment,
+    ),
+    Peer("granian", f"the same stock Channels consumers on {GRANIAN_NOTE}", granian_argv, stock_environment),
+    Peer(
+        "websockets",
+        "a raw `websockets` server on uvloop, no Django (bench/peers/websockets_server.py)",
+        python_module("bench.peers.websockets_server", "{port}"),
+    ),
+    Peer(
+        "websockets+browser",
+        "the raw `websockets` server with its default compression, each client making Chrome's offer",
+        python_module("bench.peers.websockets_server", "{port}", "--compression", "deflate"),
+        browser=True,
+    ),
+    Peer(
+        "aiohttp",
+        "a raw aiohttp server on uvloop (web.WebSocketResponse), no Django (bench/peers/aiohttp_server.py)",
+        python_module("bench.peers.aiohttp_server", "{port}"),
+    ),
+    Peer(
+        "picows",
+        "a raw picows server on uvloop (Cython framing), no Django (bench/peers/picows_server.py)",
+        python_module("bench.peers.picows_server", "{port}"),
+    ),
+    Peer(
+        "stock-chat",
+        "the Channels tutorial's chat on stock Daphne, this project's settings and Message table "
+        "(bench/peers/stock_chat.py; /ws/chat/<room>/ only)",
+        lambda: [
+            "{python}",
+            "-m",
+            "daphne",
+            "-v",
+            "0",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            "{port}",
+            "bench.peers.stock_chat:application",
+        ],
+    ),
+    Peer(
+        "gorilla",
+        "gorilla/websocket's echo example and a hub broadcasting a PreparedMessage, in Go "
+        "(bench/peers/gorilla_echo), Debian's packages",
+        gorilla_argv,
+    ),
 )
 SERVERS = {peer.name: peer for peer in PEERS}
 # The peers of the echo, idle-memory and fan-out rows, in the order printed.
 ECHO_ROWS = ("ours", "stock", "stock-uvloop", "uvicorn", "granian", "websockets", "aiohttp", "picows", "gorilla")
-IDLE_ROWS = ("ours", "ours+browser", "websockets", "websockets+browser", "stock", "uvicorn", "granian", "aiohttp",
-             "picows", "gorilla")
+IDLE_ROWS = (
+    "ours",
+    "ours+browser",
+    "websockets",
+    "websockets+browser",
+    "stock",
+    "uvicorn",
+    "granian",
+    "aiohttp",
+    "picows",
+    "gorilla",
+)
 FANOUT_ROWS = ("ours", "websockets", "aiohttp", "picows", "granian", "gorilla")

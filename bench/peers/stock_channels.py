@@ -53,15 +53,20 @@ class TimeConsumer(AsyncWebsocketConsumer):
         if ticker is None:
             layer = self.channel_layer
             ticker = asyncio.ensure_future(
-                every_second(lambda text: layer.group_send("time", {"type": "tick", "text": text})))
+                every_second(lambda text: layer.group_send("time", {"type": "tick", "text": text}))
+            )
 
     async def tick(self, event):
         await self.send(text_data=event["text"])
 
 
-application = ProtocolTypeRouter({
-    "websocket": URLRouter([
-        path("ws/echo", EchoConsumer.as_asgi()),
-        path("ws/time", TimeConsumer.as_asgi()),
-    ]),
-})
+application = ProtocolTypeRouter(
+    {
+        "websocket": URLRouter(
+            [
+                path("ws/echo", EchoConsumer.as_asgi()),
+                path("ws/time", TimeConsumer.as_asgi()),
+            ]
+        ),
+    }
+)

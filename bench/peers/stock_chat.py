@@ -44,16 +44,29 @@ class StockChatConsumer(AsyncJsonWebsocketConsumer):
             self.room_name, self.scope["user"], content["text"], content.get("client_id", "")
         )
         await self.channel_layer.group_send(self.group, {"type": "chat.message", "message": message})
-        await self.send_json({"type": "ack", "action": "post", "id": message["id"],
-                              "client_id": content.get("client_id", ""), "message": message})
+        await self.send_json(
+            {
+                "type": "ack",
+                "action": "post",
+                "id": message["id"],
+                "client_id": content.get("client_id", ""),
+                "message": message,
+            }
+        )
 
     async def chat_message(self, event):
         await self.send_json({"type": "message", "message": event["message"]})
 
 
-application = ProtocolTypeRouter({
-    "http": django_asgi_app,
-    "websocket": AuthMiddlewareStack(URLRouter([
-        re_path(r"^ws/chat/(?P<room>[A-Za-z0-9_-]{1,64})/$", StockChatConsumer.as_asgi()),
-    ])),
-})
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": AuthMiddlewareStack(
+            URLRouter(
+                [
+                    re_path(r"^ws/chat/(?P<room>[A-Za-z0-9_-]{1,64})/$", StockChatConsumer.as_asgi()),
+                ]
+            )
+        ),
+    }
+)

@@ -16,11 +16,14 @@ from datetime import UTC, datetime
 
 def tick_text(second, now):
     moment = datetime.fromtimestamp(now, UTC)
-    return json.dumps({
-        "time": time.strftime("%a, %d %b %Y %H:%M:%S UTC", time.gmtime(second)),
-        "iso": moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z",
-        "seq": second,
-    }, separators=(",", ":"))
+    return json.dumps(
+        {
+            "time": time.strftime("%a, %d %b %Y %H:%M:%S UTC", time.gmtime(second)),
+            "iso": moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z",
+            "seq": second,
+        },
+        separators=(",", ":"),
+    )
 
 
 async def every_second(push):
@@ -39,8 +42,12 @@ async def every_second(push):
 def port_from_command_line(doc):
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("port", type=int)
-    parser.add_argument("--compression", choices=["deflate"], default=None,
-                        help="accept permessage-deflate (where the server can); default: decline it")
+    parser.add_argument(
+        "--compression",
+        choices=["deflate"],
+        default=None,
+        help="accept permessage-deflate (where the server can); default: decline it",
+    )
     return parser.parse_args()
 
 

@@ -79,14 +79,16 @@ class ChatConsumer(SocketConsumer):
         await self.join_group(room_group(self.room_name))
         recovery.watch(get_hub())
         state = await self.database(chat_store.joined, self.room)
-        await self.send_value({
-            "type": "joined",
-            "room": self.room_name,
-            "user": {"name": self.user.username, "staff": self.user.is_staff} if self.user else None,
-            **state,
-            "max_chars": settings.CHAT_MAX_MESSAGE_CHARS,
-            "now": chat_store.iso(timezone.now()),
-        })
+        await self.send_value(
+            {
+                "type": "joined",
+                "room": self.room_name,
+                "user": {"name": self.user.username, "staff": self.user.is_staff} if self.user else None,
+                **state,
+                "max_chars": settings.CHAT_MAX_MESSAGE_CHARS,
+                "now": chat_store.iso(timezone.now()),
+            }
+        )
         waiting, self.waiting = self.waiting, None
         for text in waiting:
             await self.send(text_data=text)
@@ -225,8 +227,14 @@ class ChatConsumer(SocketConsumer):
 
     async def acknowledge(self, action, frame, client_id=""):
         message = frame["message"]
-        ack = {"type": "ack", "action": action, "id": message["id"], "offset": frame["offset"],
-               "epoch": frame["epoch"], "message": message}
+        ack = {
+            "type": "ack",
+            "action": action,
+            "id": message["id"],
+            "offset": frame["offset"],
+            "epoch": frame["epoch"],
+            "message": message,
+        }
         if client_id:
             ack["client_id"] = client_id
         await self.send_value(ack)

@@ -149,8 +149,14 @@ class RoomPresence:
         publish, self.to_publish = self.to_publish, {}
         for room, hello in publish.items():
             users, guests = self.snapshot(room)
-            data = {"process": self.process_id, "room": room, "users": users, "guests": guests,
-                    "hello": hello, "ttl": 3 * refresh}
+            data = {
+                "process": self.process_id,
+                "room": room,
+                "users": users,
+                "guests": guests,
+                "hello": hello,
+                "ttl": 3 * refresh,
+            }
             try:
                 await self.hub.publish(presence_group(room), data)
             except Exception as error:  # Redis away: the next refresh tries again

@@ -136,8 +136,9 @@ def _post(room_name, user, text, client_id):
 
 
 def _stored_post(message):
-    return stream.change_frame(Change.POST, wire(message), stream.post_offset(message), message.room.epoch,
-                               iso(message.created))
+    return stream.change_frame(
+        Change.POST, wire(message), stream.post_offset(message), message.room.epoch, iso(message.created)
+    )
 
 
 RATE_LIMITS = {

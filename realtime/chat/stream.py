@@ -99,8 +99,7 @@ def changes_after(room, after, epoch, wire):
     client would otherwise skip the changes up to it."""
     last, current_epoch = head(room)
     if epoch is not None and epoch != current_epoch and not (epoch == "" and after == 0):
-        return {"after": after, "reset": True, "changes": [], "has_more": False,
-                "offset": last, "epoch": current_epoch}
+        return {"after": after, "reset": True, "changes": [], "has_more": False, "offset": last, "epoch": current_epoch}
     if after > last:
         raise ClientError("invalid_field", f'"after" is {after}, beyond the room\'s last offset {last}')
     rows = (
@@ -110,8 +109,7 @@ def changes_after(room, after, epoch, wire):
     )
     changes = [change_frame(change.kind, wire(change.message), change.offset, current_epoch) for change in rows]
     newest = changes[-1]["offset"] if changes else after
-    return {"after": after, "changes": changes, "has_more": newest < last, "offset": newest,
-            "epoch": current_epoch}
+    return {"after": after, "changes": changes, "has_more": newest < last, "offset": newest, "epoch": current_epoch}
 
 
 def add_posts(room_name, author, texts):
@@ -122,10 +120,12 @@ def add_posts(room_name, author, texts):
         messages = Message.objects.bulk_create([Message(room=room, author=author, text=text) for text in texts])
         if not all(message.pk for message in messages):  # a backend that does not return ids
             messages = list(Message.objects.filter(room=room).order_by("-pk")[: len(texts)])[::-1]
-        Change.objects.bulk_create([
-            Change(room=room, offset=room.last_offset + n, message=message, kind=Change.POST)
-            for n, message in enumerate(messages, 1)
-        ])
+        Change.objects.bulk_create(
+            [
+                Change(room=room, offset=room.last_offset + n, message=message, kind=Change.POST)
+                for n, message in enumerate(messages, 1)
+            ]
+        )
         room.last_offset += len(messages)
         room.save(update_fields=["last_offset"])
     return [message.pk for message in messages]

@@ -31,10 +31,14 @@ def room(request, room):
     # Not stored: a room is stored with its first post, so page views (by
     # anyone, under any name) add no rows.
     room = Room(name=room)
-    return render(request, "realtime/chat.html", {
-        "room": room,
-        "max_chars": settings.CHAT_MAX_MESSAGE_CHARS,
-    })
+    return render(
+        request,
+        "realtime/chat.html",
+        {
+            "room": room,
+            "max_chars": settings.CHAT_MAX_MESSAGE_CHARS,
+        },
+    )
 
 
 # -- accounts ---------------------------------------------------------------------
@@ -74,7 +78,8 @@ def signup(request):
             with transaction.atomic():
                 wait = rate_windows.take(
                     SIGNUP_KEY_PREFIX + (client_address(request) or "unknown"),
-                    settings.ACCOUNTS_SIGNUP_RATE_COUNT, settings.ACCOUNTS_SIGNUP_RATE_SECONDS,
+                    settings.ACCOUNTS_SIGNUP_RATE_COUNT,
+                    settings.ACCOUNTS_SIGNUP_RATE_SECONDS,
                 )
                 user = None if wait else form.save()
             rate_windows.forget_idle(SIGNUP_KEY_PREFIX, settings.ACCOUNTS_SIGNUP_RATE_SECONDS)
@@ -83,12 +88,15 @@ def signup(request):
                 return redirect(safe_next(request))
             # The form comes back filled in (but for the passwords, which
             # Django never sends back), so nothing typed is lost.
-            form.add_error(None, (
-                f"Too many new accounts were made from your network recently "
-                f"(at most {settings.ACCOUNTS_SIGNUP_RATE_COUNT} every "
-                f"{minutes_text(settings.ACCOUNTS_SIGNUP_RATE_SECONDS)}). "
-                f"Please try again in {minutes_text(wait)}."
-            ))
+            form.add_error(
+                None,
+                (
+                    f"Too many new accounts were made from your network recently "
+                    f"(at most {settings.ACCOUNTS_SIGNUP_RATE_COUNT} every "
+                    f"{minutes_text(settings.ACCOUNTS_SIGNUP_RATE_SECONDS)}). "
+                    f"Please try again in {minutes_text(wait)}."
+                ),
+            )
             status = TOO_MANY_REQUESTS
     else:
         form = UserCreationForm()
@@ -99,11 +107,16 @@ def locked_out(request, original_response=None, credentials=None):
     """django-axes' answer to a login it refused (AXES_LOCKOUT_CALLABLE):
     HTTP 429 with a page that says why, for how long, and the ways back."""
     username = request.POST.get("username", "") if request.method == "POST" else ""
-    return render(request, "registration/locked_out.html", {
-        "username": username,
-        "failure_limit": settings.ACCOUNTS_LOGIN_FAILURE_LIMIT,
-        "wait": minutes_text(settings.ACCOUNTS_LOCKOUT_MINUTES * 60),
-    }, status=TOO_MANY_REQUESTS)
+    return render(
+        request,
+        "registration/locked_out.html",
+        {
+            "username": username,
+            "failure_limit": settings.ACCOUNTS_LOGIN_FAILURE_LIMIT,
+            "wait": minutes_text(settings.ACCOUNTS_LOCKOUT_MINUTES * 60),
+        },
+        status=TOO_MANY_REQUESTS,
+    )
 
 
 class LoginView(auth_views.LoginView):

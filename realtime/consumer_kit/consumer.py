@@ -20,7 +20,7 @@ from realtime.consumer_kit.hub import get_hub
 from realtime.ops import socket_stats
 from realtime.ops.outages import DATABASE
 from realtime.server import extensions
-from realtime.tracing.events import Subprotocols
+from realtime.tracing.redaction import Subprotocols
 
 logger = logging.getLogger(__name__)
 # Message type -> handler method name ("websocket.receive" -> "websocket_receive"),
@@ -56,6 +56,7 @@ class SocketConsumer(AsyncWebsocketConsumer):
         """Channels' as_asgi, with an app that returns the new consumer's
         coroutine instead of awaiting it: one coroutine frame less kept alive
         per open socket."""
+
         @markcoroutinefunction
         def app(scope, receive, send):
             return cls(**initkwargs)(scope, receive, send)

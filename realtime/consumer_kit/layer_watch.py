@@ -139,13 +139,13 @@ class LayerWatch:
         self.lost_reason = reason
         self.outages += 1
         counts.CHANNEL_LAYER_ERRORS.inc("lost")
-        logger.info("channel layer: group messages may be lost (%s); open sockets resync when it answers again",
-                    reason)
+        logger.info("channel layer: group messages may be lost (%s); open sockets resync when it answers again", reason)
 
     def back(self):
         took = asyncio.get_running_loop().time() - self.lost_since
         self.lost_since = None
-        logger.info("channel layer answers again after %.1f s (lost: %s); resyncing open sockets",
-                    took, self.lost_reason)
+        logger.info(
+            "channel layer answers again after %.1f s (lost: %s); resyncing open sockets", took, self.lost_reason
+        )
         for callback in self.listeners:
             self.hub.run_in_background(callback(self.hub))

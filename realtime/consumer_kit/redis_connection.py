@@ -45,8 +45,10 @@ def client(use_asyncio=False, **options):
         sentinel = Sentinel(
             sentinel_addresses(),
             # The sentinels themselves answer fast or not at all.
-            sentinel_kwargs={"socket_timeout": options.get("socket_timeout", 1.0),
-                             "socket_connect_timeout": options.get("socket_connect_timeout", 1.0)},
+            sentinel_kwargs={
+                "socket_timeout": options.get("socket_timeout", 1.0),
+                "socket_connect_timeout": options.get("socket_connect_timeout", 1.0),
+            },
         )
         return sentinel.master_for(
             settings.REDIS_SENTINEL_MASTER, redis_class=redis.Redis, db=settings.REDIS_SENTINEL_DB, **options

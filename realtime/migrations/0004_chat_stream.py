@@ -26,34 +26,48 @@ def number_existing_messages(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('realtime', '0003_rate_window'),
+        ("realtime", "0003_rate_window"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='room',
-            name='epoch',
+            model_name="room",
+            name="epoch",
             field=models.CharField(default=realtime.chat.models.new_epoch, max_length=16),
         ),
         migrations.AddField(
-            model_name='room',
-            name='last_offset',
+            model_name="room",
+            name="last_offset",
             field=models.BigIntegerField(default=0),
         ),
         migrations.CreateModel(
-            name='Change',
+            name="Change",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('offset', models.BigIntegerField()),
-                ('kind', models.CharField(choices=[('message', 'post'), ('edited', 'edit'), ('deleted', 'delete')], max_length=8)),
-                ('message', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='changes', to='realtime.message')),
-                ('room', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='changes', to='realtime.room')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("offset", models.BigIntegerField()),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("message", "post"), ("edited", "edit"), ("deleted", "delete")], max_length=8
+                    ),
+                ),
+                (
+                    "message",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="changes", to="realtime.message"
+                    ),
+                ),
+                (
+                    "room",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="changes", to="realtime.room"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['room', 'offset'],
-                'constraints': [models.UniqueConstraint(fields=('room', 'offset'), name='chat_change_room_offset')],
+                "ordering": ["room", "offset"],
+                "constraints": [models.UniqueConstraint(fields=("room", "offset"), name="chat_change_room_offset")],
             },
         ),
         migrations.RunPython(number_existing_messages, migrations.RunPython.noop),

@@ -80,35 +80,40 @@ class ScrapeLevel:
 
 # -- WebSocket handshakes and closes -------------------------------------------
 
-ACCEPTED = EventCount(
-    "realtime_websocket_accepted", "WebSocket handshakes accepted, by route.", ("route",))
+ACCEPTED = EventCount("realtime_websocket_accepted", "WebSocket handshakes accepted, by route.", ("route",))
 REFUSED = EventCount(
     "realtime_websocket_refused",
     "WebSocket handshakes refused, by route and reason (origin, unknown_path, auth, other).",
-    ("route", "reason"))
+    ("route", "reason"),
+)
 CLOSES = EventCount(
     "realtime_websocket_closes",
     "WebSocket connections ended, by route, close code (1006: no close frame, the TCP connection "
     "just ended; codes outside RFC 6455's by range: 3xxx, 4xxx, other) and which side closed "
     "first (server, client, none).",
-    ("route", "code", "initiator"))
+    ("route", "code", "initiator"),
+)
 SLOW_CLIENT_CLOSES = EventCount(
     "realtime_websocket_slow_client_closes",
-    "Sockets closed with 1008 because their client stopped reading (send buffer full).", ("route",))
+    "Sockets closed with 1008 because their client stopped reading (send buffer full).",
+    ("route",),
+)
 READ_PAUSES = EventCount(
     "realtime_websocket_read_pauses",
     "Times the server stopped reading a socket because the application had too many of its "
-    "messages waiting (input back-pressure).", ("route",))
+    "messages waiting (input back-pressure).",
+    ("route",),
+)
 THROTTLED = EventCount(
-    "realtime_websocket_throttled_messages",
-    "Received messages delayed by the per-socket flood limit.", ("route",))
+    "realtime_websocket_throttled_messages", "Received messages delayed by the per-socket flood limit.", ("route",)
+)
 
 # -- time push --------------------------------------------------------------------
 
-TICK_PUBLISHER = Level(
-    "realtime_tick_publisher", "1 while this process holds the tick publisher lease, else 0.")
+TICK_PUBLISHER = Level("realtime_tick_publisher", "1 while this process holds the tick publisher lease, else 0.")
 TICK_LAG = Level(
-    "realtime_tick_lag_seconds", "How late the last tick this process published left, after its second began.")
+    "realtime_tick_lag_seconds", "How late the last tick this process published left, after its second began."
+)
 TICKS = EventCount("realtime_ticks_published", "Ticks this process published.")
 
 # -- channel layer and Redis ------------------------------------------------------
@@ -117,25 +122,26 @@ CHANNEL_LAYER_ERRORS = EventCount(
     "realtime_channel_layer_errors",
     "Channel-layer operations that failed, by operation (receive, group_add, group_discard, publish, new_channel; "
     "lost: group messages may have been lost, realtime/consumer_kit/layer_watch.py).",
-    ("operation",))
+    ("operation",),
+)
 REDIS_ERRORS = EventCount(
     "realtime_redis_errors",
     "Direct Redis calls that failed, by operation (tick_lease, trace_publish, trace_read).",
-    ("operation",))
+    ("operation",),
+)
 
 # -- chat ---------------------------------------------------------------------------
 
 CHAT_CHANGES = EventCount(
     "realtime_chat_changes",
     "Chat messages stored, by action (post, edit, delete, hide) and where it came from (socket, admin).",
-    ("action", "via"))
+    ("action", "via"),
+)
 
 # -- tracing --------------------------------------------------------------------------
 
-TRACE_QUEUE = ScrapeLevel(
-    "realtime_trace_queue_length", "Finished traces waiting for the trace writer.")
-TRACE_DROPS = EventCount(
-    "realtime_trace_dropped", "Finished traces dropped because the writer's queue was full.")
+TRACE_QUEUE = ScrapeLevel("realtime_trace_queue_length", "Finished traces waiting for the trace writer.")
+TRACE_DROPS = EventCount("realtime_trace_dropped", "Finished traces dropped because the writer's queue was full.")
 
 
 # -- events that take more than one count --------------------------------------------

@@ -128,8 +128,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record):
         entry = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -193,13 +192,21 @@ class JsonAccessLog:
     def __call__(self, protocol, action, details):
         client = details.get("client")
         if protocol == "http" and action == "complete":
-            self.logger.info("%s %s %s %s", details.get("method"), details.get("path"), details.get("status"),
-                             details.get("size"),
-                             extra={"request_path": details.get("path"), "client": client,
-                                    "status_code": details.get("status")})
+            self.logger.info(
+                "%s %s %s %s",
+                details.get("method"),
+                details.get("path"),
+                details.get("status"),
+                details.get("size"),
+                extra={"request_path": details.get("path"), "client": client, "status_code": details.get("status")},
+            )
         elif protocol == "websocket":
-            self.logger.info("WebSocket %s %s", action, details.get("path"),
-                             extra={"socket_path": details.get("path"), "client": client})
+            self.logger.info(
+                "WebSocket %s %s",
+                action,
+                details.get("path"),
+                extra={"socket_path": details.get("path"), "client": client},
+            )
 
 
 def access_logger(daphne_action_logger):

@@ -34,7 +34,8 @@ class RealtimeCollector:
     def collect(self):
         open_sockets, traffic = socket_stats.snapshot()
         connections = GaugeMetricFamily(
-            "realtime_websocket_connections", "Open WebSocket connections, by route.", labels=["route"])
+            "realtime_websocket_connections", "Open WebSocket connections, by route.", labels=["route"]
+        )
         for route, n in sorted(open_sockets.items()):
             connections.add_metric([route], n)
         # Routes with nothing open now still show 0 once they have been used.
@@ -42,12 +43,15 @@ class RealtimeCollector:
             connections.add_metric([route], 0)
         yield connections
         messages = CounterMetricFamily(
-            "realtime_websocket_messages", "WebSocket messages, by route and direction (in, out).",
-            labels=["route", "direction"])
+            "realtime_websocket_messages",
+            "WebSocket messages, by route and direction (in, out).",
+            labels=["route", "direction"],
+        )
         wire_bytes = CounterMetricFamily(
             "realtime_websocket_bytes",
             "WebSocket bytes on the wire (frames, after compression), by route and direction.",
-            labels=["route", "direction"])
+            labels=["route", "direction"],
+        )
         for route, (messages_in, messages_out, bytes_in, bytes_out) in sorted(traffic.items()):
             messages.add_metric([route, "in"], messages_in)
             messages.add_metric([route, "out"], messages_out)

@@ -49,8 +49,12 @@ def configure_from_settings(process):
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    return configure(BatchSpanProcessor(OTLPSpanExporter()), process, setting("REALTIME_OTEL_MESSAGES_PER_FLUSH"),
-                     setting("REALTIME_OTEL_CLIENT_ADDRESS"))
+    return configure(
+        BatchSpanProcessor(OTLPSpanExporter()),
+        process,
+        setting("REALTIME_OTEL_MESSAGES_PER_FLUSH"),
+        setting("REALTIME_OTEL_CLIENT_ADDRESS"),
+    )
 
 
 def configure(processor, process, messages_per_flush=10, client_address=False):
@@ -61,10 +65,12 @@ def configure(processor, process, messages_per_flush=10, client_address=False):
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
 
-    resource = Resource.create({
-        "service.name": os.environ.get("OTEL_SERVICE_NAME") or "realtime",
-        "service.instance.id": process,
-    })
+    resource = Resource.create(
+        {
+            "service.name": os.environ.get("OTEL_SERVICE_NAME") or "realtime",
+            "service.instance.id": process,
+        }
+    )
     provider = TracerProvider(resource=resource)
     provider.add_span_processor(processor)
     _spans = SpanExport(provider, messages_per_flush, client_address)
@@ -139,7 +145,7 @@ class SpanExport:
     # -- one span per kind of trace ---------------------------------------------
 
     def http_span(self, item, offset):
-        method, _, route = item.family[len("http."):].partition(" ")
+        method, _, route = item.family[len("http.") :].partition(" ")
         attributes = {"http.request.method": method, "http.route": route, "url.path": item.title}
         for _, text, _, sensitive in self.events_of(item, offset):
             found = STATUS_EVENT.match(text)
@@ -153,8 +159,11 @@ class SpanExport:
         path, _, client = item.title.partition(" ")
         route = route_of(path.encode("ascii", "replace"))
         attributes = {
-            "url.path": path, "http.route": route, "network.protocol.name": "websocket",
-            "realtime.messages_in": item.messages_in, "realtime.messages_out": item.messages_out,
+            "url.path": path,
+            "http.route": route,
+            "network.protocol.name": "websocket",
+            "realtime.messages_in": item.messages_in,
+            "realtime.messages_out": item.messages_out,
             "realtime.errors": item.errors,
         }
         host, _, port = client.rpartition(":")
@@ -167,8 +176,13 @@ class SpanExport:
 
     def span(self, name, item, offset, attributes):
         attributes["realtime.family"] = item.family
-        span = self.tracer.start_span(name, context=self.root, kind=self.kind_server,
-                                      start_time=nanoseconds(item.start + offset), attributes=attributes)
+        span = self.tracer.start_span(
+            name,
+            context=self.root,
+            kind=self.kind_server,
+            start_time=nanoseconds(item.start + offset),
+            attributes=attributes,
+        )
         for when, text, is_error, _ in self.events_of(item, offset):
             span.add_event(text, {"realtime.error": True} if is_error else None, timestamp=nanoseconds(when))
         if item.error:
@@ -182,8 +196,10 @@ class SpanExport:
         from realtime.tracing.events import serialize_events
 
         start = item.start + offset
-        return [(start + seconds, REDACTED if sensitive else self.without_client(text), is_error, sensitive)
-                for seconds, text, is_error, sensitive in serialize_events(item, offset)]
+        return [
+            (start + seconds, REDACTED if sensitive else self.without_client(text), is_error, sensitive)
+            for seconds, text, is_error, sensitive in serialize_events(item, offset)
+        ]
 
     # -- received messages: a few sampled spans, never one each -------------------
 
@@ -201,14 +217,24 @@ class SpanExport:
         path, _, size, started, ended, _, failed = record
         route = route_of(path.encode("ascii", "replace"))
         span = self.tracer.start_span(
-            "WebSocket message", context=self.root, kind=self.kind_server,
+            "WebSocket message",
+            context=self.root,
+            kind=self.kind_server,
             start_time=nanoseconds(started + offset),
-            attributes={"url.path": path, "http.route": route, "messaging.message.body.size": size,
-                        "realtime.family": "websocket.Receive"})
+            attributes={
+                "url.path": path,
+                "http.route": route,
+                "messaging.message.body.size": size,
+                "realtime.family": "websocket.Receive",
+            },
+        )
         for seconds, text, is_error, sensitive in message_events(record):
             # A message preview (REALTIME_TRACE_PAYLOAD_PREVIEW) is sensitive.
-            span.add_event(REDACTED if sensitive else text, {"realtime.error": True} if is_error else None,
-                           timestamp=nanoseconds(started + offset + seconds))
+            span.add_event(
+                REDACTED if sensitive else text,
+                {"realtime.error": True} if is_error else None,
+                timestamp=nanoseconds(started + offset + seconds),
+            )
         if failed:
             span.set_status(self.status_error)
         span.end(end_time=nanoseconds(ended + offset))

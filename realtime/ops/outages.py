@@ -74,8 +74,12 @@ class Service:
             if self.down_since is not None:
                 return
             self.down_since = now
-        self.log.warning("%s is unavailable (%s: %s); carrying on and retrying, will say when it is back",
-                         self.name, where, error if isinstance(error, str) else one_line(error))
+        self.log.warning(
+            "%s is unavailable (%s: %s); carrying on and retrying, will say when it is back",
+            self.name,
+            where,
+            error if isinstance(error, str) else one_line(error),
+        )
 
     def answered(self):
         """The service just did what was asked; says it is back if it was away."""
@@ -83,8 +87,11 @@ class Service:
             return
         now = time.monotonic()
         with self.lock:
-            if (self.down_since is None or now - self.last_failure < self.settle_seconds
-                    or now - self.down_since < self.min_outage_seconds):
+            if (
+                self.down_since is None
+                or now - self.last_failure < self.settle_seconds
+                or now - self.down_since < self.min_outage_seconds
+            ):
                 return
             away, self.down_since = now - self.down_since, None
         self.log.warning("%s is back after %.1f s", self.name, away)

@@ -25,8 +25,10 @@ def start_metrics_endpoint():
     try:
         metrics.start(port, bind)
     except OSError as error:
-        sys.exit(f"cannot serve metrics on {bind}:{port} ({error.strerror or error}): "
-                 "give each server process its own REALTIME_METRICS_PORT, or 0 for none")
+        sys.exit(
+            f"cannot serve metrics on {bind}:{port} ({error.strerror or error}): "
+            "give each server process its own REALTIME_METRICS_PORT, or 0 for none"
+        )
 
 
 def start_trace_export():

@@ -34,10 +34,22 @@ from urllib.parse import urlsplit, urlunsplit
 
 DAPHNE_REPORT = "Exception inside application"
 # Request headers that say nothing about who the client is.
-SAFE_HEADERS = frozenset({
-    "host", "user-agent", "origin", "accept", "accept-encoding", "accept-language", "content-type",
-    "content-length", "connection", "upgrade", "sec-websocket-version", "sec-websocket-extensions",
-})
+SAFE_HEADERS = frozenset(
+    {
+        "host",
+        "user-agent",
+        "origin",
+        "accept",
+        "accept-encoding",
+        "accept-language",
+        "content-type",
+        "content-length",
+        "connection",
+        "upgrade",
+        "sec-websocket-version",
+        "sec-websocket-extensions",
+    }
+)
 
 
 def init(dsn, environment="", release="", traces_sample_rate=0.0, send_default_pii=False):

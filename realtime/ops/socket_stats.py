@@ -104,8 +104,9 @@ def closed(protocol, was_clean):
 # is its own label value. The client picks any code it likes, and each new
 # label value is a new series in Prometheus (60 codes sent, 60 series), so
 # the rest are counted by range.
-REGISTERED_CLOSE_CODES = frozenset({1000, 1001, 1002, 1003, 1005, 1006, 1007, 1008, 1009, 1010, 1011, 1012,
-                                    1013, 1014, 1015})
+REGISTERED_CLOSE_CODES = frozenset(
+    {1000, 1001, 1002, 1003, 1005, 1006, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 1015}
+)
 
 
 def close_code_label(code):

@@ -86,8 +86,7 @@ def open_socket(url, options, subprotocols=None):
 def describe_connection(websocket, options):
     if options.verbose:
         print(
-            f"connected to {websocket.request.path} "
-            f"(subprotocol: {websocket.subprotocol or 'none'})",
+            f"connected to {websocket.request.path} (subprotocol: {websocket.subprotocol or 'none'})",
             file=sys.stderr,
         )
 
@@ -142,7 +141,7 @@ async def run_check(options):
         tick = json.loads(message)
         tick_time, seq = tick["time"], tick["seq"]
     except (ValueError, TypeError, KeyError):
-        raise ClientFailure(f"/ws/time sent {message!r}, not {{\"time\", \"iso\", \"seq\"}} JSON") from None
+        raise ClientFailure(f'/ws/time sent {message!r}, not {{"time", "iso", "seq"}} JSON') from None
     print(f"time: /ws/time sent {tick_time!r} (seq {seq}) after {waited:.2f} s")
     print("check passed")
 
@@ -251,8 +250,13 @@ def build_parser():
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--cafile", metavar="PATH", help="trust this CA (PEM) for wss:// URLs")
     common.add_argument("--origin", help="send this Origin header (none is sent by default)")
-    common.add_argument("--timeout", type=positive_float, default=5.0, metavar="SECONDS",
-                        help="for the handshake and for each awaited message (default 5)")
+    common.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=5.0,
+        metavar="SECONDS",
+        help="for the handshake and for each awaited message (default 5)",
+    )
     common.add_argument("-v", "--verbose", action="store_true", help="print handshake details on stderr")
 
     parser = argparse.ArgumentParser(
@@ -278,11 +282,13 @@ def build_parser():
     person = commands.add_parser("person", parents=[common], help="send a Person, print the acknowledgement")
     person.add_argument("url", help="socket URL, e.g. ws://127.0.0.1:8000/ws/person")
     person.add_argument("--name", required=True)
-    person.add_argument("--email", dest="emails", action="append", default=[], metavar="EMAIL",
-                        help="repeat for several emails")
+    person.add_argument(
+        "--email", dest="emails", action="append", default=[], metavar="EMAIL", help="repeat for several emails"
+    )
     person.add_argument("--xml", action="store_true", help="XML codec instead of JSON")
-    person.add_argument("--no-subprotocol", action="store_true",
-                        help="do not offer the codec as Sec-WebSocket-Protocol")
+    person.add_argument(
+        "--no-subprotocol", action="store_true", help="do not offer the codec as Sec-WebSocket-Protocol"
+    )
     person.set_defaults(run=run_person)
 
     time_ = commands.add_parser("time", parents=[common], help="print time messages")
@@ -306,8 +312,10 @@ def failure_line(error, options):
             line += f" (Origin {options.origin} is not allowed)"
         return line
     if isinstance(error, ssl.SSLCertVerificationError):
-        return (f"TLS certificate verification failed for {url}: {error.verify_message}"
-                " (pass --cafile with the CA that signed the server's certificate)")
+        return (
+            f"TLS certificate verification failed for {url}: {error.verify_message}"
+            " (pass --cafile with the CA that signed the server's certificate)"
+        )
     if isinstance(error, ssl.SSLError):
         return f"TLS error talking to {url}: {error.reason or error}"
     if isinstance(error, InvalidHandshake):

@@ -83,9 +83,7 @@ class PersonConsumer(SocketConsumer):
         await self.accept(subprotocol)
 
     async def receive(self, text_data=None, bytes_data=None):
-        person = self.codec.unmarshal(
-            text_data if text_data is not None else bytes_data, None, Person
-        )
+        person = self.codec.unmarshal(text_data if text_data is not None else bytes_data, None, Person)
         # One line per message (the Go server prints a line per email: a
         # client sending 16,000 of them wrote 16,000 lines), at most
         # PERSON_LOG_EMAILS of them named; the log filter bounds its length.

@@ -147,8 +147,9 @@ class RedisLease:
                 if index not in self.failing:
                     self.failing.add(index)
                     if len(self.scripts) > 1:  # one Redis: REDIS.failed says it all
-                        logger.warning("tick lease: Redis %d of %d did not answer: %s", index + 1,
-                                       len(self.scripts), error)
+                        logger.warning(
+                            "tick lease: Redis %d of %d did not answer: %s", index + 1, len(self.scripts), error
+                        )
                 REDIS.failed("tick lease", error)
                 continue
             if index in self.failing:

@@ -17,8 +17,14 @@ import ipaddress
 # Django's SECURE_PROXY_SSL_HEADER (X-Forwarded-Proto), the standard and
 # nginx-style variants, and Daphne's own root-path header.
 FORWARDING_HEADERS = (
-    b"x-forwarded-for", b"x-forwarded-port", b"x-forwarded-proto", b"x-forwarded-host",
-    b"x-forwarded-scheme", b"x-real-ip", b"forwarded", b"daphne-root-path",
+    b"x-forwarded-for",
+    b"x-forwarded-port",
+    b"x-forwarded-proto",
+    b"x-forwarded-host",
+    b"x-forwarded-scheme",
+    b"x-real-ip",
+    b"forwarded",
+    b"daphne-root-path",
 )
 
 

@@ -49,5 +49,4 @@ async def run_full_collections(every_seconds):
         await asyncio.sleep(every_seconds + housekeeping.seconds_until(after))
         started = time.perf_counter()
         found = gc.collect(2)
-        logger.debug("full collection: %d unreachable objects, %.0f ms", found,
-                     (time.perf_counter() - started) * 1000)
+        logger.debug("full collection: %d unreachable objects, %.0f ms", found, (time.perf_counter() - started) * 1000)

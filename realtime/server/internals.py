@@ -57,12 +57,30 @@ class Internal:
 
 INTERNALS = (
     # Daphne: the server and protocol classes we subclass.
-    Internal(DAPHNE, DAPHNE_SERVER, "create_application", "server.py: copied, with InboundQueue and a direct send",
-             "copied", "f1e300b4ecf636c8"),
-    Internal(DAPHNE, DAPHNE_SERVER, "application_checker", "server.py: re-armed by name, moved to housekeeping",
-             "calls", "reactor.callLater(1, self.application_checker)"),
-    Internal(DAPHNE, DAPHNE_SERVER, "timeout_checker", "server.py: re-armed by name, moved to housekeeping",
-             "calls", "reactor.callLater(2, self.timeout_checker)"),
+    Internal(
+        DAPHNE,
+        DAPHNE_SERVER,
+        "create_application",
+        "server.py: copied, with InboundQueue and a direct send",
+        "copied",
+        "f1e300b4ecf636c8",
+    ),
+    Internal(
+        DAPHNE,
+        DAPHNE_SERVER,
+        "application_checker",
+        "server.py: re-armed by name, moved to housekeeping",
+        "calls",
+        "reactor.callLater(1, self.application_checker)",
+    ),
+    Internal(
+        DAPHNE,
+        DAPHNE_SERVER,
+        "timeout_checker",
+        "server.py: re-armed by name, moved to housekeeping",
+        "calls",
+        "reactor.callLater(2, self.timeout_checker)",
+    ),
     Internal(DAPHNE, DAPHNE_SERVER, "connections", "server.py, protocol.py: the open connections", "assigned"),
     Internal(DAPHNE, DAPHNE_SERVER, "ws_factory", "server.py: our protocol class installed on it", "assigned"),
     Internal(DAPHNE, DAPHNE_SERVER, "listen_success", "server.py: the listening ports, stopped on SIGTERM"),
@@ -71,13 +89,23 @@ INTERNALS = (
     Internal(DAPHNE, DAPHNE_WS, "application_deferred", "protocol.py: dropped after the handshake", "assigned"),
     Internal(DAPHNE, DAPHNE_WS, "last_ping", "protocol.py: the keepalive counts from a message", "assigned"),
     Internal(DAPHNE, DAPHNE_WS, "muted", "protocol.py: nothing is queued for a muted socket"),
-    Internal(DAPHNE, DAPHNE_WS, "server", "protocol.py: set by onConnect; a refused handshake has none",
-             "assigned"),
-    Internal(DAPHNE, DAPHNE_SERVER, "run", "server.py: its HTTPFactory becomes RealtimeHTTPFactory",
-             "calls", "self.http_factory = HTTPFactory(self)"),
-    Internal(DAPHNE, "daphne.http_protocol:WebRequest", "process",
-             "http_requests.py: forwarding headers removed first; the upgrade passes on the headers left",
-             "calls", "for h in self.requestHeaders.getAllRawHeaders()"),
+    Internal(DAPHNE, DAPHNE_WS, "server", "protocol.py: set by onConnect; a refused handshake has none", "assigned"),
+    Internal(
+        DAPHNE,
+        DAPHNE_SERVER,
+        "run",
+        "server.py: its HTTPFactory becomes RealtimeHTTPFactory",
+        "calls",
+        "self.http_factory = HTTPFactory(self)",
+    ),
+    Internal(
+        DAPHNE,
+        "daphne.http_protocol:WebRequest",
+        "process",
+        "http_requests.py: forwarding headers removed first; the upgrade passes on the headers left",
+        "calls",
+        "for h in self.requestHeaders.getAllRawHeaders()",
+    ),
     # autobahn: the frame parser, the handshake, the closing handshake.
     Internal(AUTOBAHN, "autobahn.websocket.protocol", "pformat", "lazy_debug.py: made lazy (install)"),
     Internal(AUTOBAHN, AB_PROTOCOL, "_dataReceived", "simple_frames.py: the input fast path goes first"),
@@ -99,8 +127,13 @@ INTERNALS = (
     Internal(AUTOBAHN, AB_SERVER, "_parseExtensionsHeader", "protocol.py: odd deflate offers declined, not failed"),
     Internal(AUTOBAHN, AB_SERVER, "http_request_data", "protocol.py: dropped after the handshake", "assigned"),
     Internal(AUTOBAHN, AB_SERVER, "CONFIG_ATTRS", "server.py: options as class attributes"),
-    Internal(AUTOBAHN, "autobahn.websocket.protocol:WebSocketServerFactory", "_batched_timer",
-             "keepalive.py: the ping timeout re-armed", "assigned"),
+    Internal(
+        AUTOBAHN,
+        "autobahn.websocket.protocol:WebSocketServerFactory",
+        "_batched_timer",
+        "keepalive.py: the ping timeout re-armed",
+        "assigned",
+    ),
     Internal(AUTOBAHN, AB_DEFLATE, "_compressor", "compression.py: no zlib object kept idle", "assigned"),
     Internal(AUTOBAHN, AB_DEFLATE, "_decompressor", "compression.py: no zlib object kept idle", "assigned"),
     Internal(AUTOBAHN, AB_DEFLATE, "_is_server", "compression.py: which side's parameters apply", "assigned"),
@@ -114,10 +147,16 @@ INTERNALS = (
     Internal(TWISTED, TX_REACTOR, "_readers", "direct_dispatch.py: as Twisted's addReader", "assigned"),
     Internal(TWISTED, TX_REACTOR, "_writers", "direct_dispatch.py: as Twisted's addWriter", "assigned"),
     Internal(TWISTED, TX_REACTOR, "_asyncioEventloop", "direct_dispatch.py: the loop to register on", "assigned"),
-    Internal(TWISTED, "twisted.web.http:HTTPChannel", "requests", "protocol.py: the upgrade's cycle broken",
-             "assigned"),
-    Internal(TWISTED, "twisted.web.http:_GenericHTTPChannelProtocol", "_channel",
-             "http_requests.py: the channel's transport, cut when a header is late", "assigned"),
+    Internal(
+        TWISTED, "twisted.web.http:HTTPChannel", "requests", "protocol.py: the upgrade's cycle broken", "assigned"
+    ),
+    Internal(
+        TWISTED,
+        "twisted.web.http:_GenericHTTPChannelProtocol",
+        "_channel",
+        "http_requests.py: the channel's transport, cut when a header is late",
+        "assigned",
+    ),
     Internal(TWISTED, "twisted.web.http:HTTPChannel", "persistent", "http_requests.py: a kept-alive connection"),
     # channels-redis: where a group's name lands among shards.
     Internal(CHANNELS_REDIS, REDIS_PUBSUB, "_shards", "hub.py: a group name per shard", "assigned"),
@@ -217,14 +256,19 @@ def check_at_start(allow_moved, before_reactor=False):
     """Stop (SystemExit, one line) if an internal not probed yet moved; with
     `allow_moved`, log that line as a warning and go on. `before_reactor`:
     only what can be probed without importing daphne.server."""
-    due = [internal for internal in INTERNALS if internal not in _probed
-           and not (before_reactor and internal.owner.startswith(REACTOR_INSTALLING))]
+    due = [
+        internal
+        for internal in INTERNALS
+        if internal not in _probed and not (before_reactor and internal.owner.startswith(REACTOR_INSTALLING))
+    ]
     _probed.update(due)
     found = moved(due)
     if not found:
         return
-    line = (f"realtime.server relies on internals that moved: {'; '.join(found)} "
-            f"(found {installed_versions()}; see realtime/server/internals.py)")
+    line = (
+        f"realtime.server relies on internals that moved: {'; '.join(found)} "
+        f"(found {installed_versions()}; see realtime/server/internals.py)"
+    )
     if not allow_moved:
         raise SystemExit(f"error: {line}")
     logger.warning("%s; starting anyway: REALTIME_ALLOW_MOVED_INTERNALS is on", line)

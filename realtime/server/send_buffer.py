@@ -117,7 +117,10 @@ class BoundedSendBuffer:
         path = getattr(self, "path", b"?").decode("ascii")
         slow_client_log.warning(
             "closing slow client %s on %s with 1008: %d bytes unsent (limit %d)",
-            peer, path, backlog, self.send_buffer_limit,
+            peer,
+            path,
+            backlog,
+            self.send_buffer_limit,
             extra={"socket_path": path, "client": "{}:{}".format(*peer) if peer else None},  # JSON logs
         )
         # sendCloseFrame: autobahn's public sendClose() refuses 1008.

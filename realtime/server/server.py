@@ -34,7 +34,7 @@ def with_listen_backlog(description, backlog):
 
 
 def websocket_scheme(protocol):
-    """"wss" or "ws", for the WebSocket scope's "scheme", which Daphne leaves
+    """ "wss" or "ws", for the WebSocket scope's "scheme", which Daphne leaves
     out (the ASGI default is "ws", even on a TLS port). The Origin check
     needs it: a page of https://host may open wss://host, not ws://host.
     Behind a proxy (--proxy-headers) the proxy's X-Forwarded-Proto says it;
@@ -48,8 +48,16 @@ def websocket_scheme(protocol):
 class RealtimeServer(Server):
     """Daphne's Server with the protocol above and the inbound queue."""
 
-    def __init__(self, *args, inbound_limit=None, on_start=None, permessage_deflate=None,
-                 shutdown_grace=None, send_buffer_limit=None, **kwargs):
+    def __init__(
+        self,
+        *args,
+        inbound_limit=None,
+        on_start=None,
+        permessage_deflate=None,
+        shutdown_grace=None,
+        send_buffer_limit=None,
+        **kwargs,
+    ):
         # First: on releases whose internals moved, stop before anything else.
         internals.check_at_start(allow_moved=setting("REALTIME_ALLOW_MOVED_INTERNALS"))
         super().__init__(*args, **kwargs)
@@ -73,7 +81,8 @@ class RealtimeServer(Server):
         self.shared_listeners = []
         if setting("REALTIME_REUSE_PORT"):  # several processes behind one port (reuse_port says why)
             self.shared_listeners, self.endpoints = take_tcp_endpoints(
-                self.endpoints, setting("REALTIME_LISTEN_BACKLOG"))
+                self.endpoints, setting("REALTIME_LISTEN_BACKLOG")
+            )
         self.permessage_deflate = permessage_deflate
         # Checked here, so a bad REALTIME_DEFLATE_* stops the start with one line.
         self.deflate_policy = DeflatePolicy.from_settings() if permessage_deflate else None
@@ -170,7 +179,8 @@ class RealtimeServer(Server):
         for port in self.listening_ports:
             port.stopListening()
         closing = [
-            protocol.go_away() for protocol in list(self.connections)
+            protocol.go_away()
+            for protocol in list(self.connections)
             if isinstance(protocol, RealtimeWebSocketProtocol) and protocol.state == protocol.STATE_OPEN
         ]
         if not closing:
@@ -192,8 +202,11 @@ class RealtimeServer(Server):
             if isinstance(protocol, RealtimeWebSocketProtocol):
                 offer_broadcast(scope, protocol)
         # A socket's send goes straight to its protocol (asgi_send).
-        send = protocol.asgi_send if isinstance(protocol, RealtimeWebSocketProtocol) else partial(
-            self.handle_reply, protocol)
+        send = (
+            protocol.asgi_send
+            if isinstance(protocol, RealtimeWebSocketProtocol)
+            else partial(self.handle_reply, protocol)
+        )
         application_instance = self.application(scope=scope, receive=input_queue.get, send=send)
         if protocol not in self.connections:
             return None

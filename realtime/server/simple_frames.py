@@ -41,7 +41,8 @@ class SimpleFrameInput:
             and not self.failedByMe
         ):
             messages, taken, payload_bytes = take_simple_frames(
-                data, self.maxFramePayloadSize, self.maxMessagePayloadSize)
+                data, self.maxFramePayloadSize, self.maxMessagePayloadSize
+            )
             if taken:
                 stats = self.trafficStats
                 stats.incomingOctetsWireLevel += taken

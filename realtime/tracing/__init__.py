@@ -40,19 +40,36 @@ from realtime.tracing.events import (
     CONNECTION_FAMILY,
     NULL_TRACE,
     RECEIVE_FAMILY,
-    REDACTED,
     EventLog,
     NullTrace,
     Trace,
-    scrub,
 )
 from realtime.tracing.histograms import BUCKET_BOUNDS, BUCKET_LABELS, HISTOGRAM_BUCKETS, bucket_of
 from realtime.tracing.recorder import Recorder
+from realtime.tracing.redaction import REDACTED, scrub
 
 __all__ = [
-    "AUTO_START_WRITER", "BUCKET_BOUNDS", "BUCKET_LABELS", "CONNECTION_FAMILY", "HISTOGRAM_BUCKETS", "NULL_TRACE",
-    "RECEIVE_FAMILY", "REDACTED", "EventLog", "NullTrace", "Recorder", "Trace", "bucket_of", "enabled", "flush",
-    "get_recorder", "load_config", "message_recorder", "new", "new_event_log", "scrub",
+    "AUTO_START_WRITER",
+    "BUCKET_BOUNDS",
+    "BUCKET_LABELS",
+    "CONNECTION_FAMILY",
+    "HISTOGRAM_BUCKETS",
+    "NULL_TRACE",
+    "RECEIVE_FAMILY",
+    "REDACTED",
+    "EventLog",
+    "NullTrace",
+    "Recorder",
+    "Trace",
+    "bucket_of",
+    "enabled",
+    "flush",
+    "get_recorder",
+    "load_config",
+    "message_recorder",
+    "new",
+    "new_event_log",
+    "scrub",
 ]
 
 _recorder = None

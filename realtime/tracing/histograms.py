@@ -3,6 +3,7 @@ eight "at least" buckets (≥0s … ≥100s), and log-2 histograms of every
 trace's latency (counted even for traces retention drops)."""
 
 import collections
+import math
 import operator
 
 # Latency buckets of the summary, as in x/net/trace's /debug/requests.
@@ -31,7 +32,6 @@ def histogram_bucket_bounds(index):
     """[low, high) of histogram bucket `index`, in seconds."""
     low = 0 if index == 0 else 2 ** (index - 1)
     return low / 1e6, (2**index) / 1e6
-
 
 
 class Histogram:
@@ -69,3 +69,60 @@ class Histogram:
         for index, n in enumerate(other.buckets):
             self.buckets[index] += n
 
+
+# -- what the histogram page shows ------------------------------------------------
+
+
+def format_seconds(value):
+    if value == 0:
+        return "0"
+    if value < 1e-3:
+        return f"{value * 1e6:.0f}µs"
+    if value < 1:
+        return f"{value * 1e3:.3g}ms"
+    return f"{value:.3g}s"
+
+
+def histogram_view_data(rows):
+    """Merge LatencyHistogram rows into count, mean, stddev, median and the
+    bucket table (first to last non-empty bucket)."""
+    count = sum(row.count for row in rows)
+    if not count:
+        return {"count": 0}
+    total = sum(row.total for row in rows)
+    total_sq = sum(row.total_sq for row in rows)
+    buckets = [0] * HISTOGRAM_BUCKETS
+    for row in rows:
+        for index, n in row.buckets.items():
+            buckets[int(index)] += n
+    mean = total / count
+    variance = max(0.0, total_sq / count - mean * mean)
+    nonempty = [i for i, n in enumerate(buckets) if n]
+    table = []
+    cumulative = 0
+    largest = max(buckets)
+    median = None
+    for index in range(nonempty[0], nonempty[-1] + 1):
+        n = buckets[index]
+        low, high = histogram_bucket_bounds(index)
+        if median is None and n and (cumulative + n) * 2 >= count:
+            # Linear interpolation inside the bucket holding the middle value.
+            median = low + (high - low) * ((count / 2 - cumulative) / n)
+        cumulative += n
+        table.append(
+            {
+                "low": format_seconds(low),
+                "high": format_seconds(high),
+                "count": n,
+                "percent": f"{100 * n / count:.2f}",
+                "cumulative": f"{100 * cumulative / count:.2f}",
+                "bar": round(100 * n / largest),
+            }
+        )
+    return {
+        "count": count,
+        "mean": format_seconds(mean),
+        "stddev": format_seconds(math.sqrt(variance)),
+        "median": format_seconds(median or 0),
+        "table": table,
+    }

@@ -69,7 +69,8 @@ class TraceLiveConsumer(SocketConsumer):
             try:
                 if monotonic() >= next_check:
                     allowed, self.see_sensitive = await database_sync_to_async(still_allowed)(
-                        self.session_key, self.user)
+                        self.session_key, self.user
+                    )
                     if not allowed:
                         await self.close_with(CLOSE_POLICY_VIOLATION, "session ended or no longer staff")
                         return

@@ -25,7 +25,7 @@ from django.urls import Resolver404, get_resolver
 
 from realtime import tracing
 from realtime.scope import header
-from realtime.tracing.events import QueryString, Subprotocols
+from realtime.tracing.redaction import QueryString, Subprotocols
 
 TRACE_LOG_KEY = "realtime.trace_log"
 # RFC 9110's methods and PATCH; any other is traced as "OTHER".
@@ -50,7 +50,7 @@ def readable_route(route):
                 elif route[j] == ")":
                     depth -= 1
                 j += 1
-            out.append(f"<{route[i + 4:name_end]}>")
+            out.append(f"<{route[i + 4 : name_end]}>")
             i = j
         elif route[i] in "^$":
             i += 1
@@ -126,8 +126,12 @@ class TracingMiddleware:
         log = tracing.new_event_log(tracing.CONNECTION_FAMILY, f"{scope.get('path', '')} {client_of(scope)}")
         scope = dict(scope)
         scope[TRACE_LOG_KEY] = log
-        log.printf("connect from %s, Origin %s, subprotocols %s", client_of(scope),
-                   header(scope, b"origin"), Subprotocols(scope.get("subprotocols")))
+        log.printf(
+            "connect from %s, Origin %s, subprotocols %s",
+            client_of(scope),
+            header(scope, b"origin"),
+            Subprotocols(scope.get("subprotocols")),
+        )
         # No wrapper around receive or send: that would cost two coroutine
         # frames per message. SocketConsumer counts messages and notes the
         # accept, the closes and their codes in the log.

@@ -4,7 +4,6 @@ views call them directly (views run in a thread under ASGI), the live
 consumer through database_sync_to_async; the admin shares the event rows."""
 
 import collections
-import math
 import time
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
@@ -14,13 +13,18 @@ from django.http import Http404
 
 from realtime import tracing
 from realtime.tracing import conf
-from realtime.tracing.events import REDACTED
-from realtime.tracing.histograms import BUCKET_BOUNDS, BUCKET_LABELS, HISTOGRAM_BUCKETS, histogram_bucket_bounds
+from realtime.tracing.histograms import BUCKET_BOUNDS, BUCKET_LABELS, histogram_view_data
 from realtime.tracing.models import EventLogRecord, LatencyHistogram, TraceRecord
+from realtime.tracing.redaction import REDACTED
 
 LIST_LIMIT = 100
-TIME_WINDOWS = (("", "all time"), ("60", "last minute"), ("600", "last 10 minutes"),
-                ("3600", "last hour"), ("86400", "last day"))
+TIME_WINDOWS = (
+    ("", "all time"),
+    ("60", "last minute"),
+    ("600", "last 10 minutes"),
+    ("3600", "last hour"),
+    ("86400", "last day"),
+)
 # Event-log error windows of /debug/events.
 ERROR_WINDOWS = ((10, "errs<10s"), (60, "errs<1m"), (600, "errs<10m"), (3600, "errs<1h"), (36000, "errs<10h"))
 
@@ -103,8 +107,12 @@ def active_counts(snapshots, kinds):
 
 
 def active_items(snapshots, kinds, family=None):
-    items = [item for snapshot in snapshots for item in snapshot["items"]
-             if item["kind"] in kinds and (not family or item["family"] == family)]
+    items = [
+        item
+        for snapshot in snapshots
+        for item in snapshot["items"]
+        if item["kind"] in kinds and (not family or item["family"] == family)
+    ]
     items.sort(key=lambda item: item["started"], reverse=True)
     return items
 
@@ -132,16 +140,20 @@ def summary_rows(snapshots=None):
     for family in families:
         counts = exact[family]
         cumulative = [min(keep, sum(counts[i:])) for i in range(len(counts))]
-        rows.append({
-            "family": family,
-            "active": active.get(family, 0),
-            "buckets": [{"index": i, "label": label, "count": n, "query": urlencode({"fam": family, "b": i})}
-                        for i, (label, n) in enumerate(zip(BUCKET_LABELS, cumulative, strict=True))],
-            "errors": min(keep, errors.get(family, 0)),
-            # Finished (the histogram's all-time count) and in flight.
-            "total": totals.get(family, 0) + active.get(family, 0),
-            "query_family": urlencode({"fam": family}),
-        })
+        rows.append(
+            {
+                "family": family,
+                "active": active.get(family, 0),
+                "buckets": [
+                    {"index": i, "label": label, "count": n, "query": urlencode({"fam": family, "b": i})}
+                    for i, (label, n) in enumerate(zip(BUCKET_LABELS, cumulative, strict=True))
+                ],
+                "errors": min(keep, errors.get(family, 0)),
+                # Finished (the histogram's all-time count) and in flight.
+                "total": totals.get(family, 0) + active.get(family, 0),
+                "query_family": urlencode({"fam": family}),
+            }
+        )
     return rows
 
 
@@ -153,30 +165,40 @@ def event_rows(events, started_at, see_sensitive):
     rows = []
     previous = 0.0
     for offset, text, is_error, sensitive in events:
-        rows.append({
-            "when": (started_at + timedelta(seconds=offset)).strftime("%H:%M:%S.%f"),
-            "delta": f"{offset - previous:.6f}",
-            "text": REDACTED if sensitive and not see_sensitive else text,
-            "error": is_error,
-        })
+        rows.append(
+            {
+                "when": (started_at + timedelta(seconds=offset)).strftime("%H:%M:%S.%f"),
+                "delta": f"{offset - previous:.6f}",
+                "text": REDACTED if sensitive and not see_sensitive else text,
+                "error": is_error,
+            }
+        )
         previous = offset
     return rows
 
 
 def trace_rows(filters, see_sensitive, snapshots=None):
     if filters.active:
-        items = active_items(active_snapshots() if snapshots is None else snapshots, ("trace", "events"),
-                             filters.family)
+        items = active_items(
+            active_snapshots() if snapshots is None else snapshots, ("trace", "events"), filters.family
+        )
         rows = []
         for item in items[:LIST_LIMIT]:
             started = datetime.fromtimestamp(item["started"], tz=UTC)
             if filters.search and filters.search.lower() not in item["title"].lower():
                 continue
-            rows.append({
-                "id": None, "when": format_when(started), "elapsed": f"{item['elapsed']:.6f}",
-                "family": item["family"], "title": item["title"], "error": item["error"], "active": True,
-                "events": event_rows(item["events"], started, see_sensitive),
-            })
+            rows.append(
+                {
+                    "id": None,
+                    "when": format_when(started),
+                    "elapsed": f"{item['elapsed']:.6f}",
+                    "family": item["family"],
+                    "title": item["title"],
+                    "error": item["error"],
+                    "active": True,
+                    "events": event_rows(item["events"], started, see_sensitive),
+                }
+            )
         return rows
     queryset = TraceRecord.objects.all()
     if filters.family:
@@ -193,8 +215,13 @@ def trace_rows(filters, see_sensitive, snapshots=None):
     limit = conf.keep() if filters.bucket_index is not None or filters.bucket == "err" else LIST_LIMIT
     return [
         {
-            "id": record.id, "when": format_when(record.started_at), "elapsed": f"{record.elapsed:.6f}",
-            "family": record.family, "title": record.title, "error": record.is_error, "active": False,
+            "id": record.id,
+            "when": format_when(record.started_at),
+            "elapsed": f"{record.elapsed:.6f}",
+            "family": record.family,
+            "title": record.title,
+            "error": record.is_error,
+            "active": False,
             "events": event_rows(record.events, record.started_at, see_sensitive),
         }
         for record in queryset[:limit]
@@ -208,51 +235,6 @@ def families():
 
 
 # -- histograms ------------------------------------------------------------------------------
-
-
-def format_seconds(value):
-    if value == 0:
-        return "0"
-    if value < 1e-3:
-        return f"{value * 1e6:.0f}µs"
-    if value < 1:
-        return f"{value * 1e3:.3g}ms"
-    return f"{value:.3g}s"
-
-
-def histogram_view_data(rows):
-    """Merge LatencyHistogram rows into count, mean, stddev, median and the
-    bucket table (first to last non-empty bucket)."""
-    count = sum(row.count for row in rows)
-    if not count:
-        return {"count": 0}
-    total = sum(row.total for row in rows)
-    total_sq = sum(row.total_sq for row in rows)
-    buckets = [0] * HISTOGRAM_BUCKETS
-    for row in rows:
-        for index, n in row.buckets.items():
-            buckets[int(index)] += n
-    mean = total / count
-    variance = max(0.0, total_sq / count - mean * mean)
-    nonempty = [i for i, n in enumerate(buckets) if n]
-    table = []
-    cumulative = 0
-    largest = max(buckets)
-    median = None
-    for index in range(nonempty[0], nonempty[-1] + 1):
-        n = buckets[index]
-        low, high = histogram_bucket_bounds(index)
-        if median is None and n and (cumulative + n) * 2 >= count:
-            # Linear interpolation inside the bucket holding the middle value.
-            median = low + (high - low) * ((count / 2 - cumulative) / n)
-        cumulative += n
-        table.append({
-            "low": format_seconds(low), "high": format_seconds(high), "count": n,
-            "percent": f"{100 * n / count:.2f}", "cumulative": f"{100 * cumulative / count:.2f}",
-            "bar": round(100 * n / largest),
-        })
-    return {"count": count, "mean": format_seconds(mean), "stddev": format_seconds(math.sqrt(variance)),
-            "median": format_seconds(median or 0), "table": table}
 
 
 def histograms_for(family, now=None):
@@ -305,8 +287,10 @@ def event_summary_rows(snapshots):
         row = rows[family]
         row["cells"] = [
             {"label": "total", "count": row["total"], "query": urlencode({"fam": family, "b": "all"})},
-            *[{"label": label, "count": n, "query": urlencode({"fam": family, "b": str(i)})}
-              for i, ((_, label), n) in enumerate(zip(ERROR_WINDOWS, row["windows"], strict=True))],
+            *[
+                {"label": label, "count": n, "query": urlencode({"fam": family, "b": str(i)})}
+                for i, ((_, label), n) in enumerate(zip(ERROR_WINDOWS, row["windows"], strict=True))
+            ],
             {"label": "errors", "count": row["errors"], "query": urlencode({"fam": family, "b": "err"})},
         ]
         result.append(row)
@@ -331,18 +315,36 @@ def event_log_rows(family, bucket, see_sensitive, snapshots):
         if window is not None and not (last and now - last <= window):
             continue
         started = datetime.fromtimestamp(item["started"], tz=UTC)
-        rows.append({"when": format_when(started), "elapsed": f"{item['elapsed']:.6f}", "family": item["family"],
-                     "title": item["title"], "error": item["error"], "active": True,
-                     "messages_in": item["messages_in"], "messages_out": item["messages_out"],
-                     "events": event_rows(item["events"], started, see_sensitive)})
+        rows.append(
+            {
+                "when": format_when(started),
+                "elapsed": f"{item['elapsed']:.6f}",
+                "family": item["family"],
+                "title": item["title"],
+                "error": item["error"],
+                "active": True,
+                "messages_in": item["messages_in"],
+                "messages_out": item["messages_out"],
+                "events": event_rows(item["events"], started, see_sensitive),
+            }
+        )
     queryset = EventLogRecord.objects.filter(family=family) if family else EventLogRecord.objects.all()
     if bucket == "err":
         queryset = queryset.filter(is_error=True)
     if window is not None:
         queryset = queryset.filter(last_error_at__gte=datetime.now(UTC) - timedelta(seconds=window))
     for record in queryset[:LIST_LIMIT]:
-        rows.append({"when": format_when(record.started_at), "elapsed": f"{record.elapsed:.6f}",
-                     "family": record.family, "title": record.title, "error": record.is_error, "active": False,
-                     "messages_in": record.messages_in, "messages_out": record.messages_out,
-                     "events": event_rows(record.events, record.started_at, see_sensitive)})
+        rows.append(
+            {
+                "when": format_when(record.started_at),
+                "elapsed": f"{record.elapsed:.6f}",
+                "family": record.family,
+                "title": record.title,
+                "error": record.is_error,
+                "active": False,
+                "messages_in": record.messages_in,
+                "messages_out": record.messages_out,
+                "events": event_rows(record.events, record.started_at, see_sensitive),
+            }
+        )
     return rows[:LIST_LIMIT]

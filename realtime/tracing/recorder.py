@@ -188,14 +188,21 @@ class Recorder:
         for group in by_family.values():
             # The newest few of thousands (one per open socket): no full sort.
             for item in heapq.nlargest(per_family, group, key=start_of):
-                details.append({
-                    "kind": item.kind, "family": item.family, "title": item.title,
-                    "started": item.start + offset, "elapsed": round(item.elapsed, 6),
-                    "error": bool(item.error), "process": self.process,
-                    "last_error": (item.last_error + offset) if getattr(item, "last_error", None) else None,
-                    "messages_in": getattr(item, "messages_in", 0), "messages_out": getattr(item, "messages_out", 0),
-                    "events": serialize_events(item, offset)[-20:],
-                })
+                details.append(
+                    {
+                        "kind": item.kind,
+                        "family": item.family,
+                        "title": item.title,
+                        "started": item.start + offset,
+                        "elapsed": round(item.elapsed, 6),
+                        "error": bool(item.error),
+                        "process": self.process,
+                        "last_error": (item.last_error + offset) if getattr(item, "last_error", None) else None,
+                        "messages_in": getattr(item, "messages_in", 0),
+                        "messages_out": getattr(item, "messages_out", 0),
+                        "events": serialize_events(item, offset)[-20:],
+                    }
+                )
         return {
             "process": self.process,
             "at": time.time(),
@@ -235,8 +242,11 @@ class Recorder:
         if client is None:
             return snapshots
         try:
-            keys = [key for key in client.scan_iter(match=self.active_key_prefix() + "*", count=500)
-                    if key.decode() != self.active_key_prefix() + self.process]
+            keys = [
+                key
+                for key in client.scan_iter(match=self.active_key_prefix() + "*", count=500)
+                if key.decode() != self.active_key_prefix() + self.process
+            ]
             for raw in client.mget(keys) if keys else []:
                 if raw:
                     snapshots.append(json.loads(raw))

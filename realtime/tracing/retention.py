@@ -130,13 +130,13 @@ def purge_traces(keep=None, max_age_seconds=None, now=None):
         survivors = {row.id for row in select_survivors(rows, keep)}
         doomed = [row.id for row in rows if row.id not in survivors]
         for start in range(0, len(doomed), 500):  # SQLite's variable limit
-            count += model.objects.filter(id__in=doomed[start:start + 500]).delete()[0]
+            count += model.objects.filter(id__in=doomed[start : start + 500]).delete()[0]
         deleted[name] = count
     oldest_minute = int(now // 60) - HISTOGRAM_MINUTES
     deleted["histograms"] = LatencyHistogram.objects.filter(minute__gt=0, minute__lt=oldest_minute).delete()[0]
     # Every family traced within max_age still has a row (KeepRule keeps the
     # newest of each), so one with none has had no trace for that long.
-    deleted["histograms"] += LatencyHistogram.objects.exclude(
-        family__in=TraceRecord.objects.values("family")
-    ).delete()[0]
+    deleted["histograms"] += LatencyHistogram.objects.exclude(family__in=TraceRecord.objects.values("family")).delete()[
+        0
+    ]
     return deleted

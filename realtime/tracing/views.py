@@ -29,12 +29,17 @@ def live_fragments(filters, see_sensitive):
     """The two parts of /debug/requests that change, rendered as HTML (the
     same templates as the page; autoescaped)."""
     snapshots = active_snapshots()
-    context = {"rows": summary_rows(snapshots), "labels": BUCKET_LABELS, "filters": filters,
-               "exp_query": "&exp=1" if filters.expanded else ""}
+    context = {
+        "rows": summary_rows(snapshots),
+        "labels": BUCKET_LABELS,
+        "filters": filters,
+        "exp_query": "&exp=1" if filters.expanded else "",
+    }
     fragments = {"summary": render_to_string("tracing/summary_table.html", context)}
     if filters.listing:
         fragments["list"] = render_to_string(
-            "tracing/trace_list.html", {"traces": trace_rows(filters, see_sensitive, snapshots), "filters": filters})
+            "tracing/trace_list.html", {"traces": trace_rows(filters, see_sensitive, snapshots), "filters": filters}
+        )
     return fragments
 
 
@@ -70,7 +75,8 @@ def histogram_view(request):
     family = request.GET.get("fam", "")
     chosen = [family] if family else families()
     context = page_context(
-        request, title=f"Latency histogram{': ' + family if family else 's'}",
+        request,
+        title=f"Latency histogram{': ' + family if family else 's'}",
         histograms=[{"family": name, "windows": histograms_for(name)} for name in chosen],
     )
     return render(request, "tracing/histogram.html", context)
@@ -84,7 +90,12 @@ def events_view(request):
     if family or bucket:
         logs = event_log_rows(family, bucket or "all", may_see_sensitive(request.user), snapshots)
     context = page_context(
-        request, title="Events", rows=event_summary_rows(snapshots), logs=logs, family=family, bucket=bucket,
+        request,
+        title="Events",
+        rows=event_summary_rows(snapshots),
+        logs=logs,
+        family=family,
+        bucket=bucket,
         window_labels=["total", *[label for _, label in ERROR_WINDOWS], "errors"],
     )
     return render(request, "tracing/events.html", context)

@@ -55,18 +55,28 @@ def write(recorder, batch, offset, times=(), messages=(), minute=None):
         if not rules[is_trace].admits(family, bucket, error):
             continue
         common = {
-            "family": family[:100], "title": title[:255], "started_at": to_datetime(start + offset),
-            "elapsed": elapsed, "bucket": bucket, "is_error": bool(error), "process": recorder.process,
+            "family": family[:100],
+            "title": title[:255],
+            "started_at": to_datetime(start + offset),
+            "elapsed": elapsed,
+            "bucket": bucket,
+            "is_error": bool(error),
+            "process": recorder.process,
             "events": serialize_events(item, offset),
         }
         if is_trace:
             trace_rows.append(TraceRecord(**common))
         else:
-            log_rows.append(EventLogRecord(
-                **common, finished_at=to_datetime(item.end + offset), error_count=item.errors,
-                last_error_at=to_datetime(item.last_error + offset) if item.last_error else None,
-                messages_in=item.messages_in, messages_out=item.messages_out,
-            ))
+            log_rows.append(
+                EventLogRecord(
+                    **common,
+                    finished_at=to_datetime(item.end + offset),
+                    error_count=item.errors,
+                    last_error_at=to_datetime(item.last_error + offset) if item.last_error else None,
+                    messages_in=item.messages_in,
+                    messages_out=item.messages_out,
+                )
+            )
     histograms, recorder.histograms = recorder.histograms, {}
     try:
         with transaction.atomic():
@@ -93,11 +103,18 @@ def message_rows(recorder, times, messages, offset, minute):
         elapsed = ENDED(record) - STARTED(record)
         bucket = bucket_of(elapsed)
         if rule.admits(family, bucket, record[6]):
-            rows.append(TraceRecord(
-                family=family, title=record[0][:255], started_at=to_datetime(STARTED(record) + offset),
-                elapsed=elapsed, bucket=bucket, is_error=bool(record[6]), process=recorder.process,
-                events=message_events(record),
-            ))
+            rows.append(
+                TraceRecord(
+                    family=family,
+                    title=record[0][:255],
+                    started_at=to_datetime(STARTED(record) + offset),
+                    elapsed=elapsed,
+                    bucket=bucket,
+                    is_error=bool(record[6]),
+                    process=recorder.process,
+                    events=message_events(record),
+                )
+            )
     return rows
 
 

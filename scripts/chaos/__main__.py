@@ -131,18 +131,20 @@ FAULTS = [kill_server, kill_redis, stop_server, restart_postgres, abort_sockets,
 
 async def campaign(topology, rng, room):
     say("signing up the members")
-    sessions = [await asyncio.to_thread(http_signup, topology.servers[0], f"member{n}-{uuid.uuid4().hex[:6]}")
-                for n in range(MEMBERS)]
+    sessions = [
+        await asyncio.to_thread(http_signup, topology.servers[0], f"member{n}-{uuid.uuid4().hex[:6]}")
+        for n in range(MEMBERS)
+    ]
     members = []
 
     def least_connected():
         """nginx's least_conn: the server with the fewest members on it first."""
-        load = {port: sum(1 for member in members if member.port == port)
-                for port in topology.ports}
+        load = {port: sum(1 for member in members if member.port == port) for port in topology.ports}
         return sorted(topology.ports, key=load.get)
 
-    members += [PageClient(f"m{n}", least_connected, sessions[n], room, random.Random(rng.random()))
-                for n in range(MEMBERS)]
+    members += [
+        PageClient(f"m{n}", least_connected, sessions[n], room, random.Random(rng.random())) for n in range(MEMBERS)
+    ]
     tasks = [asyncio.create_task(member.run()) for member in members]
     deadline = time.monotonic() + 20
     while not all(member.joined_once for member in members):
@@ -169,8 +171,9 @@ async def campaign(topology, rng, room):
     deadline = time.monotonic() + SETTLE_TIMEOUT
     while time.monotonic() < deadline:
         acked = {mid for member in members for mid, _ in member.acked.values()}
-        if (all(member.pending is None for member in members)
-                and all(member.connected and acked <= set(member.applied) for member in members)):
+        if all(member.pending is None for member in members) and all(
+            member.connected and acked <= set(member.applied) for member in members
+        ):
             break
         await asyncio.sleep(0.2)
     for member in members:
@@ -185,10 +188,17 @@ def check(topology, members, faults, room):
     with psycopg.connect(topology.database_url) as db:
         rows = db.execute(
             "SELECT m.id, m.client_id FROM realtime_message m JOIN realtime_room r ON r.id = m.room_id "
-            "WHERE r.name = %s", (room,)).fetchall()
-        offsets = [row[0] for row in db.execute(
-            'SELECT c."offset" FROM realtime_change c JOIN realtime_room r ON r.id = c.room_id '
-            'WHERE r.name = %s ORDER BY c."offset"', (room,))]
+            "WHERE r.name = %s",
+            (room,),
+        ).fetchall()
+        offsets = [
+            row[0]
+            for row in db.execute(
+                'SELECT c."offset" FROM realtime_change c JOIN realtime_room r ON r.id = c.room_id '
+                'WHERE r.name = %s ORDER BY c."offset"',
+                (room,),
+            )
+        ]
     by_client_id = {}
     for message_id, client_id in rows:
         by_client_id.setdefault(client_id, []).append(message_id)
@@ -241,24 +251,42 @@ def check(topology, members, faults, room):
             if counts[key] > limit:
                 problems.append(f"server {index} logged {counts[key]} x {LOG_PHRASES[key]!r} (at most {limit})")
     return problems, {
-        "acked": len(acked), "stored": len(rows), "failed": len(failed), "missed": missed,
-        "duplicates": duplicates, "out_of_order": out_of_order, "recoveries": recoveries, "logs": log_lines,
+        "acked": len(acked),
+        "stored": len(rows),
+        "failed": len(failed),
+        "missed": missed,
+        "duplicates": duplicates,
+        "out_of_order": out_of_order,
+        "recoveries": recoveries,
+        "logs": log_lines,
         "errors": sum(member.errors for member in members),
         "reconnects": sum(member.reconnects for member in members),
     }
 
 
 LOG_PHRASES = {
-    "redis_down": "Redis is unavailable", "redis_back": "Redis is back",
-    "db_down": "the database is unavailable", "db_back": "the database is back",
-    "layer_lost": "channel layer: group messages may be lost", "layer_back": "channel layer answers again",
-    "traceback": "Traceback", "internal": "error handling a message",
+    "redis_down": "Redis is unavailable",
+    "redis_back": "Redis is back",
+    "db_down": "the database is unavailable",
+    "db_back": "the database is back",
+    "layer_lost": "channel layer: group messages may be lost",
+    "layer_back": "channel layer answers again",
+    "traceback": "Traceback",
+    "internal": "error handling a message",
 }
 # Each outage once each way: Redis goes twice (the kill, the failover), the
 # database once; the layer may also be lost to the stop and to the kill of
 # the server itself (then its successor says nothing).
-LOG_LIMITS = {"redis_down": 2, "redis_back": 2, "db_down": 1, "db_back": 1, "layer_lost": 4, "layer_back": 4,
-              "traceback": 0, "internal": 0}
+LOG_LIMITS = {
+    "redis_down": 2,
+    "redis_back": 2,
+    "db_down": 1,
+    "db_back": 1,
+    "layer_lost": 4,
+    "layer_back": 4,
+    "traceback": 0,
+    "internal": 0,
+}
 
 
 def main():
@@ -277,13 +305,17 @@ def main():
     finally:
         topology.stop()
     recoveries = " ".join(f"{name}={seconds:.1f}s" for name, seconds in figures["recoveries"].items())
-    logs = "; ".join(f"server {index}: " + " ".join(f"{key}={count}" for key, count in counts.items() if count)
-                     for index, counts in figures["logs"].items())
-    print(f"chaos seed={args.seed}: {figures['acked']} posts acked, {figures['stored']} stored, "
-          f"{figures['failed']} failed, {figures['missed']} missed, {figures['duplicates']} twice, "
-          f"{figures['out_of_order']} out of order; recovery after {recoveries}; "
-          f"{figures['errors']} error frames, {figures['reconnects']} reconnects; logs: {logs}; "
-          f"{time.monotonic() - began:.0f} s; {'FAILED' if problems else 'passed'}")
+    logs = "; ".join(
+        f"server {index}: " + " ".join(f"{key}={count}" for key, count in counts.items() if count)
+        for index, counts in figures["logs"].items()
+    )
+    print(
+        f"chaos seed={args.seed}: {figures['acked']} posts acked, {figures['stored']} stored, "
+        f"{figures['failed']} failed, {figures['missed']} missed, {figures['duplicates']} twice, "
+        f"{figures['out_of_order']} out of order; recovery after {recoveries}; "
+        f"{figures['errors']} error frames, {figures['reconnects']} reconnects; logs: {logs}; "
+        f"{time.monotonic() - began:.0f} s; {'FAILED' if problems else 'passed'}"
+    )
     for problem in problems:
         print(f"  - {problem}")
     if problems:

@@ -63,8 +63,13 @@ class PageClient:
             port = self.port = next(port for port in self.balancer() if port != refused)
             url = f"ws://127.0.0.1:{port}/ws/chat/{self.room}/"
             try:
-                connecting = websockets.connect(url, additional_headers={"Cookie": f"sessionid={self.session}"},
-                                                open_timeout=5, ping_interval=None, close_timeout=1)
+                connecting = websockets.connect(
+                    url,
+                    additional_headers={"Cookie": f"sessionid={self.session}"},
+                    open_timeout=5,
+                    ping_interval=None,
+                    close_timeout=1,
+                )
                 try:
                     ws = await connecting
                 except (OSError, TimeoutError, websockets.exceptions.InvalidHandshake):
@@ -87,7 +92,7 @@ class PageClient:
             if not self.running:
                 return
             self.reconnects += 1
-            ceiling = min(MAX_DELAY, FIRST_DELAY * 2 ** attempt)
+            ceiling = min(MAX_DELAY, FIRST_DELAY * 2**attempt)
             attempt += 1
             await asyncio.sleep(ceiling / 2 + self.rng.random() * ceiling / 2)
 
@@ -119,8 +124,12 @@ class PageClient:
                     continue
                 self.posts += 1
                 client_id = f"{self.name}-{self.posts}"
-                self.pending = {"client_id": client_id, "text": f"{self.name} says {self.posts}",
-                                "first_sent": now, "retry_at": None}
+                self.pending = {
+                    "client_id": client_id,
+                    "text": f"{self.name} says {self.posts}",
+                    "first_sent": now,
+                    "retry_at": None,
+                }
                 self.send_post()
             elif self.pending["retry_at"] is not None and now >= self.pending["retry_at"]:
                 if now - self.pending["first_sent"] > RETRY_FOR_SECONDS:
@@ -131,8 +140,9 @@ class PageClient:
                     self.send_post()
 
     def send_post(self):
-        self.send({"action": "post", "room": self.room, "text": self.pending["text"],
-                   "client_id": self.pending["client_id"]})
+        self.send(
+            {"action": "post", "room": self.room, "text": self.pending["text"], "client_id": self.pending["client_id"]}
+        )
 
     # -- frames, as chat.js handles them -----------------------------------------------------
 
@@ -151,8 +161,14 @@ class PageClient:
         elif kind in ("message", "edited", "deleted"):
             self.receive(frame)
         elif kind == "ack":
-            self.receive({"type": "message" if frame["action"] == "post" else frame["action"],
-                          "offset": frame["offset"], "epoch": frame["epoch"], "message": frame["message"]})
+            self.receive(
+                {
+                    "type": "message" if frame["action"] == "post" else frame["action"],
+                    "offset": frame["offset"],
+                    "epoch": frame["epoch"],
+                    "message": frame["message"],
+                }
+            )
             client_id = frame.get("client_id")
             if client_id:
                 self.acked.setdefault(client_id, (frame["id"], time.time()))

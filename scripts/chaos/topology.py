@@ -46,9 +46,14 @@ class Topology:
         with psycopg.connect(self.cluster.url, autocommit=True) as admin:
             admin.execute("CREATE DATABASE chaos")
         self.database_url = database_url(self.cluster.url, "chaos")
-        migrate = subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT,
-                                 env={**os.environ, "DATABASE_URL": self.database_url},
-                                 capture_output=True, text=True, timeout=180)
+        migrate = subprocess.run(
+            [PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"],
+            cwd=ROOT,
+            env={**os.environ, "DATABASE_URL": self.database_url},
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
         if migrate.returncode:
             raise RuntimeError(f"migrate failed: {migrate.stderr[-2000:]}")
 

@@ -30,5 +30,3 @@ def bob():
 def staff():
     user = User.objects.create_user("moderator", password="a-long-passphrase-3", is_staff=True)
     return session_cookie(user)
-
-

@@ -272,10 +272,14 @@ async def test_a_foreign_origin_cannot_open_the_chat_socket_with_a_users_cookie(
 
     from config.asgi import application
 
-    communicator = WebsocketCommunicator(application, f"/ws/chat/{room}/", headers=[
-        (b"origin", b"https://evil.example"),
-        (b"cookie", f"{settings.SESSION_COOKIE_NAME}={alice}".encode()),
-    ])
+    communicator = WebsocketCommunicator(
+        application,
+        f"/ws/chat/{room}/",
+        headers=[
+            (b"origin", b"https://evil.example"),
+            (b"cookie", f"{settings.SESSION_COOKIE_NAME}={alice}".encode()),
+        ],
+    )
     connected, _ = await communicator.connect(timeout=5)
     assert not connected
     await communicator.disconnect()

@@ -55,8 +55,12 @@ async def test_presence_spans_processes_and_forgets_a_process_that_died(daphne, 
 
 
 async def test_the_per_user_post_limit_holds_across_processes(daphne, redis_url, channel_prefix, server_database):
-    env = {"REDIS_URL": redis_url, "CHANNEL_LAYER_PREFIX": channel_prefix,
-           "CHAT_POST_RATE_COUNT": 3, "CHAT_POST_RATE_SECONDS": 30}
+    env = {
+        "REDIS_URL": redis_url,
+        "CHANNEL_LAYER_PREFIX": channel_prefix,
+        "CHAT_POST_RATE_COUNT": 3,
+        "CHAT_POST_RATE_SECONDS": 30,
+    }
     server_a, server_b = daphne(**env), daphne(**env)
     room = unique("limit")
     session = http_signup(server_a, unique("carol"))

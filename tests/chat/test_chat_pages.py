@@ -93,9 +93,7 @@ def test_two_users_on_two_processes_see_each_others_posts_edits_and_deletions(
             bob_context.close()
 
 
-def test_infinite_scroll_reaches_the_first_of_200_messages_without_gaps_or_repeats(
-    daphne, server_database, browser
-):
+def test_infinite_scroll_reaches_the_first_of_200_messages_without_gaps_or_repeats(daphne, server_database, browser):
     """A guest scrolls up through 200 stored messages while a member posts
     between the pages; every message appears exactly once, in order."""
     server = daphne(CHAT_POST_RATE_COUNT=0)
@@ -132,8 +130,10 @@ def test_infinite_scroll_reaches_the_first_of_200_messages_without_gaps_or_repea
 def test_markup_in_a_message_is_shown_as_text_and_never_runs(daphne, browser):
     server = daphne()
     room = unique("xss")
-    hostile = ('<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>'
-               '<b>bold</b> <a href="javascript:window.pwned=3">link</a>')
+    hostile = (
+        '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>'
+        '<b>bold</b> <a href="javascript:window.pwned=3">link</a>'
+    )
     writer_context, reader_context = new_context(browser), new_context(browser)
     try:
         writer, reader = writer_context.new_page(), reader_context.new_page()
@@ -157,9 +157,7 @@ def test_markup_in_a_message_is_shown_as_text_and_never_runs(daphne, browser):
         reader_context.close()
 
 
-def test_the_page_reconnects_after_its_server_died_and_shows_what_it_missed(
-    daphne, redis_url, channel_prefix, browser
-):
+def test_the_page_reconnects_after_its_server_died_and_shows_what_it_missed(daphne, redis_url, channel_prefix, browser):
     env = {"REDIS_URL": redis_url, "CHANNEL_LAYER_PREFIX": channel_prefix}
     server_a, server_b = daphne(**env), daphne(**env)
     room = unique("reconnect")
@@ -205,8 +203,11 @@ def test_a_page_that_stayed_connected_while_redis_restarted_shows_every_post_wit
     once, in order, without a reload."""
     redis = OwnRedis(tmp_path)
     redis.start()
-    env = {"REDIS_URL": f"redis://127.0.0.1:{redis.port}/0", "CHANNEL_LAYER_PREFIX": channel_prefix,
-           "CHAT_POST_RATE_COUNT": 0}
+    env = {
+        "REDIS_URL": f"redis://127.0.0.1:{redis.port}/0",
+        "CHANNEL_LAYER_PREFIX": channel_prefix,
+        "CHAT_POST_RATE_COUNT": 0,
+    }
     server_a, server_b = daphne(**env), daphne(**env)
     room = unique("pubsub")
     bob_context = new_context(browser)

@@ -19,8 +19,9 @@ from tests.support.paths import ROOT
 from tests.support.postgres import database_url
 
 HERE = Path(__file__).resolve().parent
-DATABASE_TEST_FILES = [str((HERE / name).relative_to(ROOT))
-                       for name in ("test_chat.py", "test_chat_stream.py", "test_accounts.py")]
+DATABASE_TEST_FILES = [
+    str((HERE / name).relative_to(ROOT)) for name in ("test_chat.py", "test_chat_stream.py", "test_accounts.py")
+]
 
 
 def admin_connection(postgres_url):
@@ -34,9 +35,12 @@ def test_chat_and_account_database_tests_pass_on_postgresql(postgres_url):
     url = database_url(postgres_url, name)
     try:
         result = subprocess.run(
-            [sys.executable, "-m", "pytest", *DATABASE_TEST_FILES, "-q", "-p", "no:cacheprovider",
-             "--reuse-db"],
-            cwd=ROOT, env={**os.environ, "DATABASE_URL": url}, capture_output=True, text=True, timeout=300,
+            [sys.executable, "-m", "pytest", *DATABASE_TEST_FILES, "-q", "-p", "no:cacheprovider", "--reuse-db"],
+            cwd=ROOT,
+            env={**os.environ, "DATABASE_URL": url},
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         output = result.stdout + result.stderr
         assert result.returncode == 0, f"the database tests fail on PostgreSQL:\n{output[-6000:]}"

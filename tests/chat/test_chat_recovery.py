@@ -43,8 +43,11 @@ async def test_a_member_that_stayed_connected_through_a_redis_restart_gets_every
     the other server is told to resync and fetches exactly those, in order."""
     redis = OwnRedis(tmp_path)
     redis.start()
-    env = {"REDIS_URL": f"redis://127.0.0.1:{redis.port}/0", "CHANNEL_LAYER_PREFIX": channel_prefix,
-           "CHAT_POST_RATE_COUNT": 0}
+    env = {
+        "REDIS_URL": f"redis://127.0.0.1:{redis.port}/0",
+        "CHANNEL_LAYER_PREFIX": channel_prefix,
+        "CHAT_POST_RATE_COUNT": 0,
+    }
     server_a, server_b = daphne(**env), daphne(**env)
     room = unique("outage")
     alice = http_signup(server_a, unique("alice"))
@@ -67,7 +70,10 @@ async def test_a_member_that_stayed_connected_through_a_redis_restart_gets_every
             await member.send(action="sync", after=1, epoch=acked[0]["epoch"])
             sync = await next_frame(member, {"sync"}, 10)
             assert [(c["offset"], c["message"]["text"]) for c in sync["changes"]] == [
-                (2, "during 1"), (3, "during 2"), (4, "during 3")]
+                (2, "during 1"),
+                (3, "during 2"),
+                (4, "during 3"),
+            ]
             assert took < 5, f"the resync came {took:.1f} s after Redis was back"
         # Each process said so once when it went and once when it came back.
         deadline = time.monotonic() + 10
@@ -80,17 +86,20 @@ async def test_a_member_that_stayed_connected_through_a_redis_restart_gets_every
         redis.stop()
 
 
-async def test_a_postgresql_restart_costs_a_delay_not_an_error_and_a_dead_database_a_clear_error(
-    daphne, tmp_path
-):
+async def test_a_postgresql_restart_costs_a_delay_not_an_error_and_a_dead_database_a_clear_error(daphne, tmp_path):
     cluster = PrivateCluster()
     try:
         with psycopg.connect(cluster.url, autocommit=True) as admin:
             admin.execute("CREATE DATABASE chat_restart")
         url = database_url(cluster.url, "chat_restart")
-        migrate = subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT,
-                                 env={**os.environ, "DATABASE_URL": url},
-                                 capture_output=True, text=True, timeout=120)
+        migrate = subprocess.run(
+            [PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"],
+            cwd=ROOT,
+            env={**os.environ, "DATABASE_URL": url},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert migrate.returncode == 0, migrate.stderr
         # Persistent connections: the restart cuts the one the server holds
         # (with DATABASE_CONN_MAX_AGE=0 only a request in flight meets it).
@@ -120,9 +129,13 @@ async def test_a_postgresql_restart_costs_a_delay_not_an_error_and_a_dead_databa
                 await asyncio.sleep(0.5)
 
             # Now it is gone for good: a clear error frame, the socket stays.
-            await asyncio.to_thread(lambda: subprocess.run(
-                [*cluster.as_user, cluster.pg_ctl, "-D", str(cluster.data), "-m", "immediate", "-w", "stop"],
-                capture_output=True, timeout=60))
+            await asyncio.to_thread(
+                lambda: subprocess.run(
+                    [*cluster.as_user, cluster.pg_ctl, "-D", str(cluster.data), "-m", "immediate", "-w", "stop"],
+                    capture_output=True,
+                    timeout=60,
+                )
+            )
             for n in range(3):
                 started = time.monotonic()
                 await poster.send(action="post", text=f"lost {n}", client_id=f"l{n}")

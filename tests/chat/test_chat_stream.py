@@ -79,8 +79,11 @@ async def test_sync_returns_every_change_after_an_offset_with_its_message_as_sto
         async with ChatSocket(room) as reader:
             sync = await reader.request("sync", action="sync", after=held, epoch=epoch)
             assert [(c["type"], c["offset"], c["message"]["id"]) for c in sync["changes"]] == [
-                ("edited", 3, changed), ("deleted", 4, doomed),
-                ("message", 5, new[0]), ("message", 6, new[1]), ("message", 7, new[2]),
+                ("edited", 3, changed),
+                ("deleted", 4, doomed),
+                ("message", 5, new[0]),
+                ("message", 6, new[1]),
+                ("message", 7, new[2]),
             ]
             assert (sync["offset"], sync["epoch"], sync["has_more"]) == (7, epoch, False)
             assert sync["changes"][0]["message"]["text"] == "changed" and sync["changes"][1]["message"]["deleted"]
@@ -118,8 +121,14 @@ async def test_a_client_that_lies_in_sync_gets_a_clear_error_and_still_every_lat
         caplog.clear()
         for bad in (2, 10**6, -1, 2**63, 2**80, "1", 1.5, None, True):
             assert await liar.refused(action="sync", after=bad, epoch=epoch) == "invalid_field", bad
-        for bad in ("2020-02-30T00:00:00", "0001-01-01T00:00:00Z", "2020-01-01T00:00:00+99:00",
-                    "2020-01-01T25:00:00", "yesterday", 12):
+        for bad in (
+            "2020-02-30T00:00:00",
+            "0001-01-01T00:00:00Z",
+            "2020-01-01T00:00:00+99:00",
+            "2020-01-01T25:00:00",
+            "yesterday",
+            12,
+        ):
             assert await liar.refused(action="sync", after=0, epoch=epoch, since=bad) == "invalid_field", bad
         assert await liar.refused(action="sync", after=0, epoch=["x"]) == "invalid_field"
         assert await liar.refused(action="sync", after=0, epoch="e" * 33) == "invalid_field"
@@ -151,8 +160,10 @@ async def test_offsets_stay_gapless_when_many_post_at_once(room, alice, bob):
         finally:
             for chat in sockets:
                 await chat.__aexit__()
-    rows = [row async for row in Change.objects.filter(room__name=room).order_by("offset")
-            .values_list("offset", "message_id")]
+    rows = [
+        row
+        async for row in Change.objects.filter(room__name=room).order_by("offset").values_list("offset", "message_id")
+    ]
     assert [offset for offset, _ in rows] == list(range(1, 49))
     assert [pk for _, pk in rows] == sorted(pk for _, pk in rows)
     assert (await Room.objects.aget(name=room)).last_offset == 48

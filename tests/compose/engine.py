@@ -62,8 +62,11 @@ class Engine:
     def start(self):
         for tool in (DOCKERD, DOCKER, shutil.which("iptables") or "/usr/sbin/iptables"):
             if not Path(tool).exists():
-                pytest.fail(f"the compose test needs {tool}: run `make test-compose` (scripts/ensure-docker.sh "
-                            "installs Debian's docker.io, iptables and mmdebstrap)", pytrace=False)
+                pytest.fail(
+                    f"the compose test needs {tool}: run `make test-compose` (scripts/ensure-docker.sh "
+                    "installs Debian's docker.io, iptables and mmdebstrap)",
+                    pytrace=False,
+                )
         if os.geteuid() != 0:
             pytest.fail("the compose test starts its own dockerd, which needs root (this user is not)", pytrace=False)
         STATE.mkdir(parents=True, exist_ok=True)
@@ -73,10 +76,25 @@ class Engine:
         self._stop_leftover()
         log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
-            [DOCKERD, "--data-root", str(STATE / "data"), "--exec-root", str(RUN / "exec"),
-             "--host", self.host, "--pidfile", str(self.pidfile),
-             "--containerd-namespace", PROJECT, "--containerd-plugins-namespace", f"{PROJECT}-plugins"],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                DOCKERD,
+                "--data-root",
+                str(STATE / "data"),
+                "--exec-root",
+                str(RUN / "exec"),
+                "--host",
+                self.host,
+                "--pidfile",
+                str(self.pidfile),
+                "--containerd-namespace",
+                PROJECT,
+                "--containerd-plugins-namespace",
+                f"{PROJECT}-plugins",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -89,8 +107,10 @@ class Engine:
         code = self.process.poll()
         self.stop()
         how = f"exited with code {code}" if code is not None else f"did not answer within {START_TIMEOUT} s"
-        pytest.fail(f"this machine cannot run Docker: dockerd {how} (its last line: {last[0]}; "
-                    f"log {self.log_path})", pytrace=False)
+        pytest.fail(
+            f"this machine cannot run Docker: dockerd {how} (its last line: {last[0]}; log {self.log_path})",
+            pytrace=False,
+        )
 
     def _stop_leftover(self):
         """A dockerd this test started in a run that was killed still holds
@@ -146,21 +166,36 @@ class Engine:
     def env(self, extra=None):
         """What a fresh shell gives a command (PATH, HOME) plus the engine's
         socket and `extra`."""
-        return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/root"),
-                "DOCKER_HOST": self.host, **(extra or {})}
+        return {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": os.environ.get("HOME", "/root"),
+            "DOCKER_HOST": self.host,
+            **(extra or {}),
+        }
 
     def docker(self, *args, check=True, timeout=300, input=None, cwd=None):
-        result = subprocess.run([DOCKER, *args], env=self.env(), capture_output=True, text=True, timeout=timeout,
-                                input=input, cwd=cwd)
+        result = subprocess.run(
+            [DOCKER, *args], env=self.env(), capture_output=True, text=True, timeout=timeout, input=input, cwd=cwd
+        )
         if check and result.returncode != 0:
-            raise AssertionError(f"docker {' '.join(args)} failed ({result.returncode}): "
-                                 f"{(result.stderr or result.stdout).strip()[-3000:]}")
+            raise AssertionError(
+                f"docker {' '.join(args)} failed ({result.returncode}): "
+                f"{(result.stderr or result.stdout).strip()[-3000:]}"
+            )
         return result
 
     def compose(self, *args, env=None, check=True, timeout=600, cwd=ROOT):
-        result = subprocess.run([str(compose_binary()), "-p", PROJECT, *args], env=self.env(env), cwd=cwd,
-                                capture_output=True, text=True, timeout=timeout)
+        result = subprocess.run(
+            [str(compose_binary()), "-p", PROJECT, *args],
+            env=self.env(env),
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         if check and result.returncode != 0:
-            raise AssertionError(f"docker compose {' '.join(args)} failed ({result.returncode}): "
-                                 f"{(result.stderr + result.stdout).strip()[-4000:]}")
+            raise AssertionError(
+                f"docker compose {' '.join(args)} failed ({result.returncode}): "
+                f"{(result.stderr + result.stdout).strip()[-4000:]}"
+            )
         return result

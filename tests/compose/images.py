@@ -62,8 +62,9 @@ def _digest(*paths):
 
 
 def _label(engine, tag):
-    found = engine.docker("image", "inspect", "--format", f'{{{{index .Config.Labels "{DIGEST_LABEL}"}}}}', tag,
-                          check=False)
+    found = engine.docker(
+        "image", "inspect", "--format", f'{{{{index .Config.Labels "{DIGEST_LABEL}"}}}}', tag, check=False
+    )
     return found.stdout.strip() if found.returncode == 0 else None
 
 
@@ -78,11 +79,16 @@ def _base_image(engine):
     with tempfile.TemporaryDirectory(prefix="realtime-standin-") as tmp:
         tar = Path(tmp) / "rootfs.tar"
         mirror = [str(APT_SOURCES)] if APT_SOURCES.exists() else []
-        made = subprocess.run(["mmdebstrap", "--quiet", "--variant=minbase", "--format=tar", "bookworm", str(tar),
-                               *mirror], capture_output=True, text=True, timeout=900)
+        made = subprocess.run(
+            ["mmdebstrap", "--quiet", "--variant=minbase", "--format=tar", "bookworm", str(tar), *mirror],
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         assert made.returncode == 0, f"mmdebstrap failed: {made.stderr[-3000:]}"
-        engine.docker("import", "--change", f"LABEL {DIGEST_LABEL}={digest}", "--change", 'CMD ["bash"]',
-                      str(tar), BASE_TAG)
+        engine.docker(
+            "import", "--change", f"LABEL {DIGEST_LABEL}={digest}", "--change", 'CMD ["bash"]', str(tar), BASE_TAG
+        )
     return BASE_TAG
 
 
@@ -102,8 +108,18 @@ def _standin(engine, folder, tag):
             (context / "extra-ca").mkdir()
             for certificate in certificates:
                 shutil.copy(certificate, context / "extra-ca" / certificate.name)
-        engine.docker("build", "--quiet", "--build-arg", f"BASE={base}", "--label", f"{DIGEST_LABEL}={digest}",
-                      "-t", tag, str(context), timeout=900)
+        engine.docker(
+            "build",
+            "--quiet",
+            "--build-arg",
+            f"BASE={base}",
+            "--label",
+            f"{DIGEST_LABEL}={digest}",
+            "-t",
+            tag,
+            str(context),
+            timeout=900,
+        )
 
 
 def base_images(engine):
@@ -124,4 +140,3 @@ def base_images(engine):
         _standin(engine, folder, standin)
         chosen[variable] = standin
     return chosen
-

@@ -176,8 +176,10 @@ def check_chat_across_replicas(base, context, replicas):
             joined = frames_until(ws, "joined")
             assert joined["user"]["name"] == name and joined["messages"] == [], joined
         texts = []
-        for sender, receiver, text in ((alice_ws, bob_ws, "hello from one replica"),
-                                       (bob_ws, alice_ws, "and back from another")):
+        for sender, receiver, text in (
+            (alice_ws, bob_ws, "hello from one replica"),
+            (bob_ws, alice_ws, "and back from another"),
+        ):
             sender.send(json.dumps({"action": "post", "text": text, "client_id": unique("c")}))
             ack = frames_until(sender, "ack")
             seen = frames_until(receiver, "message", lambda frame, sent=ack["id"]: frame["message"]["id"] == sent)
@@ -198,12 +200,26 @@ def check_admin_sees_live_traces(stack, base, context):
     """The admin account made with the README's command (Django's
     createsuperuser, non-interactive), then the admin and the live traces."""
     name, password = unique("admin"), unique("pw-") + "-Kq7"
-    stack.compose("run", "--rm", "-e", f"DJANGO_SUPERUSER_PASSWORD={password}", "setup",
-                  "python", "manage.py", "createsuperuser", "--noinput", "--username", name,
-                  "--email", f"{name}@example.com", timeout=300)
+    stack.compose(
+        "run",
+        "--rm",
+        "-e",
+        f"DJANGO_SUPERUSER_PASSWORD={password}",
+        "setup",
+        "python",
+        "manage.py",
+        "createsuperuser",
+        "--noinput",
+        "--username",
+        name,
+        "--email",
+        f"{name}@example.com",
+        timeout=300,
+    )
     admin = Visitor(base, context)
-    landed, page = admin.submit("/admin/login/?next=/admin/", {"username": name, "password": password,
-                                                               "next": "/admin/"})
+    landed, page = admin.submit(
+        "/admin/login/?next=/admin/", {"username": name, "password": password, "next": "/admin/"}
+    )
     assert landed.endswith("/admin/") and "Site administration" in page, landed
     status, body, _ = admin.get("/debug/requests")
     assert status == 200 and b"trace-summary" in body

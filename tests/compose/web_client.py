@@ -50,8 +50,9 @@ class Visitor:
         assert status == 200, (path, status)
         token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1).decode()
         data = urllib.parse.urlencode({"csrfmiddlewaretoken": token, **fields}).encode()
-        request = urllib.request.Request(self.base + path, data=data,
-                                         headers={"Referer": self.base + path, "Origin": self.base})
+        request = urllib.request.Request(
+            self.base + path, data=data, headers={"Referer": self.base + path, "Origin": self.base}
+        )
         with self.opener.open(request, timeout=20) as response:
             return response.geturl(), response.read().decode()
 
@@ -62,8 +63,13 @@ class Visitor:
         ws_base = self.base.replace("http", "ws", 1)
         session = self.cookie("sessionid")
         headers = {"Cookie": f"sessionid={session}"} if session else {}
-        return connect(ws_base + path, additional_headers=headers, ssl=self.context if self.context else None,
-                       open_timeout=20, **kwargs)
+        return connect(
+            ws_base + path,
+            additional_headers=headers,
+            ssl=self.context if self.context else None,
+            open_timeout=20,
+            **kwargs,
+        )
 
 
 def frames_until(socket, wanted, match=lambda frame: True, timeout=20.0):
@@ -93,8 +99,9 @@ class Replicas:
     def proxied_sockets(self, container):
         """Established connections to port 8000 from another host (the
         proxy), not the health check's from loopback."""
-        table = self.engine.docker("exec", container, "sh", "-c",
-                                   "cat /proc/net/tcp /proc/net/tcp6 2>/dev/null; true").stdout
+        table = self.engine.docker(
+            "exec", container, "sh", "-c", "cat /proc/net/tcp /proc/net/tcp6 2>/dev/null; true"
+        ).stdout
         count = 0
         for line in table.splitlines()[1:]:
             fields = line.split()

@@ -35,10 +35,14 @@ def compose_binary():
 def compose(*args, env=None):
     """The compose binary in an empty environment (PATH and HOME only) plus
     `env`: what a fresh shell with nothing exported gives it."""
-    return subprocess.run([str(compose_binary()), *args], cwd=ROOT, capture_output=True, text=True,
-                          env={"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"),
-                               **(env or {})},
-                          timeout=60)
+    return subprocess.run(
+        [str(compose_binary()), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={"PATH": os.environ.get("PATH", ""), "HOME": os.environ.get("HOME", "/tmp"), **(env or {})},
+        timeout=60,
+    )
 
 
 def compose_model(*files, env=None):
@@ -56,7 +60,8 @@ def run_secrets_service(services, secrets_dir):
     at `secrets_dir`."""
     service = services["secrets"]
     assert {"source": "secrets", "target": SECRETS_MOUNT} == {
-        key: service["volumes"][0][key] for key in ("source", "target")}
+        key: service["volumes"][0][key] for key in ("source", "target")
+    }
     command = [substitute(part, {SECRETS_MOUNT: str(secrets_dir)}) for part in service["command"]]
     command[0] = sys.executable if command[0] == "python" else command[0]
     env = {"PATH": os.environ["PATH"], **{key: str(value) for key, value in service["environment"].items()}}
@@ -92,8 +97,12 @@ def local_upstream(proxy_env, ports):
     `upstream` block of that name, which nginx uses before asking a resolver
     (write_nginx_conf writes it)."""
     assert (proxy_env["NGINX_UPSTREAM"], proxy_env["NGINX_RESOLVER"]) == ("web:8000", "127.0.0.11")
-    return {**proxy_env, "NGINX_UPSTREAM": LOCAL_UPSTREAM, "NGINX_RESOLVER": "127.0.0.1",
-            "LOCAL_UPSTREAM_SERVERS": " ".join(f"server 127.0.0.1:{port};" for port in ports)}
+    return {
+        **proxy_env,
+        "NGINX_UPSTREAM": LOCAL_UPSTREAM,
+        "NGINX_RESOLVER": "127.0.0.1",
+        "LOCAL_UPSTREAM_SERVERS": " ".join(f"server 127.0.0.1:{port};" for port in ports),
+    }
 
 
 def write_nginx_conf(conf_dir, proxy_service, proxy_env):
@@ -104,7 +113,8 @@ def write_nginx_conf(conf_dir, proxy_service, proxy_env):
     (conf_dir / "conf.d").mkdir(parents=True)
     if "LOCAL_UPSTREAM_SERVERS" in proxy_env:
         (conf_dir / "conf.d" / "local-upstream.conf").write_text(
-            f"upstream {LOCAL_UPSTREAM} {{ least_conn; {proxy_env['LOCAL_UPSTREAM_SERVERS']} }}\n")
+            f"upstream {LOCAL_UPSTREAM} {{ least_conn; {proxy_env['LOCAL_UPSTREAM_SERVERS']} }}\n"
+        )
     mounts = {v["target"]: v["source"] for v in proxy_service["volumes"]}
     templates = {t: src for t, src in mounts.items() if t.startswith("/etc/nginx/templates/")}
     for target, source in templates.items():
@@ -126,8 +136,9 @@ def write_nginx_conf(conf_dir, proxy_service, proxy_env):
 
 
 def start_nginx(processes, conf_path, port):
-    nginx = processes.start("nginx", [nginx_binary(), "-p", str(Path(conf_path).parent), "-c", str(conf_path)],
-                            os.environ.copy())
+    nginx = processes.start(
+        "nginx", [nginx_binary(), "-p", str(Path(conf_path).parent), "-c", str(conf_path)], os.environ.copy()
+    )
     assert wait_for_port(port, process=nginx), processes.output(nginx)
     return nginx
 

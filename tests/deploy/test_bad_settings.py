@@ -64,8 +64,12 @@ def assert_one_line_naming(result, name, value, problem):
 @pytest.mark.parametrize(("name", "value", "problem"), BAD_SETTINGS, ids=ids(BAD_SETTINGS))
 def test_the_server_refuses_a_malformed_setting_in_one_line(name, value, problem, server_database):
     port = free_port()
-    result = run([PYTHON, "-m", "realtime.server", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
-                 name, value, server_database)
+    result = run(
+        [PYTHON, "-m", "realtime.server", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
+        name,
+        value,
+        server_database,
+    )
     assert_one_line_naming(result, name, value, problem)
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=1).close()

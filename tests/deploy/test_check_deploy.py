@@ -14,12 +14,19 @@ def check_deploy(files, tmp_path):
     services = compose_model(*files)["services"]
     secrets_dir = tmp_path / "secrets"
     run_secrets_service(services, secrets_dir)
-    env = {key: substitute(str(value), {SECRETS_MOUNT: str(secrets_dir)})
-           for key, value in services["web"]["environment"].items()}
+    env = {
+        key: substitute(str(value), {SECRETS_MOUNT: str(secrets_dir)})
+        for key, value in services["web"]["environment"].items()
+    }
     # No database or Redis is contacted: the deploy checks read settings only.
-    return subprocess.run([PYTHON, "manage.py", "check", "--deploy", "--fail-level", "WARNING"], cwd=ROOT,
-                          env={"PATH": os.environ["PATH"], "HOME": str(tmp_path), **env},
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [PYTHON, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env={"PATH": os.environ["PATH"], "HOME": str(tmp_path), **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_check_deploy_is_clean_under_the_tls_compose_settings(tmp_path):

@@ -113,8 +113,9 @@ def processes(tmp_path):
         yield group
 
 
-def test_stack_runs_with_each_services_own_command_behind_one_proxy(tmp_path, fresh_database, postgres_address,
-                                                                   processes):
+def test_stack_runs_with_each_services_own_command_behind_one_proxy(
+    tmp_path, fresh_database, postgres_address, processes
+):
     nginx_binary()  # fail before the long setup when it is missing
     pg_host, pg_port = postgres_address
     admin_password = secrets.token_urlsafe(16)
@@ -123,9 +124,15 @@ def test_stack_runs_with_each_services_own_command_behind_one_proxy(tmp_path, fr
     made = subprocess.run([PYTHON, "scripts/dev_cert.py", str(certs)], cwd=ROOT, capture_output=True, text=True)
     assert made.returncode == 0, made.stderr
     # No secret is given: the stack makes its own.
-    model = compose_model(*TLS_FILES, env={"DJANGO_ADMIN_USERNAME": "operator", "DJANGO_ADMIN_PASSWORD": admin_password,
-                                           "DJANGO_ADMIN_EMAIL": "operator@example.com",
-                                           "REALTIME_TLS_CERT_DIR": str(certs)})
+    model = compose_model(
+        *TLS_FILES,
+        env={
+            "DJANGO_ADMIN_USERNAME": "operator",
+            "DJANGO_ADMIN_PASSWORD": admin_password,
+            "DJANGO_ADMIN_EMAIL": "operator@example.com",
+            "REALTIME_TLS_CERT_DIR": str(certs),
+        },
+    )
     services = model["services"]
 
     redis_port = free_port()
@@ -162,9 +169,20 @@ def test_stack_runs_with_each_services_own_command_behind_one_proxy(tmp_path, fr
     assert "POSTGRES_PASSWORD" not in postgres_env
     assert postgres_env["POSTGRES_PASSWORD_FILE"] == f"{SECRETS_MOUNT}/postgres_password"
     assert {(v["source"], v["target"]) for v in services["postgres"]["volumes"]} >= {("secrets", SECRETS_MOUNT)}
-    seen = subprocess.run([PYTHON, "manage.py", "shell", "-c", "from django.conf import settings as s; "
-                           "print(s.DATABASES['default']['PASSWORD']); print(s.SECRET_KEY)"],
-                          cwd=ROOT, env=local_env("web"), capture_output=True, text=True, timeout=60)
+    seen = subprocess.run(
+        [
+            PYTHON,
+            "manage.py",
+            "shell",
+            "-c",
+            "from django.conf import settings as s; print(s.DATABASES['default']['PASSWORD']); print(s.SECRET_KEY)",
+        ],
+        cwd=ROOT,
+        env=local_env("web"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert seen.stdout.split()[-2:] == [made["postgres_password"].strip(), made["django_secret_key"].strip()], seen
 
     # redis: its own command, on a free loopback port.
@@ -175,16 +193,18 @@ def test_stack_runs_with_each_services_own_command_behind_one_proxy(tmp_path, fr
     assert check.returncode == 0 and "PONG" in check.stdout, check
 
     # postgres: the tests' PostgreSQL with a fresh database; its health check.
-    check = run_healthcheck(services["postgres"]["healthcheck"]["test"],
-                            {"5432": str(pg_port), "realtime": fresh_database})
+    check = run_healthcheck(
+        services["postgres"]["healthcheck"]["test"], {"5432": str(pg_port), "realtime": fresh_database}
+    )
     assert check.returncode == 0, check.stdout + check.stderr
 
     # setup: migrate, collectstatic, admin user; then again (second start).
     setup_env = local_env("setup")
     assert setup_env["DJANGO_DEBUG"] == "0"
     for attempt in ("first", "second"):
-        run = subprocess.run(services["setup"]["command"], cwd=ROOT, env=setup_env, capture_output=True, text=True,
-                             timeout=120)
+        run = subprocess.run(
+            services["setup"]["command"], cwd=ROOT, env=setup_env, capture_output=True, text=True, timeout=120
+        )
         assert run.returncode == 0, run.stdout + run.stderr
         expected = "admin user 'operator' created" if attempt == "first" else "already exists"
         assert expected in run.stdout, run.stdout
@@ -225,9 +245,19 @@ def test_stack_runs_with_each_services_own_command_behind_one_proxy(tmp_path, fr
     assert check.returncode == 0, check.stderr
 
     # Plain HTTP only redirects to HTTPS: pages, files and socket handshakes.
-    for path, headers in (("/echo/?x=1", {}), ("/static/realtime/style.css", {}),
-                          ("/ws/echo", {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
-                                        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})):
+    for path, headers in (
+        ("/echo/?x=1", {}),
+        ("/static/realtime/style.css", {}),
+        (
+            "/ws/echo",
+            {
+                "Upgrade": "websocket",
+                "Connection": "Upgrade",
+                "Sec-WebSocket-Version": "13",
+                "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+            },
+        ),
+    ):
         plain = http.client.HTTPConnection("127.0.0.1", proxy_port, timeout=10)
         plain.request("GET", path, headers=headers)
         response = plain.getresponse()
@@ -240,14 +270,32 @@ def test_stack_runs_with_each_services_own_command_behind_one_proxy(tmp_path, fr
     context = ssl.create_default_context(cafile=str(certs / "ca.pem"))
     with urllib.request.urlopen(f"https://localhost:{tls_port}/healthz", context=context, timeout=10) as response:
         assert json.loads(response.read())["status"] == "ok"
-    run = subprocess.run([PYTHON, "-m", "realtime.client", "echo", f"wss://localhost:{tls_port}/ws/echo",
-                          "--cafile", str(certs / "ca.pem"), "through nginx over TLS"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=30)
+    run = subprocess.run(
+        [
+            PYTHON,
+            "-m",
+            "realtime.client",
+            "echo",
+            f"wss://localhost:{tls_port}/ws/echo",
+            "--cafile",
+            str(certs / "ca.pem"),
+            "through nginx over TLS",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert run.returncode == 0 and "through nginx over TLS" in run.stdout, run.stdout + run.stderr
 
     # Through the proxy: the client's sanity check (mouse echo + a tick).
-    run = subprocess.run([PYTHON, "-m", "realtime.client", "check", f"wss://localhost:{tls_port}",
-                          "--cafile", str(certs / "ca.pem")], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    run = subprocess.run(
+        [PYTHON, "-m", "realtime.client", "check", f"wss://localhost:{tls_port}", "--cafile", str(certs / "ca.pem")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
 
     # Pages with DEBUG off; static files from the collected folder (by nginx).
@@ -262,14 +310,17 @@ def test_stack_runs_with_each_services_own_command_behind_one_proxy(tmp_path, fr
 
     # The admin user from the environment can log in to the admin.
     jar = CookieJar()
-    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar),
-                                         urllib.request.HTTPSHandler(context=context))
+    opener = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(jar), urllib.request.HTTPSHandler(context=context)
+    )
     form = opener.open(f"{base}/admin/login/", timeout=10).read().decode()
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form).group(1)
-    data = urllib.parse.urlencode({"csrfmiddlewaretoken": token, "username": "operator", "password": admin_password,
-                                   "next": "/admin/"}).encode()
-    request = urllib.request.Request(f"{base}/admin/login/?next=/admin/", data=data,
-                                     headers={"Referer": f"{base}/admin/login/", "Origin": base})
+    data = urllib.parse.urlencode(
+        {"csrfmiddlewaretoken": token, "username": "operator", "password": admin_password, "next": "/admin/"}
+    ).encode()
+    request = urllib.request.Request(
+        f"{base}/admin/login/?next=/admin/", data=data, headers={"Referer": f"{base}/admin/login/", "Origin": base}
+    )
     landed = opener.open(request, timeout=10)
     assert landed.geturl().endswith("/admin/"), landed.geturl()
     assert "Site administration" in landed.read().decode()

@@ -12,12 +12,26 @@ from tests.support.paths import PYTHON, ROOT
 
 
 def settings_seen_by_web(services, secrets_dir, tmp_path):
-    env = {key: substitute(str(value), {SECRETS_MOUNT: str(secrets_dir)})
-           for key, value in services["web"]["environment"].items()}
-    run = subprocess.run([PYTHON, "manage.py", "shell", "-v", "0", "-c", "from django.conf import settings as s; "
-                          "print(s.DATABASES['default']['PASSWORD']); print(s.SECRET_KEY)"],
-                         cwd=ROOT, env={"PATH": os.environ["PATH"], "HOME": str(tmp_path), **env},
-                         capture_output=True, text=True, timeout=60)
+    env = {
+        key: substitute(str(value), {SECRETS_MOUNT: str(secrets_dir)})
+        for key, value in services["web"]["environment"].items()
+    }
+    run = subprocess.run(
+        [
+            PYTHON,
+            "manage.py",
+            "shell",
+            "-v",
+            "0",
+            "-c",
+            "from django.conf import settings as s; print(s.DATABASES['default']['PASSWORD']); print(s.SECRET_KEY)",
+        ],
+        cwd=ROOT,
+        env={"PATH": os.environ["PATH"], "HOME": str(tmp_path), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 0, run.stderr
     return run.stdout.splitlines()[-2:]
 
@@ -37,8 +51,10 @@ def test_values_the_user_gives_win_over_kept_ones(tmp_path):
     assert "django_secret_key: from DJANGO_SECRET_KEY" in output
     assert given["POSTGRES_PASSWORD"] not in output  # only where it came from is printed
     assert (secrets_dir / "postgres_password").read_text().strip() == given["POSTGRES_PASSWORD"] != generated
-    assert settings_seen_by_web(services, secrets_dir, tmp_path) == [given["POSTGRES_PASSWORD"],
-                                                                     given["DJANGO_SECRET_KEY"]]
+    assert settings_seen_by_web(services, secrets_dir, tmp_path) == [
+        given["POSTGRES_PASSWORD"],
+        given["DJANGO_SECRET_KEY"],
+    ]
 
 
 def test_no_secret_is_written_in_the_repository(tmp_path):

@@ -33,8 +33,13 @@ def bare_server(server_database, tmp_path):
     started = []
 
     def start(**env):
-        full_env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "PYTHONUNBUFFERED": "1",
-                    "DATABASE_URL": server_database, **env}
+        full_env = {
+            "PATH": os.environ["PATH"],
+            "HOME": str(tmp_path),
+            "PYTHONUNBUFFERED": "1",
+            "DATABASE_URL": server_database,
+            **env,
+        }
         server = DaphneProcess(full_env, tmp_path / f"server-{len(started)}.log")
         started.append(server)
         return server
@@ -132,10 +137,19 @@ def test_no_key_and_nowhere_to_keep_one_refuses_to_start_with_one_line(server_da
     (cannot be created, even by root). The server exits non-zero and says
     why in one line, with no traceback; nothing listens."""
     port = free_port()
-    run = subprocess.run([PYTHON, "-m", "realtime.serve", "-b", "127.0.0.1", "-p", str(port),
-                          "config.asgi:application"], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                         env={"PATH": os.environ["PATH"], "HOME": str(tmp_path), "DATABASE_URL": server_database,
-                              "DJANGO_SECRET_KEY_FILE": "/proc/no-such-folder/secret_key"})
+    run = subprocess.run(
+        [PYTHON, "-m", "realtime.serve", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={
+            "PATH": os.environ["PATH"],
+            "HOME": str(tmp_path),
+            "DATABASE_URL": server_database,
+            "DJANGO_SECRET_KEY_FILE": "/proc/no-such-folder/secret_key",
+        },
+    )
     assert run.returncode != 0
     lines = (run.stdout + run.stderr).strip().splitlines()
     assert len(lines) == 1, lines

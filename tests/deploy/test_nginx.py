@@ -71,8 +71,11 @@ def test_a_forged_x_forwarded_for_does_not_reach_the_app(proxied, server_databas
 
     [trace] = wait_for_rows(server_database, "SELECT * FROM realtime_tracerecord WHERE title = ?", (path,))
     assert f"GET {path} from 127.0.0.1:{page_port}" in json.dumps(trace["events"]), trace["events"]
-    wait_for_rows(server_database, "SELECT id FROM realtime_eventlogrecord WHERE title = ?",
-                  (f"/ws/echo 127.0.0.1:{socket_port}",))
+    wait_for_rows(
+        server_database,
+        "SELECT id FROM realtime_eventlogrecord WHERE title = ?",
+        (f"/ws/echo 127.0.0.1:{socket_port}",),
+    )
     stored = all_stored_text(server_database)
     assert FORGED not in stored and f":{FORGED_PORT}" not in stored
 

@@ -117,9 +117,11 @@ async def test_the_channel_layer_over_sentinel_survives_a_master_failover(daphne
         for reader, (before_time, before_seq) in zip(readers, last_before, strict=True):
             after_time, after_seq = next((t, s) for t, s in reader.ticks if t > killed_at)
             gaps.append((after_time - before_time, after_seq - before_seq - 1, after_time - killed_at))
-        print(f"\nSentinel failover: tick gap per process {[f'{gap:.1f}s' for gap, _, _ in gaps]}, "
-              f"ticks not delivered during it {[missed for _, missed, _ in gaps]}, "
-              f"first tick {[f'{after:.1f}s' for _, _, after in gaps]} after the master was killed")
+        print(
+            f"\nSentinel failover: tick gap per process {[f'{gap:.1f}s' for gap, _, _ in gaps]}, "
+            f"ticks not delivered during it {[missed for _, missed, _ in gaps]}, "
+            f"first tick {[f'{after:.1f}s' for _, _, after in gaps]} after the master was killed"
+        )
         assert sentinel_master_port(sentinels[0]) == replica, "the sentinels promoted the replica"
         for gap, _, _ in gaps:
             assert gap < 15.0, f"ticks stopped for {gap:.1f}s across the failover"

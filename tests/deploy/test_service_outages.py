@@ -120,8 +120,14 @@ def test_database_down_is_one_line_going_and_one_back_with_healthz_503(private_p
         admin.execute("CREATE DATABASE outage")
     url = database_url(private_postgres.url, "outage")
     env = server_environment(url)
-    migrated = subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env,
-                              capture_output=True, text=True, timeout=300)
+    migrated = subprocess.run(
+        [PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert migrated.returncode == 0, migrated.stderr
     server = DaphneProcess(env, tmp_path / "server.log")
     try:

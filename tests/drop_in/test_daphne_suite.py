@@ -25,13 +25,28 @@ def daphne_suite():
     if not SDIST.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
         fetched = subprocess.run(
-            [PYTHON, "-m", "pip", "download", f"daphne=={DAPHNE_VERSION}", "--no-deps", "--no-binary", ":all:",
-             "--quiet", "--dest", str(CACHE)],
-            capture_output=True, text=True, timeout=300,
+            [
+                PYTHON,
+                "-m",
+                "pip",
+                "download",
+                f"daphne=={DAPHNE_VERSION}",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                "--quiet",
+                "--dest",
+                str(CACHE),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         if fetched.returncode or not SDIST.exists():
-            pytest.fail(f"cannot fetch Daphne {DAPHNE_VERSION}'s sdist from PyPI (pip download): "
-                        f"{(fetched.stderr or fetched.stdout).strip().splitlines()[-1:]}")
+            pytest.fail(
+                f"cannot fetch Daphne {DAPHNE_VERSION}'s sdist from PyPI (pip download): "
+                f"{(fetched.stderr or fetched.stdout).strip().splitlines()[-1:]}"
+            )
     if not (SUITE / "tests").is_dir():
         with tarfile.open(SDIST) as archive:
             archive.extractall(CACHE, filter="data")
@@ -50,9 +65,27 @@ def test_daphnes_own_suite_passes_against_our_server(tmp_path):
     private_tmp.mkdir()
     env.update(PYTHONPATH=str(ROOT), DAPHNE_SUITE_SERVER_RECORD=str(record), TMPDIR=str(private_tmp))
     run = subprocess.run(
-        [PYTHON, "-m", "pytest", "-p", "tests.drop_in.daphne_suite_plugin", "tests", "-q", "-rs",
-         "--timeout", "120", "-p", "no:cacheprovider", "--basetemp", str(tmp_path / "pytest")],
-        cwd=suite, env=env, capture_output=True, text=True, timeout=1400,
+        [
+            PYTHON,
+            "-m",
+            "pytest",
+            "-p",
+            "tests.drop_in.daphne_suite_plugin",
+            "tests",
+            "-q",
+            "-rs",
+            "--timeout",
+            "120",
+            "-p",
+            "no:cacheprovider",
+            "--basetemp",
+            str(tmp_path / "pytest"),
+        ],
+        cwd=suite,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1400,
     )
     summary = run.stdout.strip().splitlines()[-1] if run.stdout.strip() else run.stderr
     output = run.stdout[-6000:] + run.stderr[-2000:]

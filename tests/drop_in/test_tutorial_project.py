@@ -23,13 +23,20 @@ PROJECT = Path(__file__).resolve().parent / "tutorial_project"
 @pytest.fixture
 def tutorial_server(tmp_path):
     # Nothing of this repository's settings leaks in from the test process.
-    env = {key: value for key, value in os.environ.items()
-           if not key.startswith(("REALTIME_", "DJANGO_", "DATABASE_URL", "REDIS_URL"))}
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("REALTIME_", "DJANGO_", "DATABASE_URL", "REDIS_URL"))
+    }
     env.update(PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", TUTORIAL_DB=str(tmp_path / "db.sqlite3"))
     port = free_port()
     server = ServerProcess(
         [PYTHON, "-m", "realtime.server", "-b", "127.0.0.1", "-p", str(port), "mysite.asgi:application"],
-        env, tmp_path / "server.log", port, name="realtime.server with the tutorial project", cwd=PROJECT,
+        env,
+        tmp_path / "server.log",
+        port,
+        name="realtime.server with the tutorial project",
+        cwd=PROJECT,
     )
     yield server
     server.stop()

@@ -33,8 +33,9 @@ def ready(url, timeout=30):
 def query_answer(url, promql):
     """Prometheus's whole answer to an instant query (status, data or error)."""
     try:
-        with urllib.request.urlopen(f"{url}/api/v1/query?" + urllib.parse.urlencode({"query": promql}),
-                                    timeout=5) as response:
+        with urllib.request.urlopen(
+            f"{url}/api/v1/query?" + urllib.parse.urlencode({"query": promql}), timeout=5
+        ) as response:
             return json.load(response)
     except urllib.error.HTTPError as error:  # 400 for a query it cannot parse, with the reason
         return json.load(error)

@@ -26,10 +26,18 @@ from tests.support.ports import free_port
 
 
 def make_staff(database_url, username):
-    code = ("from django.contrib.auth.models import User\n"
-            f"User.objects.create_superuser({username!r}, 'moderator@example.com', {PASSWORD!r})\n")
-    result = subprocess.run([PYTHON, "manage.py", "shell", "-c", code], cwd=ROOT, capture_output=True,
-                            text=True, env={**os.environ, "DATABASE_URL": database_url}, timeout=60)
+    code = (
+        "from django.contrib.auth.models import User\n"
+        f"User.objects.create_superuser({username!r}, 'moderator@example.com', {PASSWORD!r})\n"
+    )
+    result = subprocess.run(
+        [PYTHON, "manage.py", "shell", "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DATABASE_URL": database_url},
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -42,8 +50,10 @@ class AdminClient:
 
     def request(self, method, path, form=None):
         connection = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=10)
-        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items()),
-                   "Referer": self.server.http_url + path}
+        headers = {
+            "Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items()),
+            "Referer": self.server.http_url + path,
+        }
         body = None
         if form is not None:
             body = urlencode(form, doseq=True)
@@ -65,13 +75,17 @@ class AdminClient:
 
     def log_in(self, username):
         token = self.csrf_form("/admin/login/")
-        status, location, page = self.request("POST", "/admin/login/?next=/admin/", {
-            "csrfmiddlewaretoken": token, "username": username, "password": PASSWORD, "next": "/admin/"})
+        status, location, page = self.request(
+            "POST",
+            "/admin/login/?next=/admin/",
+            {"csrfmiddlewaretoken": token, "username": username, "password": PASSWORD, "next": "/admin/"},
+        )
         assert status == 302 and location == "/admin/", page[:2000]
 
 
 async def test_an_admin_delete_reaches_every_open_socket_like_the_authors(
-        daphne, server_database, redis_url, channel_prefix):
+    daphne, server_database, redis_url, channel_prefix
+):
     metrics_port = free_port()
     layer = {"REDIS_URL": redis_url, "CHANNEL_LAYER_PREFIX": channel_prefix}
     first = daphne(REALTIME_METRICS_PORT=metrics_port, **layer)
@@ -82,8 +96,11 @@ async def test_an_admin_delete_reaches_every_open_socket_like_the_authors(
     admin = AdminClient(first)
     await asyncio.to_thread(admin.log_in, moderator)
 
-    async with ChatClient(second, room, author_session) as writer, ChatClient(first, room) as on_first, \
-            ChatClient(second, room) as on_second:
+    async with (
+        ChatClient(second, room, author_session) as writer,
+        ChatClient(first, room) as on_first,
+        ChatClient(second, room) as on_second,
+    ):
         await asyncio.sleep(0.5)  # every process has subscribed to the room
         ids = []
         for text in ("spam one", "spam two", "spam three"):
@@ -97,7 +114,8 @@ async def test_an_admin_delete_reaches_every_open_socket_like_the_authors(
         path = f"/admin/realtime/message/{ids[0]}/delete/"
         token = await asyncio.to_thread(admin.csrf_form, path)
         status, location, _ = await asyncio.to_thread(
-            admin.request, "POST", path, {"csrfmiddlewaretoken": token, "post": "yes"})
+            admin.request, "POST", path, {"csrfmiddlewaretoken": token, "post": "yes"}
+        )
         assert status == 302, location
         for socket in (writer, on_first, on_second):
             deleted = await socket.expect("deleted")
@@ -106,9 +124,12 @@ async def test_an_admin_delete_reaches_every_open_socket_like_the_authors(
 
         # 2. "Delete selected" on the list, for the other two.
         token = await asyncio.to_thread(admin.csrf_form, "/admin/realtime/message/")
-        status, _, _ = await asyncio.to_thread(admin.request, "POST", "/admin/realtime/message/", {
-            "csrfmiddlewaretoken": token, "action": "delete_selected", "_selected_action": ids[1:],
-            "post": "yes"})
+        status, _, _ = await asyncio.to_thread(
+            admin.request,
+            "POST",
+            "/admin/realtime/message/",
+            {"csrfmiddlewaretoken": token, "action": "delete_selected", "_selected_action": ids[1:], "post": "yes"},
+        )
         assert status == 302
         for socket in (writer, on_first, on_second):
             got = {(await socket.expect("deleted"))["message"]["id"] for _ in ids[1:]}
@@ -117,8 +138,9 @@ async def test_an_admin_delete_reaches_every_open_socket_like_the_authors(
     # The rows stay as deletion marks: a client that comes back and syncs
     # sees the three messages deleted.
     async with ChatClient(first, room) as returning:
-        assert [(m["id"], m["deleted"], m["text"]) for m in returning.joined["messages"]] == \
-            [(message_id, True, "") for message_id in ids]
+        assert [(m["id"], m["deleted"], m["text"]) for m in returning.joined["messages"]] == [
+            (message_id, True, "") for message_id in ids
+        ]
 
     # The admin cannot add messages or edit them behind the sockets' back.
     status, _, _ = await asyncio.to_thread(admin.request, "GET", "/admin/realtime/message/add/")

@@ -32,8 +32,9 @@ METRICS_FILES = ["-f", "docker-compose.yml", "-f", "docker-compose.metrics.yml"]
 def promtool(*args):
     binary = shutil.which("promtool")
     if binary is None:
-        pytest.fail("this test needs promtool: `make test-tools` installs Debian's prometheus "
-                    "(scripts/ensure-prometheus.sh)")
+        pytest.fail(
+            "this test needs promtool: `make test-tools` installs Debian's prometheus (scripts/ensure-prometheus.sh)"
+        )
     return subprocess.run([binary, *args], capture_output=True, text=True, timeout=60)
 
 

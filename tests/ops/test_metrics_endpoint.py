@@ -83,10 +83,13 @@ def sockets_messages_bytes_and_closes(daphne, plain_client):
         mouse.recv(timeout=5)
     assert mouse.close_code == 1009
 
-    samples = wait_for(metrics_port, lambda s: value(s, "realtime_websocket_closes_total",
-                                                     route=ECHO, code="1006", initiator="none") == 1
-                       and value(s, "realtime_websocket_closes_total", route=MOUSE, code="1009",
-                                 initiator="server") == 1)
+    samples = wait_for(
+        metrics_port,
+        lambda s: (
+            value(s, "realtime_websocket_closes_total", route=ECHO, code="1006", initiator="none") == 1
+            and value(s, "realtime_websocket_closes_total", route=MOUSE, code="1009", initiator="server") == 1
+        ),
+    )
     assert value(samples, "realtime_websocket_closes_total", route=ECHO, code="1000", initiator="client") == 1
     assert value(samples, "realtime_websocket_closes_total", route=ECHO, code="1006", initiator="none") == 1
     assert value(samples, "realtime_websocket_closes_total", route=MOUSE, code="1009", initiator="server") == 1
@@ -100,8 +103,7 @@ def sockets_messages_bytes_and_closes(daphne, plain_client):
 
 def test_read_pauses_and_slow_client_closes_are_counted(daphne):
     metrics_port = free_port()
-    server = daphne(REALTIME_METRICS_PORT=metrics_port, REALTIME_INBOUND_QUEUE=4,
-                    REALTIME_SEND_BUFFER_BYTES=64 * 1024)
+    server = daphne(REALTIME_METRICS_PORT=metrics_port, REALTIME_INBOUND_QUEUE=4, REALTIME_SEND_BUFFER_BYTES=64 * 1024)
     # Tried: 300 echo requests in one TCP write (the server stops reading at
     # 4 waiting), read back in full.
     sock = open_socket(server.port, ECHO)
@@ -124,8 +126,7 @@ def test_read_pauses_and_slow_client_closes_are_counted(daphne):
     except OSError:
         pass  # cut off by the server: what should happen
     stalled.close()
-    samples = wait_for(metrics_port,
-                       lambda s: value(s, "realtime_websocket_slow_client_closes_total", route=ECHO) == 1)
+    samples = wait_for(metrics_port, lambda s: value(s, "realtime_websocket_slow_client_closes_total", route=ECHO) == 1)
     assert value(samples, "realtime_websocket_slow_client_closes_total", route=ECHO) == 1
     assert value(samples, "realtime_websocket_closes_total", route=ECHO, code="1008", initiator="server") == 1
 
@@ -156,7 +157,6 @@ def test_a_metrics_port_already_in_use_stops_the_server_with_a_clear_message(dap
         taken.close()
 
 
-
 def test_close_codes_a_client_chooses_cannot_add_series(daphne):
     """Tried: 60 clients each close /ws/echo with a code of their own
     choosing (3000-3019, 4000-4019, 4980-4987, 1000-1003 and 1007-1014).
@@ -164,8 +164,7 @@ def test_close_codes_a_client_chooses_cannot_add_series(daphne):
     so the close series stay few whatever clients send."""
     metrics_port = free_port()
     server = daphne(REALTIME_METRICS_PORT=metrics_port)
-    codes = [*range(3000, 3020), *range(4000, 4020), 1000, 1001, 1002, 1003, *range(1007, 1015),
-             *range(4980, 4988)]
+    codes = [*range(3000, 3020), *range(4000, 4020), 1000, 1001, 1002, 1003, *range(1007, 1015), *range(4980, 4988)]
     assert len(codes) == 60
     for code in codes:
         sock = open_socket(server.port, ECHO)
@@ -187,7 +186,8 @@ def test_close_codes_a_client_chooses_cannot_add_series(daphne):
     samples = wait_for(metrics_port, lambda s: sum(echo_closes(s).values()) == len(codes))
     closes = echo_closes(samples)
     assert closes == {
-        ("3xxx", "client"): 20, ("4xxx", "client"): 28,
+        ("3xxx", "client"): 20,
+        ("4xxx", "client"): 28,
         **{(str(code), "client"): 1 for code in (1000, 1001, 1002, 1003, *range(1007, 1014))},
         ("1002", "server"): 1,  # autobahn does not take 1014 from a client: a protocol error
     }, closes

@@ -58,8 +58,9 @@ def test_throttled_messages_are_counted(daphne):
 
 def test_one_process_holds_the_tick_lease_and_its_ticks_leave_on_time(daphne, redis_url, channel_prefix):
     ports = [free_port(), free_port()]
-    servers = [daphne(REALTIME_METRICS_PORT=port, REDIS_URL=redis_url, CHANNEL_LAYER_PREFIX=channel_prefix)
-               for port in ports]
+    servers = [
+        daphne(REALTIME_METRICS_PORT=port, REDIS_URL=redis_url, CHANNEL_LAYER_PREFIX=channel_prefix) for port in ports
+    ]
     # Tried: a /ws/time socket on each process (each then joins the election).
     with ExitStack() as stack:
         for server in servers:
@@ -77,8 +78,11 @@ def test_one_process_holds_the_tick_lease_and_its_ticks_leave_on_time(daphne, re
 
 def test_channel_layer_and_redis_errors_are_counted(daphne, own_redis, channel_prefix):
     metrics_port = free_port()
-    server = daphne(REALTIME_METRICS_PORT=metrics_port, REDIS_URL=f"redis://127.0.0.1:{own_redis.port}/0",
-                    CHANNEL_LAYER_PREFIX=channel_prefix)
+    server = daphne(
+        REALTIME_METRICS_PORT=metrics_port,
+        REDIS_URL=f"redis://127.0.0.1:{own_redis.port}/0",
+        CHANNEL_LAYER_PREFIX=channel_prefix,
+    )
     # Tried: a /ws/time socket and a chat socket while this test's own Redis
     # runs (ticks flow, this process holds the lease), then Redis stops: the
     # lease check, the trace snapshot and the chat presence publish fail.
@@ -89,10 +93,15 @@ def test_channel_layer_and_redis_errors_are_counted(daphne, own_redis, channel_p
         assert value(before, "realtime_tick_publisher") == 1
         assert value(before, "realtime_redis_errors_total", operation="tick_lease") == 0
         own_redis.stop()
-        samples = wait_for(metrics_port, lambda s: value(s, "realtime_redis_errors_total", operation="tick_lease") >= 2
-                           and value(s, "realtime_redis_errors_total", operation="trace_publish") >= 1
-                           and value(s, "realtime_channel_layer_errors_total", operation="publish") >= 1,
-                           timeout=15)
+        samples = wait_for(
+            metrics_port,
+            lambda s: (
+                value(s, "realtime_redis_errors_total", operation="tick_lease") >= 2
+                and value(s, "realtime_redis_errors_total", operation="trace_publish") >= 1
+                and value(s, "realtime_channel_layer_errors_total", operation="publish") >= 1
+            ),
+            timeout=15,
+        )
     assert value(samples, "realtime_redis_errors_total", operation="tick_lease") >= 2
     assert value(samples, "realtime_redis_errors_total", operation="trace_publish") >= 1
     assert value(samples, "realtime_channel_layer_errors_total", operation="publish") >= 1

@@ -105,8 +105,9 @@ async def test_requests_and_sockets_become_spans_and_messages_only_a_few(exporte
     assert any("decode error" in event.name for event in failed[0].events)
 
     # The refused handshake: an error span that says why.
-    refused = [span for span in spans_named(exported, "WebSocket /ws/echo")
-               if span.status.status_code == StatusCode.ERROR]
+    refused = [
+        span for span in spans_named(exported, "WebSocket /ws/echo") if span.status.status_code == StatusCode.ERROR
+    ]
     assert len(refused) == 1
     assert any("Origin https://evil.example is not an allowed origin" in event.name for event in refused[0].events)
 
@@ -168,8 +169,12 @@ class OtlpListener:
 def test_a_server_exports_over_otlp_when_the_endpoint_is_set(daphne):
     listener = OtlpListener()
     try:
-        server = daphne(OTEL_EXPORTER_OTLP_ENDPOINT=listener.endpoint, OTEL_SERVICE_NAME="realtime-test",
-                        OTEL_BSP_SCHEDULE_DELAY="200", REALTIME_TRACE_FLUSH_SECONDS="0.2")
+        server = daphne(
+            OTEL_EXPORTER_OTLP_ENDPOINT=listener.endpoint,
+            OTEL_SERVICE_NAME="realtime-test",
+            OTEL_BSP_SCHEDULE_DELAY="200",
+            REALTIME_TRACE_FLUSH_SECONDS="0.2",
+        )
         # Tried: a page request and an echo socket with 3 messages.
         with urllib.request.urlopen(f"{server.http_url}/healthz", timeout=5) as response:
             assert response.status == 200
@@ -203,10 +208,19 @@ def test_nothing_of_opentelemetry_sentry_or_prometheus_is_loaded_unless_asked():
         "from realtime.ops import process; process.start_for_operators(); "
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'opentelemetry', 'sentry_sdk', 'prometheus_client'}))"
     )
-    clean = {key: value for key, value in __import__("os").environ.items()
-             if not key.startswith(("OTEL_", "SENTRY_", "REALTIME_METRICS"))}
-    result = subprocess.run([PYTHON, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                            env={**clean, "DJANGO_SETTINGS_MODULE": "config.settings"})
+    clean = {
+        key: value
+        for key, value in __import__("os").environ.items()
+        if not key.startswith(("OTEL_", "SENTRY_", "REALTIME_METRICS"))
+    }
+    result = subprocess.run(
+        [PYTHON, "-c", probe],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**clean, "DJANGO_SETTINGS_MODULE": "config.settings"},
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
 
@@ -232,8 +246,12 @@ def test_the_client_address_is_exported_only_when_asked(daphne, exported_address
     listener = OtlpListener()
     try:
         env = {"REALTIME_OTEL_CLIENT_ADDRESS": "1"} if exported_address else {}
-        server = daphne(OTEL_EXPORTER_OTLP_ENDPOINT=listener.endpoint, OTEL_BSP_SCHEDULE_DELAY="200",
-                        REALTIME_TRACE_FLUSH_SECONDS="0.2", **env)
+        server = daphne(
+            OTEL_EXPORTER_OTLP_ENDPOINT=listener.endpoint,
+            OTEL_BSP_SCHEDULE_DELAY="200",
+            REALTIME_TRACE_FLUSH_SECONDS="0.2",
+            **env,
+        )
         with urllib.request.urlopen(f"{server.http_url}/healthz", timeout=5) as response:
             assert response.status == 200
         with connect(f"{server.ws_url}/ws/echo") as ws:

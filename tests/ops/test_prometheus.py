@@ -28,6 +28,7 @@ def test_prometheus_sees_each_process_open_sockets_as_they_open_and_close(daphne
     assert wait_for_query(api, "up", {first_target: 1.0, second_target: 1.0}) == {first_target: 1.0, second_target: 1.0}
 
     with ExitStack() as stack:
+
         def open_on(server, path):
             return stack.enter_context(connect(f"{server.ws_url}{path}", ping_interval=None))
 

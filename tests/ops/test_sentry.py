@@ -92,7 +92,7 @@ def parse_envelope(body):
             continue
         header = json.loads(header_line)
         if "length" in header:
-            payload = body[position:position + header["length"]]
+            payload = body[position : position + header["length"]]
             position += header["length"] + 1
         else:
             end = body.find(b"\n", position)
@@ -117,18 +117,28 @@ def sentry():
 
 def test_unhandled_errors_in_a_view_and_a_consumer_reach_sentry(daphne, sentry, tmp_path):
     empty_database = tmp_path / "never-migrated.sqlite3"
-    server = daphne(SENTRY_DSN=sentry.dsn(), DATABASE_URL=f"sqlite:///{empty_database}",
-                    REALTIME_TRACING="0", SENTRY_ENVIRONMENT="ops-test")
+    server = daphne(
+        SENTRY_DSN=sentry.dsn(),
+        DATABASE_URL=f"sqlite:///{empty_database}",
+        REALTIME_TRACING="0",
+        SENTRY_ENVIRONMENT="ops-test",
+    )
 
     # Tried: the chat page (a Django view) for a visitor with a session
     # cookie: looking the session up raises.
     with pytest.raises(urllib.error.HTTPError) as failed:
-        urllib.request.urlopen(urllib.request.Request(f"{server.http_url}/chat/lobby/",
-                                                      headers={"Cookie": "sessionid=" + "a" * 32}), timeout=10)
+        urllib.request.urlopen(
+            urllib.request.Request(f"{server.http_url}/chat/lobby/", headers={"Cookie": "sessionid=" + "a" * 32}),
+            timeout=10,
+        )
     assert failed.value.code == 500
-    from_view = sentry.wait_for(lambda e: "OperationalError" in exception_types(e)
-                                and "/chat/lobby/" in e.get("request", {}).get("url", "")
-                                and not e["request"]["url"].startswith("ws"))
+    from_view = sentry.wait_for(
+        lambda e: (
+            "OperationalError" in exception_types(e)
+            and "/chat/lobby/" in e.get("request", {}).get("url", "")
+            and not e["request"]["url"].startswith("ws")
+        )
+    )
     assert from_view, f"no event for the view's error; received {sentry.events}"
     event = from_view[0]
     assert event["environment"] == "ops-test"
@@ -141,17 +151,24 @@ def test_unhandled_errors_in_a_view_and_a_consumer_reach_sentry(daphne, sentry, 
         with connect(f"{server.ws_url}/ws/chat/lobby/", open_timeout=10) as ws:
             ws.recv(timeout=5)
     assert refused.value.response.status_code == 500
-    from_consumer = sentry.wait_for(lambda e: "OperationalError" in exception_types(e)
-                                    and e.get("request", {}).get("url", "").startswith("ws://")
-                                    and "/ws/chat/lobby/" in e["request"]["url"])
+    from_consumer = sentry.wait_for(
+        lambda e: (
+            "OperationalError" in exception_types(e)
+            and e.get("request", {}).get("url", "").startswith("ws://")
+            and "/ws/chat/lobby/" in e["request"]["url"]
+        )
+    )
     assert from_consumer, f"no event for the consumer's error; received {sentry.events}"
     frames = from_consumer[0]["exception"]["values"][-1]["stacktrace"]["frames"]
     assert any(frame.get("function") == "connect" and "chat" in frame.get("filename", "") for frame in frames)
     # One error, one event: Daphne's own log record of the consumer's error
     # ("Exception inside application") is not sent a second time.
     time.sleep(1.0)
-    errors = [(e.get("logger"), e.get("request", {}).get("url")) for e in sentry.events
-              if "OperationalError" in exception_types(e)]
+    errors = [
+        (e.get("logger"), e.get("request", {}).get("url"))
+        for e in sentry.events
+        if "OperationalError" in exception_types(e)
+    ]
     assert len(errors) == 2, errors
 
 
@@ -174,8 +191,13 @@ def test_a_socket_error_reaches_sentry_without_what_the_client_sent(daphne, sent
     (no stack locals, no query string, no subprotocol, no payload)."""
     database = tmp_path / "sentry.sqlite3"
     database_url = f"sqlite:///{database}"
-    migrated = subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT,
-                              env={**os.environ, "DATABASE_URL": database_url}, capture_output=True, text=True)
+    migrated = subprocess.run(
+        [PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+    )
     assert migrated.returncode == 0, migrated.stderr
     ids = seed_messages(database_url, "lobby", 60, "seeder")
     with sqlite3.connect(database) as db:

@@ -43,8 +43,10 @@ def look_at(page, base, name, path, state):
     page.goto(base + path)
     page.wait_for_load_state("load")
     if name in {"mouse", "echo", "chat"}:  # their socket is up: the screen is what a user sees
-        page.wait_for_function("(s => s.length > 0 && s.every(e => e.dataset.state === 'connected'))"
-                               "([...document.querySelectorAll('.status[data-state]')])")
+        page.wait_for_function(
+            "(s => s.length > 0 && s.every(e => e.dataset.state === 'connected'))"
+            "([...document.querySelectorAll('.status[data-state]')])"
+        )
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{state}-{name}.png"))
 
@@ -88,8 +90,10 @@ def test_first_screens_signed_out(server, browser):
         page.goto(server.http_url + "/")
         xml = page.locator("pre", has_text="/ws/person/xml --name")
         expect(xml).to_contain_text("--xml")
-        cut = page.evaluate("[...document.querySelectorAll('pre')].filter(p => p.scrollWidth > p.clientWidth)"
-                            ".map(p => p.textContent.slice(0, 60))")
+        cut = page.evaluate(
+            "[...document.querySelectorAll('pre')].filter(p => p.scrollWidth > p.clientWidth)"
+            ".map(p => p.textContent.slice(0, 60))"
+        )
         assert cut == [], f"commands cut on the index: {cut}"
         box = xml.bounding_box()
         assert box["x"] + box["width"] <= VIEWPORT["width"]

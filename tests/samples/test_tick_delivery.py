@@ -52,7 +52,8 @@ async def wait_into_second(fraction):
 
 
 async def test_ticks_survive_the_loss_of_the_shard_holding_the_lease_and_the_time_group(
-    daphne, redis_processes,
+    daphne,
+    redis_processes,
 ):
     """Tried: two Redis shards (REDIS_SHARDS), two Daphne processes, a /ws/time
     client on each. The time group's own name is placed on the first shard,
@@ -100,8 +101,7 @@ async def test_ticks_survive_the_loss_of_the_shard_holding_the_lease_and_the_tim
             assert_every_tick_once(reader, f"client of process {index}")
             assert [s for t, s in reader.ticks if t > killed_at + 1.5], "ticks kept coming after the kill"
             silence = longest_silence(reader, killed_at)
-            print(f"\nprocess {index}: longest silence across the shard kill {silence:.2f}s; "
-                  f"seqs {seqs_of(reader)}")
+            print(f"\nprocess {index}: longest silence across the shard kill {silence:.2f}s; seqs {seqs_of(reader)}")
             assert silence <= 3.0, f"no tick for {silence:.2f}s on process {index} after the shard died"
         pids = {server.process.pid for server in servers}
         assert lease_owner_pid(second, prefix) in pids, "the lease moved to the second shard"
@@ -129,8 +129,11 @@ async def test_a_paused_publisher_loses_and_repeats_no_tick(daphne, redis_url, c
       once, the frozen seconds arriving after SIGCONT (late), then on time;
     - the lease stays with the process that took it over.
     """
-    env = {"REDIS_URL": redis_url, "CHANNEL_LAYER_PREFIX": channel_prefix,
-           "REALTIME_PUBLISHER_LEASE_SECONDS": LEASE_SECONDS}
+    env = {
+        "REDIS_URL": redis_url,
+        "CHANNEL_LAYER_PREFIX": channel_prefix,
+        "REALTIME_PUBLISHER_LEASE_SECONDS": LEASE_SECONDS,
+    }
     servers = [daphne(**env), daphne(**env)]
     readers = [TickReader(f"{server.ws_url}/ws/time").start() for server in servers]
     lease_redis = redis.Redis.from_url(redis_url, socket_timeout=2)
@@ -150,11 +153,12 @@ async def test_a_paused_publisher_loses_and_repeats_no_tick(daphne, redis_url, c
         paused_pid, resumed_at = None, time.time()
         await asyncio.gather(*(reader.wait_for_ticks(4, timeout=10.0) for reader in readers))
 
-        for label, reader in (("client of the paused process", paused_reader),
-                              ("client of the other process", other_reader)):
+        for label, reader in (
+            ("client of the paused process", paused_reader),
+            ("client of the other process", other_reader),
+        ):
             assert_every_tick_once(reader, label)
-            print(f"\n{label}: seqs {seqs_of(reader)}, "
-                  f"longest silence {longest_silence(reader, stopped_at):.2f}s")
+            print(f"\n{label}: seqs {seqs_of(reader)}, longest silence {longest_silence(reader, stopped_at):.2f}s")
         assert longest_silence(other_reader, stopped_at) <= 3.5
         frozen = [(t, s) for t, s in paused_reader.ticks if int(stopped_at) < s < int(resumed_at)]
         assert len(frozen) >= 2, f"the seconds of the pause reached the paused process's client: {paused_reader.ticks}"

@@ -58,9 +58,7 @@ async def test_person_xml_answers_malformed_xml_in_xml():
 
 async def test_person_xml_refuses_an_entity_bomb_without_expanding_it():
     # The "billion laughs": nine levels of entities that expand to ~3 GB.
-    levels = ['<!ENTITY lol0 "lol">'] + [
-        f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">' for i in range(1, 10)
-    ]
+    levels = ['<!ENTITY lol0 "lol">'] + [f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">' for i in range(1, 10)]
     bomb = f'<?xml version="1.0"?><!DOCTYPE lolz [{"".join(levels)}]><Person><Name>&lol9;</Name></Person>'
     ws = await connect("/ws/person/xml")
     started = time.monotonic()
@@ -102,7 +100,9 @@ async def test_a_message_over_the_limit_closes_with_1009(settings):
     ws = await connect("/ws/mouse")
     await ws.send_to(text_data='{"x": 1, "y": 2, "pad": "' + "a" * 2000 + '"}')
     assert await ws.receive_output() == {
-        "type": "websocket.close", "code": 1009, "reason": "message larger than 1024 bytes"
+        "type": "websocket.close",
+        "code": 1009,
+        "reason": "message larger than 1024 bytes",
     }
 
 
@@ -161,8 +161,10 @@ async def test_a_flooding_client_is_throttled_loses_nothing_and_slows_no_one(dap
     while a second client's round trips stay quick."""
     server = daphne(REALTIME_RATE_PER_SECOND=200, REALTIME_RATE_BURST=50)
     count = 1000
-    async with websockets.connect(f"{server.ws_url}/ws/echo") as flooder, \
-            websockets.connect(f"{server.ws_url}/ws/mouse") as neighbour:
+    async with (
+        websockets.connect(f"{server.ws_url}/ws/echo") as flooder,
+        websockets.connect(f"{server.ws_url}/ws/mouse") as neighbour,
+    ):
         started = time.monotonic()
 
         async def flood():

@@ -25,8 +25,13 @@ def postgres_database(postgres_url):
     admin.execute(f'CREATE DATABASE "{name}"')
     url = postgres_url.rsplit("/", 1)[0] + "/" + name
     try:
-        migrated = subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT,
-                                  env={**os.environ, "DATABASE_URL": url}, capture_output=True, text=True)
+        migrated = subprocess.run(
+            [PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"],
+            cwd=ROOT,
+            env={**os.environ, "DATABASE_URL": url},
+            capture_output=True,
+            text=True,
+        )
         assert migrated.returncode == 0, migrated.stderr
         yield url
     finally:
@@ -74,6 +79,7 @@ async def race(server_a, server_b, users=6):
         for client in pair:
             await client.__aenter__()
     try:
+
         async def reply(client):
             frame = await client.frame(timeout=20)
             while frame.get("type") in ("message", "edited", "deleted"):
@@ -81,13 +87,20 @@ async def race(server_a, server_b, users=6):
             return frame
 
         async def both(action, fields):
-            await asyncio.gather(*(client.send(action=action, **fields(n, side))
-                                   for n, pair in enumerate(clients) for side, client in enumerate(pair)))
+            await asyncio.gather(
+                *(
+                    client.send(action=action, **fields(n, side))
+                    for n, pair in enumerate(clients)
+                    for side, client in enumerate(pair)
+                )
+            )
             return [await asyncio.gather(*(reply(client) for client in pair)) for pair in clients]
 
         posts = await both("post", lambda n, side: {"text": f"user {n} socket {side}"})
-        stored_ids = [next(r["id"] for r in pair if r.get("type") == "ack") if any(r.get("type") == "ack" for r in pair)
-                      else None for pair in posts]
+        stored_ids = [
+            next(r["id"] for r in pair if r.get("type") == "ack") if any(r.get("type") == "ack" for r in pair) else None
+            for pair in posts
+        ]
         edits = await both("edit", lambda n, side: {"id": stored_ids[n] or 1, "text": f"edit {n} socket {side}"})
         stored = []
         for pair in clients:
@@ -108,8 +121,12 @@ def kinds(pair):
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
 async def test_racing_posts_and_edits_cannot_both_pass_the_limit(daphne, database, request):
     """Tried: see race(); on two processes sharing the database."""
-    env = {"CHAT_POST_RATE_COUNT": 1, "CHAT_POST_RATE_SECONDS": 60,
-           "CHAT_EDIT_RATE_COUNT": 1, "CHAT_EDIT_RATE_SECONDS": 60}
+    env = {
+        "CHAT_POST_RATE_COUNT": 1,
+        "CHAT_POST_RATE_SECONDS": 60,
+        "CHAT_EDIT_RATE_COUNT": 1,
+        "CHAT_EDIT_RATE_SECONDS": 60,
+    }
     if database == "postgresql":
         env["DATABASE_URL"] = request.getfixturevalue("postgres_database")
     server_a, server_b = daphne(**env), daphne(**env)

@@ -65,8 +65,14 @@ def test_a_direct_client_cannot_forward_its_way_past_the_signup_limit(daphne):
 
 def test_a_trusted_proxy_setting_that_is_not_an_address_stops_the_start_with_one_line(server_database):
     env = server_environment(server_database, REALTIME_TRUSTED_PROXIES="10.0.0.1,nginx")
-    result = subprocess.run([PYTHON, "-m", "realtime.server", "-b", "127.0.0.1", "-p", "0", "config.asgi:application"],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [PYTHON, "-m", "realtime.server", "-b", "127.0.0.1", "-p", "0", "config.asgi:application"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode != 0
     lines = [line for line in result.stderr.splitlines() if "REALTIME_TRUSTED_PROXIES" in line]
     assert lines and re.search(r"'nginx' is not an IP address", lines[0]), result.stderr[-2000:]

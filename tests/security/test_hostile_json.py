@@ -26,8 +26,11 @@ FLOOD = 300
 
 def socket_paths():
     room = f"hostile-{uuid.uuid4().hex[:8]}"
-    return {"/ws/mouse": '{"x": 1, "y": 2}', f"/ws/chat/{room}/": '{"action": "history", "before": 1}',
-            "/ws/person": '{"Name": "Jan"}'}
+    return {
+        "/ws/mouse": '{"x": 1, "y": 2}',
+        f"/ws/chat/{room}/": '{"action": "history", "before": 1}',
+        "/ws/person": '{"Name": "Jan"}',
+    }
 
 
 async def next_reply(ws):
@@ -97,7 +100,7 @@ async def test_a_flood_of_hostile_json_leaves_at_most_one_short_log_line_each(da
         for ws in sockets:
             await ws.close()
     await asyncio.sleep(0.5)
-    new_lines = server.output().splitlines()[len(log_before):]
+    new_lines = server.output().splitlines()[len(log_before) :]
     assert len(new_lines) <= 2 * 2 * FLOOD, f"{len(new_lines)} log lines for {4 * FLOOD} messages"
     assert all(len(line) < 300 for line in new_lines), max(new_lines, key=len)[:500]
     assert not any("Traceback" in line for line in new_lines), "\n".join(new_lines[:50])

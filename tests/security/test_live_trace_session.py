@@ -32,8 +32,9 @@ def staff_session(server, database_url):
 
 
 async def open_live(server, browser):
-    socket = await websockets.connect(f"{server.ws_url}/ws/debug/requests",
-                                      additional_headers={"Cookie": browser.cookie_header()}, open_timeout=10)
+    socket = await websockets.connect(
+        f"{server.ws_url}/ws/debug/requests", additional_headers={"Cookie": browser.cookie_header()}, open_timeout=10
+    )
     first = await asyncio.wait_for(socket.recv(), 10)
     assert "summary" in first
     return socket
@@ -49,8 +50,13 @@ async def closed_after(socket, timeout):
 
 
 def run_in_server_database(database_url, code):
-    result = subprocess.run([PYTHON, "manage.py", "shell", "-c", code], cwd=ROOT, capture_output=True, text=True,
-                            env={**os.environ, "DATABASE_URL": database_url, "REALTIME_TRACING": "0"})
+    result = subprocess.run(
+        [PYTHON, "manage.py", "shell", "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DATABASE_URL": database_url, "REALTIME_TRACING": "0"},
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -74,8 +80,10 @@ async def test_an_expired_session_closes_the_live_socket(daphne, server_database
     _, browser = staff_session(server, server_database)
     socket = await open_live(server, browser)
     with sqlite3.connect(server_database.removeprefix("sqlite:///"), timeout=10) as db:
-        db.execute("UPDATE django_session SET expire_date = '2000-01-01 00:00:00' WHERE session_key = ?",
-                   (browser.cookie("sessionid"),))
+        db.execute(
+            "UPDATE django_session SET expire_date = '2000-01-01 00:00:00' WHERE session_key = ?",
+            (browser.cookie("sessionid"),),
+        )
     code, seconds = await closed_after(socket, CLOSE_WITHIN + 2)
     assert code == 1008 and seconds < CLOSE_WITHIN, (code, seconds)
 
@@ -87,10 +95,16 @@ async def test_losing_staff_or_the_password_closes_the_live_socket(daphne, serve
     server = daphne(**FAST)
     username, browser = staff_session(server, server_database)
     socket = await open_live(server, browser)
-    update = {"staff flag removed": "user.is_staff = False", "deactivated": "user.is_active = False",
-              "password changed": "user.set_password('a-whole-new-password-42')"}[change]
-    run_in_server_database(server_database, "from django.contrib.auth import get_user_model;"
-                           f"user = get_user_model().objects.get(username={username!r}); {update}; user.save()")
+    update = {
+        "staff flag removed": "user.is_staff = False",
+        "deactivated": "user.is_active = False",
+        "password changed": "user.set_password('a-whole-new-password-42')",
+    }[change]
+    run_in_server_database(
+        server_database,
+        "from django.contrib.auth import get_user_model;"
+        f"user = get_user_model().objects.get(username={username!r}); {update}; user.save()",
+    )
     code, seconds = await closed_after(socket, CLOSE_WITHIN + 2)
     assert code == 1008 and seconds < CLOSE_WITHIN, (code, seconds)
 

@@ -23,8 +23,13 @@ def handshake(port, path, headers, tls_context=None, server_hostname=None):
     if tls_context is not None:
         sock = tls_context.wrap_socket(sock, server_hostname=server_hostname)
     try:
-        lines = [f"GET {path} HTTP/1.1", "Upgrade: websocket", "Connection: Upgrade",
-                 f"Sec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}", "Sec-WebSocket-Version: 13"]
+        lines = [
+            f"GET {path} HTTP/1.1",
+            "Upgrade: websocket",
+            "Connection: Upgrade",
+            f"Sec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}",
+            "Sec-WebSocket-Version: 13",
+        ]
         lines += [f"{name}: {value}" for name, value in headers.items()]
         sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
         head = b""
@@ -96,14 +101,26 @@ def test_configured_origins_are_matched_whole(daphne):
     """Tried: origins that share only the host, only the scheme, or only a
     suffix with the configured REALTIME_ALLOWED_ORIGINS and the wildcard
     CSRF_TRUSTED_ORIGINS entry."""
-    server = daphne(REALTIME_ALLOWED_ORIGINS="https://app.example.com:8443",
-                    DJANGO_CSRF_TRUSTED_ORIGINS="https://*.example.org")
-    for origin in ["https://app.example.com:8443", "https://chat.example.org", "https://a.b.example.org",
-                   "https://example.org"]:
+    server = daphne(
+        REALTIME_ALLOWED_ORIGINS="https://app.example.com:8443", DJANGO_CSRF_TRUSTED_ORIGINS="https://*.example.org"
+    )
+    for origin in [
+        "https://app.example.com:8443",
+        "https://chat.example.org",
+        "https://a.b.example.org",
+        "https://example.org",
+    ]:
         assert status_for(server, origin) == 101, origin
-    for origin in ["http://app.example.com:8443", "https://app.example.com", "https://app.example.com:9443",
-                   "https://evil.app.example.com:8443", "http://chat.example.org", "https://chat.example.org:8443",
-                   "https://evil-example.org", "https://example.org.evil.com"]:
+    for origin in [
+        "http://app.example.com:8443",
+        "https://app.example.com",
+        "https://app.example.com:9443",
+        "https://evil.app.example.com:8443",
+        "http://chat.example.org",
+        "https://chat.example.org:8443",
+        "https://evil-example.org",
+        "https://example.org.evil.com",
+    ]:
         assert status_for(server, origin) == 403, origin
 
 
@@ -132,14 +149,22 @@ def test_over_tls_the_https_origin_is_the_sites_own(daphne, tmp_path):
     made = subprocess.run([PYTHON, "scripts/dev_cert.py", str(certs)], cwd=ROOT, capture_output=True, text=True)
     assert made.returncode == 0, made.stderr
     tls_port = free_port()
-    server = daphne(REALTIME_TLS_CERT_FILE=certs / "server.pem", REALTIME_TLS_KEY_FILE=certs / "server-key.pem",
-                    REALTIME_TLS_PORT=tls_port)
+    server = daphne(
+        REALTIME_TLS_CERT_FILE=certs / "server.pem",
+        REALTIME_TLS_KEY_FILE=certs / "server-key.pem",
+        REALTIME_TLS_PORT=tls_port,
+    )
     assert wait_for_port(tls_port, process=server.process), server.output()
     context = ssl.create_default_context(cafile=str(certs / "ca.pem"))
 
     def tls_status(origin):
-        return handshake(tls_port, "/ws/echo", {"Host": f"localhost:{tls_port}", "Origin": origin},
-                         tls_context=context, server_hostname="localhost")
+        return handshake(
+            tls_port,
+            "/ws/echo",
+            {"Host": f"localhost:{tls_port}", "Origin": origin},
+            tls_context=context,
+            server_hostname="localhost",
+        )
 
     assert tls_status(f"https://localhost:{tls_port}") == 101
     assert tls_status(f"http://localhost:{tls_port}") == 403

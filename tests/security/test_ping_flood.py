@@ -102,11 +102,14 @@ def test_a_ping_flood_that_never_reads_is_cut_off_and_the_server_does_not_grow(d
     bystander.close()
 
     growth_mib = (peak["rss"] - rss_before) / 2**20
-    print(f"\nping flood: {result['sent'] / 2**20:.1f} MiB taken of {OFFERED / 2**20:.0f} MiB offered in "
-          f"{flood_seconds:.1f} s, stalled={result.get('stalled')}, cut off={result.get('cut_off')}, "
-          f"peak RSS growth {growth_mib:.1f} MiB")
+    print(
+        f"\nping flood: {result['sent'] / 2**20:.1f} MiB taken of {OFFERED / 2**20:.0f} MiB offered in "
+        f"{flood_seconds:.1f} s, stalled={result.get('stalled')}, cut off={result.get('cut_off')}, "
+        f"peak RSS growth {growth_mib:.1f} MiB"
+    )
     assert result.get("cut_off"), (
-        f"the flooder was not cut off ({result['sent'] / 2**20:.1f} MiB taken, stalled={result.get('stalled')})")
+        f"the flooder was not cut off ({result['sent'] / 2**20:.1f} MiB taken, stalled={result.get('stalled')})"
+    )
     assert result["sent"] < 32 * 1024 * 1024, f"the server took {result['sent'] / 2**20:.1f} MiB of pings"
     assert growth_mib < 20, f"server RSS grew {growth_mib:.1f} MiB under a ping flood"
     assert not held, f"the server still holds the flooder's connection: {held}"

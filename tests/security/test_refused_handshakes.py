@@ -30,9 +30,12 @@ def status_of(port, request):
 
 def handshake(port, key=None, origin=None):
     key = key or base64.b64encode(os.urandom(16)).decode()
-    return (f"GET /ws/echo HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            f"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\n"
-            + (f"Origin: {origin}\r\n" if origin else "") + "\r\n")
+    return (
+        f"GET /ws/echo HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\n"
+        + (f"Origin: {origin}\r\n" if origin else "")
+        + "\r\n"
+    )
 
 
 def test_refused_handshakes_and_foreign_hosts_cost_one_line_and_no_traceback(daphne):
@@ -51,7 +54,8 @@ def test_refused_handshakes_and_foreign_hosts_cost_one_line_and_no_traceback(dap
             assert status.startswith("HTTP/1.1 400"), (name, status)
     # A request that follows is served and logged: the log is up to date.
     assert status_of(server.port, f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n\r\n").startswith(
-        "HTTP/1.1 200")
+        "HTTP/1.1 200"
+    )
     deadline = time.monotonic() + 10
     while '"GET /healthz"' not in server.output() and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -11,9 +11,16 @@ from tests.support.visitors import Visitor
 
 def signup(visitor, username):
     token = visitor.form_token("/accounts/signup/")
-    return visitor.request("POST", "/accounts/signup/", {
-        "csrfmiddlewaretoken": token, "username": username, "password1": PASSWORD, "password2": PASSWORD,
-    })
+    return visitor.request(
+        "POST",
+        "/accounts/signup/",
+        {
+            "csrfmiddlewaretoken": token,
+            "username": username,
+            "password1": PASSWORD,
+            "password2": PASSWORD,
+        },
+    )
 
 
 def user_exists(database_url, username):

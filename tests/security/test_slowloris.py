@@ -42,9 +42,11 @@ def test_half_a_request_header_is_cut_within_the_bound(daphne):
     nothing = socket.create_connection(("127.0.0.1", server.port))
 
     # A byte every half second does not buy more time.
-    waited = [seconds_until_closed(trickling, TIMEOUT + 10, trickle=b"X"),
-              seconds_until_closed(silent, TIMEOUT + 10),
-              seconds_until_closed(nothing, TIMEOUT + 10)]
+    waited = [
+        seconds_until_closed(trickling, TIMEOUT + 10, trickle=b"X"),
+        seconds_until_closed(silent, TIMEOUT + 10),
+        seconds_until_closed(nothing, TIMEOUT + 10),
+    ]
     for sock in (silent, trickling, nothing):
         sock.close()
     assert all(w is not None for w in waited), f"a half-open request was still open after {TIMEOUT + 10} s: {waited}"

@@ -28,8 +28,16 @@ TRAVERSALS = [
     "/static/realtime/style.css%00.py",
 ]
 
-NOT_STATIC = ["/config/settings.py", "/manage.py", "/realtime/models.py", "/.env", "/db.sqlite3",
-              "/static", "/staticfiles/realtime/style.css", "/x/static/realtime/style.css"]
+NOT_STATIC = [
+    "/config/settings.py",
+    "/manage.py",
+    "/realtime/models.py",
+    "/.env",
+    "/db.sqlite3",
+    "/static",
+    "/staticfiles/realtime/style.css",
+    "/x/static/realtime/style.css",
+]
 
 
 def get(server, path):

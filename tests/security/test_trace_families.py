@@ -23,8 +23,13 @@ OVERFLOW = "(other families)"
 @pytest.fixture
 def own_database(tmp_path):
     url = f"sqlite:///{tmp_path / 'traces.sqlite3'}"
-    migrated = subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT,
-                              env={**os.environ, "DATABASE_URL": url}, capture_output=True, text=True)
+    migrated = subprocess.run(
+        [PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=ROOT,
+        env={**os.environ, "DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+    )
     assert migrated.returncode == 0, migrated.stderr
     return url
 
@@ -42,8 +47,9 @@ def request(server, method, path):
 
 def stored_families(database_url):
     """Every family with a stored trace or histogram."""
-    rows = query(database_url, "SELECT family FROM realtime_tracerecord UNION SELECT family FROM "
-                 "realtime_latencyhistogram")
+    rows = query(
+        database_url, "SELECT family FROM realtime_tracerecord UNION SELECT family FROM realtime_latencyhistogram"
+    )
     return {row["family"] for row in rows}
 
 
@@ -63,14 +69,18 @@ def test_made_up_methods_share_one_family(daphne, own_database):
         request(server, method, "/mouse/" if index % 2 else f"/nothing-here-{index}")
     for method in ("GET", "HEAD", "OPTIONS", "DELETE"):
         request(server, method, "/mouse/")
-    wait_for_rows(own_database, "SELECT family FROM realtime_latencyhistogram WHERE family = ? AND minute = 0",
-                  ("http.OTHER /mouse/",))
+    wait_for_rows(
+        own_database,
+        "SELECT family FROM realtime_latencyhistogram WHERE family = ? AND minute = 0",
+        ("http.OTHER /mouse/",),
+    )
     wait_for_rows(own_database, "SELECT family FROM realtime_latencyhistogram WHERE family = 'http.DELETE /mouse/'")
     families = stored_families(own_database)
     assert {"http.OTHER /mouse/", "http.OTHER (no route)"} <= families, families
     assert not [family for family in families if any(method in family for method in made_up)], families
-    (other,) = query(own_database, "SELECT count FROM realtime_latencyhistogram WHERE minute = 0 AND "
-                     "family = 'http.OTHER /mouse/'")
+    (other,) = query(
+        own_database, "SELECT count FROM realtime_latencyhistogram WHERE minute = 0 AND family = 'http.OTHER /mouse/'"
+    )
     assert other["count"] == 20
     page = staff_summary(server, own_database)
     assert "http.OTHER /mouse/" in page
@@ -83,9 +93,21 @@ def test_the_number_of_families_is_capped(daphne, own_database):
     the others are counted under one shared family; nothing is lost from
     the counts."""
     server = daphne(**FAST, DATABASE_URL=own_database, REALTIME_TRACE_MAX_FAMILIES="6")
-    paths = ["/", "/mouse/", "/echo/", "/chat/a/", "/accounts/login/", "/accounts/signup/", "/healthz",
-             "/static/realtime/style.css", "/nothing-here", "/admin/login/", "/debug/requests",
-             "/debug/events", "/debug/requests/histogram"]
+    paths = [
+        "/",
+        "/mouse/",
+        "/echo/",
+        "/chat/a/",
+        "/accounts/login/",
+        "/accounts/signup/",
+        "/healthz",
+        "/static/realtime/style.css",
+        "/nothing-here",
+        "/admin/login/",
+        "/debug/requests",
+        "/debug/events",
+        "/debug/requests/histogram",
+    ]
     for path in paths:
         request(server, "GET", path)
         time.sleep(0.05)
@@ -93,8 +115,10 @@ def test_the_number_of_families_is_capped(daphne, own_database):
     count = len(paths) + 1
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        totals = {row["family"]: row["count"] for row in query(
-            own_database, "SELECT family, count FROM realtime_latencyhistogram WHERE minute = 0")}
+        totals = {
+            row["family"]: row["count"]
+            for row in query(own_database, "SELECT family, count FROM realtime_latencyhistogram WHERE minute = 0")
+        }
         if sum(totals.values()) >= count:
             break
         time.sleep(0.2)
@@ -113,8 +137,13 @@ def test_families_with_no_recent_trace_lose_their_all_time_rows(daphne, own_data
     busy. The other two families' traces age out and their all-time and
     per-minute histogram rows go with them, so they leave the staff page;
     with a cap of 3 families, the places they freed go to new families."""
-    server = daphne(**FAST, DATABASE_URL=own_database, REALTIME_TRACE_MAX_AGE_SECONDS="3",
-                    REALTIME_TRACE_PURGE_SECONDS="0.5", REALTIME_TRACE_MAX_FAMILIES="3")
+    server = daphne(
+        **FAST,
+        DATABASE_URL=own_database,
+        REALTIME_TRACE_MAX_AGE_SECONDS="3",
+        REALTIME_TRACE_PURGE_SECONDS="0.5",
+        REALTIME_TRACE_MAX_FAMILIES="3",
+    )
     for path in ("/mouse/", "/echo/", "/accounts/login/"):
         request(server, "GET", path)
     wait_for_rows(own_database, "SELECT family FROM realtime_latencyhistogram WHERE minute = 0", count=3)
@@ -125,8 +154,9 @@ def test_families_with_no_recent_trace_lose_their_all_time_rows(daphne, own_data
     families = set()
     while time.monotonic() < deadline:
         request(server, "GET", "/mouse/")
-        families = {row["family"] for row in query(own_database, "SELECT DISTINCT family FROM "
-                                                   "realtime_latencyhistogram")}
+        families = {
+            row["family"] for row in query(own_database, "SELECT DISTINCT family FROM realtime_latencyhistogram")
+        }
         if families == {"http.GET /mouse/"}:
             break
         time.sleep(0.5)
@@ -135,8 +165,9 @@ def test_families_with_no_recent_trace_lose_their_all_time_rows(daphne, own_data
     # every REALTIME_TRACE_PURGE_SECONDS).
     time.sleep(1.0)
     request(server, "GET", "/healthz")
-    wait_for_rows(own_database, "SELECT family FROM realtime_latencyhistogram WHERE minute = 0 "
-                  "AND family = 'http.GET /healthz'")
+    wait_for_rows(
+        own_database, "SELECT family FROM realtime_latencyhistogram WHERE minute = 0 AND family = 'http.GET /healthz'"
+    )
     summary = staff_summary(server, own_database).split('id="trace-summary"')[1].split("</table>")[0]
     assert "http.GET /healthz" in summary
     assert "http.GET /echo/" not in summary and "http.GET /accounts/login/" not in summary
@@ -148,8 +179,11 @@ def test_the_database_stays_small_under_made_up_methods(daphne, own_database):
     server = daphne(**FAST, DATABASE_URL=own_database)
     for n in range(500):
         request(server, f"M{n:04d}{uuid.uuid4().hex[:6].upper()}", "/")
-    wait_for_rows(own_database, "SELECT count FROM realtime_latencyhistogram WHERE minute = 0 AND family = ? "
-                  "AND count >= 500", ("http.OTHER /",))
+    wait_for_rows(
+        own_database,
+        "SELECT count FROM realtime_latencyhistogram WHERE minute = 0 AND family = ? AND count >= 500",
+        ("http.OTHER /",),
+    )
     with sqlite3.connect(own_database.removeprefix("sqlite:///")) as db:
         histogram_families = db.execute("SELECT count(DISTINCT family) FROM realtime_latencyhistogram").fetchone()[0]
         trace_families = db.execute("SELECT count(DISTINCT family) FROM realtime_tracerecord").fetchone()[0]

@@ -17,9 +17,26 @@ from tests.support.trace_db import Browser, all_stored_text, event_texts, make_u
 FAST = {"REALTIME_TRACING": "1", "REALTIME_TRACE_FLUSH_SECONDS": "0.2"}
 
 CREDENTIAL_KEYS = [
-    "access_token", "client_secret", "password1", "x-api-key", "Authorization", "session_id", "sessionid",
-    "csrf", "csrfmiddlewaretoken", "refresh_token", "AccessToken", "api_key", "apiKey", "new-password",
-    "id_token", "X-CSRFToken", "private_key", "signature", "auth", "code",
+    "access_token",
+    "client_secret",
+    "password1",
+    "x-api-key",
+    "Authorization",
+    "session_id",
+    "sessionid",
+    "csrf",
+    "csrfmiddlewaretoken",
+    "refresh_token",
+    "AccessToken",
+    "api_key",
+    "apiKey",
+    "new-password",
+    "id_token",
+    "X-CSRFToken",
+    "private_key",
+    "signature",
+    "auth",
+    "code",
 ]
 # %-encoded and double-encoded spellings of credential keys, as sent.
 ENCODED_KEYS = ["pass%77ord", "access%5Ftoken", "client%5fsecret", "pass%2577ord", "%61pi_key", "to%6Ben"]
@@ -35,15 +52,19 @@ def test_credential_named_query_values_are_redacted_before_storage(daphne, serve
     secrets = {key: f"s3cret-{uuid.uuid4().hex}" for key in CREDENTIAL_KEYS + ENCODED_KEYS}
     keys = list(secrets)
     for start in range(0, len(keys), 4):
-        chunk = keys[start:start + 4]
-        query = "&".join([f"probe={probe}-{start}"] + [
-            f"{key}={secrets[key]}" if key in ENCODED_KEYS else urllib.parse.urlencode({key: secrets[key]})
-            for key in chunk
-        ])
+        chunk = keys[start : start + 4]
+        query = "&".join(
+            [f"probe={probe}-{start}"]
+            + [
+                f"{key}={secrets[key]}" if key in ENCODED_KEYS else urllib.parse.urlencode({key: secrets[key]})
+                for key in chunk
+            ]
+        )
         status, _, _ = Browser(server.http_url).get(f"/mouse/?{query}")
         assert status == 200
-        (row,) = wait_for_rows(server_database, "SELECT * FROM realtime_tracerecord WHERE events LIKE ?",
-                               (f"%probe={probe}-{start}&%",))
+        (row,) = wait_for_rows(
+            server_database, "SELECT * FROM realtime_tracerecord WHERE events LIKE ?", (f"%probe={probe}-{start}&%",)
+        )
         request_line = event_texts(row)[0]
         for key in chunk:
             spelled = key if key in ENCODED_KEYS else urllib.parse.quote_plus(key)
@@ -55,8 +76,9 @@ def test_credential_named_query_values_are_redacted_before_storage(daphne, serve
     username, password = make_user(server_database, staff=True, sensitive=True)
     staff = Browser(server.http_url)
     staff.admin_login(username, password)
-    _, _, page = staff.get("/debug/requests?" + urllib.parse.urlencode({"fam": "http.GET /mouse/", "b": "0",
-                                                                         "exp": "1"}))
+    _, _, page = staff.get(
+        "/debug/requests?" + urllib.parse.urlencode({"fam": "http.GET /mouse/", "b": "0", "exp": "1"})
+    )
     assert probe in page and "[redacted]" in page
     assert not [key for key, value in secrets.items() if value in page]
 
@@ -76,12 +98,16 @@ def test_received_messages_are_kept_as_kind_and_size_only_by_default(daphne, ser
         for message in sent:
             socket.send(message)
             assert socket.recv(5) == message
-    wait_for_rows(server_database, "SELECT * FROM realtime_eventlogrecord WHERE title = ?",
-                  (f"/ws/echo 127.0.0.1:{port}",))
-    rows = wait_for_rows(server_database, "SELECT * FROM realtime_tracerecord WHERE family = 'websocket.Receive' "
-                         "AND (events LIKE ? OR events LIKE ? OR events LIKE ?)",
-                         (f"%text, {len(sent[0])} chars%", f"%text, {len(words)} chars%", "%binary, 64 bytes%"),
-                         count=3)
+    wait_for_rows(
+        server_database, "SELECT * FROM realtime_eventlogrecord WHERE title = ?", (f"/ws/echo 127.0.0.1:{port}",)
+    )
+    rows = wait_for_rows(
+        server_database,
+        "SELECT * FROM realtime_tracerecord WHERE family = 'websocket.Receive' "
+        "AND (events LIKE ? OR events LIKE ? OR events LIKE ?)",
+        (f"%text, {len(sent[0])} chars%", f"%text, {len(words)} chars%", "%binary, 64 bytes%"),
+        count=3,
+    )
     for row in rows:
         assert len(event_texts(row)) == 1 and not any("preview" in text for text in event_texts(row)), row
     stored = all_stored_text(server_database)
@@ -106,8 +132,7 @@ def test_previews_are_opt_in_and_shown_only_with_the_permission(daphne, server_d
     with ws_client.connect(server.ws_url + "/ws/echo") as socket:
         socket.send(f"private words {probe}")
         socket.recv(5)
-    (row,) = wait_for_rows(server_database, "SELECT * FROM realtime_tracerecord WHERE events LIKE ?",
-                           (f"%{probe}%",))
+    (row,) = wait_for_rows(server_database, "SELECT * FROM realtime_tracerecord WHERE events LIKE ?", (f"%{probe}%",))
     assert [event[3] for event in row["events"]] == [False, True]  # the preview is marked sensitive
 
     def pages_for(sensitive):
@@ -138,19 +163,25 @@ def test_nested_queries_subprotocol_tokens_and_what_clients_sent_in_errors_are_n
 
     status, _, _ = Browser(server.http_url).get(f"/mouse/?probe={probe}&next=/chat/x%3Ftoken%3D{nested}%26a%3D1")
     assert status == 200
-    (row,) = wait_for_rows(server_database, "SELECT * FROM realtime_tracerecord WHERE events LIKE ?",
-                           (f"%probe={probe}&%",))
+    (row,) = wait_for_rows(
+        server_database, "SELECT * FROM realtime_tracerecord WHERE events LIKE ?", (f"%probe={probe}&%",)
+    )
     assert f"probe={probe}&next=/chat/x?token=[redacted]&a=1" in event_texts(row)[0], event_texts(row)
 
     with ws_client.connect(server.ws_url + "/ws/person/xml", subprotocols=[f"bearer.{bearer}", "xml"]) as socket:
         port = socket.local_address[1]
         socket.send(f"<{sent_tag}><Name>a</Name></{sent_tag}>")
         assert "invalid_shape" in socket.recv(5)
-    (log,) = wait_for_rows(server_database, "SELECT * FROM realtime_eventlogrecord WHERE title = ?",
-                           (f"/ws/person/xml 127.0.0.1:{port}",))
+    (log,) = wait_for_rows(
+        server_database, "SELECT * FROM realtime_eventlogrecord WHERE title = ?", (f"/ws/person/xml 127.0.0.1:{port}",)
+    )
     assert any("subprotocols bearer.[redacted], xml" in text for text in event_texts(log)), event_texts(log)
-    (error,) = wait_for_rows(server_database, "SELECT * FROM realtime_tracerecord WHERE title = ? AND is_error = 1 "
-                             "AND events LIKE '%invalid_shape%' ORDER BY id DESC LIMIT 1", ("/ws/person/xml",))
+    (error,) = wait_for_rows(
+        server_database,
+        "SELECT * FROM realtime_tracerecord WHERE title = ? AND is_error = 1 "
+        "AND events LIKE '%invalid_shape%' ORDER BY id DESC LIMIT 1",
+        ("/ws/person/xml",),
+    )
     assert any("expected <Person>, got …" in text for text in event_texts(error)), event_texts(error)
 
     stored = all_stored_text(server_database)

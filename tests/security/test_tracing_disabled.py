@@ -22,9 +22,12 @@ def row_counts(database_url):
 
 def mentions(database_url, probe):
     with sqlite3.connect(database_url.removeprefix("sqlite:///"), timeout=10) as db:
-        return sum(db.execute(f"SELECT count(*) FROM {table} WHERE events LIKE ? OR title LIKE ?",
-                              (f"%{probe}%", f"%{probe}%")).fetchone()[0]
-                   for table in TABLES[:2])
+        return sum(
+            db.execute(
+                f"SELECT count(*) FROM {table} WHERE events LIKE ? OR title LIKE ?", (f"%{probe}%", f"%{probe}%")
+            ).fetchone()[0]
+            for table in TABLES[:2]
+        )
 
 
 def traffic(server, probe):

@@ -55,7 +55,7 @@ class RawClient:
 
     def send(self, payload, compress_bits=None):
         """A text message; deflated with a fresh compressor of `compress_bits`
-    (no context taken over) when given."""
+        (no context taken over) when given."""
         data = payload.encode()
         rsv = 0
         if compress_bits is not None:
@@ -174,29 +174,41 @@ def test_idle_compressed_socket_costs_about_what_a_plain_one_does(daphne):
 
 ODD_OFFERS = [
     # One side's no-context-takeover only: granted, and the other side too.
-    ("permessage-deflate; server_no_context_takeover",
-     "permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=12"),
-    ("permessage-deflate; client_no_context_takeover",
-     "permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=12"),
+    (
+        "permessage-deflate; server_no_context_takeover",
+        "permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=12",
+    ),
+    (
+        "permessage-deflate; client_no_context_takeover",
+        "permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=12",
+    ),
     # A smaller server window than ours is honoured; a larger one is cut to ours.
-    ("permessage-deflate; server_max_window_bits=10; client_max_window_bits",
-     "permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
-     "server_max_window_bits=10; client_max_window_bits=12"),
-    ("permessage-deflate; server_max_window_bits=15",
-     "permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=12"),
+    (
+        "permessage-deflate; server_max_window_bits=10; client_max_window_bits",
+        "permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
+        "server_max_window_bits=10; client_max_window_bits=12",
+    ),
+    (
+        "permessage-deflate; server_max_window_bits=15",
+        "permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=12",
+    ),
     # A client's window hint of 8 (RFC 7692 allows 8): the client deflates
     # with at most 8 bits, which any inflater of 9+ reads.
-    ("permessage-deflate; client_max_window_bits=8",
-     "permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
-     "server_max_window_bits=12; client_max_window_bits=8"),
+    (
+        "permessage-deflate; client_max_window_bits=8",
+        "permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
+        "server_max_window_bits=12; client_max_window_bits=8",
+    ),
     # The server asked for 8 bits: zlib cannot deflate raw with 8, so that
     # offer is declined; alone, the socket opens without compression...
     ("permessage-deflate; server_max_window_bits=8", None),
     # ...and with a second offer, the second is taken.
     ("permessage-deflate; server_max_window_bits=8, permessage-deflate; client_max_window_bits", CHOSEN),
     # Several offers: the first usable one wins, unknown extensions are ignored.
-    ("x-webkit-deflate-frame, permessage-deflate; server_max_window_bits=11, permessage-deflate",
-     "permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=11"),
+    (
+        "x-webkit-deflate-frame, permessage-deflate; server_max_window_bits=11, permessage-deflate",
+        "permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=11",
+    ),
     # Malformed parameters: that offer is declined, the next one taken.
     ("permessage-deflate; client_max_window_bits=abc, permessage-deflate; client_max_window_bits", CHOSEN),
     # Malformed and alone: a plain connection.
@@ -208,9 +220,11 @@ ODD_OFFERS = [
     ("permessage-deflate; server_no_context_takeover=yes", None),  # takes no value
     ("permessage-deflate; server_max_window_bits=10; server_max_window_bits=11", None),  # repeated
     ("permessage-deflate; mystery_parameter", None),  # unknown
-    ('permessage-deflate; client_max_window_bits="12"',  # quoted: RFC 7692 allows it
-     "permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
-     "server_max_window_bits=12; client_max_window_bits=12"),
+    (
+        'permessage-deflate; client_max_window_bits="12"',  # quoted: RFC 7692 allows it
+        "permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
+        "server_max_window_bits=12; client_max_window_bits=12",
+    ),
     (";;, ,;=; ,", None),  # junk
     ("", None),  # empty header
 ]

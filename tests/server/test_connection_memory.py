@@ -39,8 +39,18 @@ KINDS = ("echo", "time", "chat", "mouse", "dropped", "too_big")
 # cycles above: ~4.5 objects a join), plus a few one-off objects.
 FOUND_BOUND = 2000
 CONNECTION_TYPES = (
-    "Protocol", "tcp.Server", "Deferred", "InboundQueue", "SendQueue", "TrafficStats", "Consumer",
-    "EventLog", "Trace", "ConnectionRequest", "Task", "Future",
+    "Protocol",
+    "tcp.Server",
+    "Deferred",
+    "InboundQueue",
+    "SendQueue",
+    "TrafficStats",
+    "Consumer",
+    "EventLog",
+    "Trace",
+    "ConnectionRequest",
+    "Task",
+    "Future",
 )
 
 
@@ -88,9 +98,22 @@ class ProbedServer:
         self.port = free_port()
         env = server_environment(database_url, REALTIME_GC_FULL_SECONDS="0", **env)
         self.server = ServerProcess(
-            [PYTHON, "-m", "tests.support.gc_probe_server", str(self.report), "-v", "0", "-b", "127.0.0.1",
-             "-p", str(self.port), "config.asgi:application"],
-            env, tmp_path / "server.log", self.port,
+            [
+                PYTHON,
+                "-m",
+                "tests.support.gc_probe_server",
+                str(self.report),
+                "-v",
+                "0",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "config.asgi:application",
+            ],
+            env,
+            tmp_path / "server.log",
+            self.port,
         )
         self.round = 0
 
@@ -124,12 +147,14 @@ def test_closed_connections_leave_the_collector_almost_nothing(server_database, 
     check_closed_connections(ProbedServer(server_database, tmp_path))
 
 
-def test_closed_connections_leave_the_collector_almost_nothing_with_redis(server_database, tmp_path, redis_url,
-                                                                          channel_prefix):
+def test_closed_connections_leave_the_collector_almost_nothing_with_redis(
+    server_database, tmp_path, redis_url, channel_prefix
+):
     """The same with the Redis channel layer: the hub's group registrations
     and the chat's presence go through Redis."""
-    check_closed_connections(ProbedServer(server_database, tmp_path, REDIS_URL=redis_url,
-                                          CHANNEL_LAYER_PREFIX=channel_prefix))
+    check_closed_connections(
+        ProbedServer(server_database, tmp_path, REDIS_URL=redis_url, CHANNEL_LAYER_PREFIX=channel_prefix)
+    )
 
 
 def check_closed_connections(probed):

@@ -25,9 +25,16 @@ def test_many_frames_in_one_write_come_back_in_order_with_their_types(daphne):
     server = daphne()
     sock, reader = echo_socket(server)
     messages = [
-        (0x1, b"hello"), (0x2, b"\x00\xffbinary"), (0x1, b""), (0x2, b""),
-        (0x1, "caf\u00e9 \u2603 \U0001f600".encode()), (0x1, b"x" * 125), (0x2, b"y" * 126),
-        (0x1, b"z" * 1024), (0x2, os.urandom(1025)), (0x1, b"w" * 40000),
+        (0x1, b"hello"),
+        (0x2, b"\x00\xffbinary"),
+        (0x1, b""),
+        (0x2, b""),
+        (0x1, "caf\u00e9 \u2603 \U0001f600".encode()),
+        (0x1, b"x" * 125),
+        (0x2, b"y" * 126),
+        (0x1, b"z" * 1024),
+        (0x2, os.urandom(1025)),
+        (0x1, b"w" * 40000),
     ]
     sock.sendall(b"".join(client_frame(opcode, payload) for opcode, payload in messages))
     for opcode, payload in messages:

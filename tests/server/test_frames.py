@@ -28,10 +28,16 @@ def test_opcodes_and_close_codes_are_rfc_6455s():
     assert CloseCode(1007) is CloseCode.INVALID_PAYLOAD
 
 
-@pytest.mark.parametrize(("length", "header"), [
-    (0, b"\x81\x00"), (125, b"\x81\x7d"), (126, b"\x81\x7e\x00\x7e"), (65535, b"\x81\x7e\xff\xff"),
-    (65536, b"\x81\x7f\x00\x00\x00\x00\x00\x01\x00\x00"),
-])
+@pytest.mark.parametrize(
+    ("length", "header"),
+    [
+        (0, b"\x81\x00"),
+        (125, b"\x81\x7d"),
+        (126, b"\x81\x7e\x00\x7e"),
+        (65535, b"\x81\x7e\xff\xff"),
+        (65536, b"\x81\x7f\x00\x00\x00\x00\x00\x01\x00\x00"),
+    ],
+)
 def test_frame_header_uses_the_shortest_length_form(length, header):
     assert frame_header(Opcode.TEXT, length) == header
     assert parse_header(header + b"\x00" * length) == (True, 0, Opcode.TEXT, False, length, len(header))
@@ -63,23 +69,30 @@ def test_client_and_server_frames_and_close_payloads():
 
 
 def test_simple_frames_are_taken_in_order_with_their_types():
-    frames = [client_frame(Opcode.TEXT, "caf\u00e9", KEY), client_frame(Opcode.BINARY, b"\x00\xff", KEY),
-              client_frame(Opcode.TEXT, b"", KEY), client_frame(Opcode.BINARY, b"y" * 300, KEY)]
+    frames = [
+        client_frame(Opcode.TEXT, "caf\u00e9", KEY),
+        client_frame(Opcode.BINARY, b"\x00\xff", KEY),
+        client_frame(Opcode.TEXT, b"", KEY),
+        client_frame(Opcode.BINARY, b"y" * 300, KEY),
+    ]
     data = b"".join(frames)
     assert take_simple_frames(data) == (["caf\u00e9", b"\x00\xff", "", b"y" * 300], len(data), 5 + 2 + 0 + 300)
 
 
-@pytest.mark.parametrize(("name", "frame"), [
-    ("a ping", client_frame(Opcode.PING, b"p", KEY)),
-    ("a fragment", frame_header(Opcode.TEXT, 1, fin=False, masked=True) + KEY + mask(b"a", KEY)),
-    ("a continuation", frame_header(Opcode.CONTINUATION, 1, masked=True) + KEY + mask(b"a", KEY)),
-    ("RSV bits (compressed)", frame_header(Opcode.TEXT, 1, rsv=4, masked=True) + KEY + mask(b"a", KEY)),
-    ("an unmasked frame", frame_header(Opcode.TEXT, 1) + b"a"),
-    ("a non-minimal length", b"\x81\xfe\x00\x05" + KEY + mask(b"hello", KEY)),
-    ("a 64-bit length", frame_header(Opcode.BINARY, 70000, masked=True) + KEY + b"\x00" * 70000),
-    ("bad UTF-8", client_frame(Opcode.TEXT, b"\xff\xfe", KEY)),
-    ("an incomplete frame", client_frame(Opcode.TEXT, b"hello", KEY)[:-1]),
-])
+@pytest.mark.parametrize(
+    ("name", "frame"),
+    [
+        ("a ping", client_frame(Opcode.PING, b"p", KEY)),
+        ("a fragment", frame_header(Opcode.TEXT, 1, fin=False, masked=True) + KEY + mask(b"a", KEY)),
+        ("a continuation", frame_header(Opcode.CONTINUATION, 1, masked=True) + KEY + mask(b"a", KEY)),
+        ("RSV bits (compressed)", frame_header(Opcode.TEXT, 1, rsv=4, masked=True) + KEY + mask(b"a", KEY)),
+        ("an unmasked frame", frame_header(Opcode.TEXT, 1) + b"a"),
+        ("a non-minimal length", b"\x81\xfe\x00\x05" + KEY + mask(b"hello", KEY)),
+        ("a 64-bit length", frame_header(Opcode.BINARY, 70000, masked=True) + KEY + b"\x00" * 70000),
+        ("bad UTF-8", client_frame(Opcode.TEXT, b"\xff\xfe", KEY)),
+        ("an incomplete frame", client_frame(Opcode.TEXT, b"hello", KEY)[:-1]),
+    ],
+)
 def test_taking_stops_at_the_first_frame_that_is_not_simple(name, frame):
     good = client_frame(Opcode.TEXT, "good", KEY)
     after = client_frame(Opcode.TEXT, "after", KEY)

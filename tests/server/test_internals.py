@@ -28,7 +28,11 @@ def start_with_fake(tmp_path, fake_source, **env):
     full_env = server_environment(f"sqlite:///{tmp_path / 'db.sqlite3'}", PYTHONPATH=f"{shim}:{ROOT}", **env)
     process = subprocess.Popen(
         [PYTHON, "-m", "realtime.server", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
-        cwd=ROOT, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     return process, port
 
@@ -44,7 +48,10 @@ def refusal(process):
 def test_the_contract_holds_on_the_installed_releases():
     result = subprocess.run(
         [PYTHON, "-c", "import daphne.server; from realtime.server import internals; print(internals.moved())"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.stdout.strip() == "[]", result.stdout + result.stderr
 
@@ -52,10 +59,13 @@ def test_the_contract_holds_on_the_installed_releases():
 def test_refuses_to_start_on_an_autobahn_whose_parser_entry_moved(tmp_path):
     # Tried: autobahn without WebSocketProtocol._dataReceived (the input
     # fast path hands every other frame to it).
-    process, port = start_with_fake(tmp_path, """
+    process, port = start_with_fake(
+        tmp_path,
+        """
         import autobahn.websocket.protocol as protocol
         del protocol.WebSocketProtocol._dataReceived
-    """)
+    """,
+    )
     code, lines = refusal(process)
     assert code == 1
     assert lines[-1] == (
@@ -70,12 +80,15 @@ def test_refuses_to_start_on_an_autobahn_whose_parser_entry_moved(tmp_path):
 def test_refuses_to_start_on_a_twisted_whose_reactor_moved(tmp_path):
     # Tried: Twisted's asyncio reactor with _readOrWrite renamed (the direct
     # dispatch of reads registers it).
-    process, port = start_with_fake(tmp_path, """
+    process, port = start_with_fake(
+        tmp_path,
+        """
         from twisted.internet import asyncioreactor
         reactor_class = asyncioreactor.AsyncioSelectorReactor
         reactor_class._read_or_write = reactor_class._readOrWrite
         del reactor_class._readOrWrite
-    """)
+    """,
+    )
     code, lines = refusal(process)
     assert code == 1
     assert lines[-1] == (
@@ -89,10 +102,14 @@ def test_the_setting_turns_the_stop_into_a_warning_said_at_start(tmp_path):
     # Tried: channels-redis without _get_group_channel_name (only the sharded
     # Redis fan-out asks it), with REALTIME_ALLOW_MOVED_INTERNALS=1: the
     # server starts, says so, and serves.
-    process, port = start_with_fake(tmp_path, """
+    process, port = start_with_fake(
+        tmp_path,
+        """
         import channels_redis.pubsub as pubsub
         del pubsub.RedisPubSubLoopLayer._get_group_channel_name
-    """, REALTIME_ALLOW_MOVED_INTERNALS="1")
+    """,
+        REALTIME_ALLOW_MOVED_INTERNALS="1",
+    )
     try:
         assert wait_for_port(port, timeout=60, process=process), process.communicate(timeout=5)
         with connect(f"ws://127.0.0.1:{port}/ws/echo") as ws:
@@ -103,8 +120,10 @@ def test_the_setting_turns_the_stop_into_a_warning_said_at_start(tmp_path):
         _, stderr = process.communicate(timeout=30)
     warnings = [line for line in stderr.splitlines() if "internals that moved" in line]
     assert len(warnings) == 1, stderr
-    assert ("channels_redis.pubsub.RedisPubSubLoopLayer._get_group_channel_name is gone" in warnings[0]
-            and "starting anyway: REALTIME_ALLOW_MOVED_INTERNALS is on" in warnings[0]), warnings
+    assert (
+        "channels_redis.pubsub.RedisPubSubLoopLayer._get_group_channel_name is gone" in warnings[0]
+        and "starting anyway: REALTIME_ALLOW_MOVED_INTERNALS is on" in warnings[0]
+    ), warnings
 
 
 def test_lazy_debug_install_defers_autobahns_settings_dump():

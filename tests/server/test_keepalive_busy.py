@@ -42,7 +42,7 @@ def run_client(sock, seconds, answer_after):
             _, _, opcode, _, length, size = header
             if len(buffer) < size + length:
                 break
-            payload, buffer = buffer[size:size + length], buffer[size + length:]
+            payload, buffer = buffer[size : size + length], buffer[size + length :]
             if opcode == OP_CLOSE:
                 return pings, "close frame"
             if opcode == OP_PING:

@@ -31,7 +31,7 @@ def first_ping_times(sockets, deadline):
                 _, _, opcode, _, length, size = header
                 if len(buffers[sock]) < size + length:
                     break
-                buffers[sock] = buffers[sock][size + length:]
+                buffers[sock] = buffers[sock][size + length :]
                 if opcode == OP_PING and arrived[sock] is None:
                     arrived[sock] = now
                     waiting.discard(sock)

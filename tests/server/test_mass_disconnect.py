@@ -103,14 +103,22 @@ def test_a_thousand_clients_leaving_at_once_leave_nothing_behind(daphne, redis_u
     )
     # The servers no longer hold any WebSocket connection.
     for server in servers:
-        assert wait_until(lambda s=server: not [
-            c for c in psutil.Process(s.process.pid).net_connections("tcp")
-            if c.laddr.port == s.port and c.status == psutil.CONN_ESTABLISHED
-        ], 10.0), "a server still holds client connections"
+        assert wait_until(
+            lambda s=server: (
+                not [
+                    c
+                    for c in psutil.Process(s.process.pid).net_connections("tcp")
+                    if c.laddr.port == s.port and c.status == psutil.CONN_ESTABLISHED
+                ]
+            ),
+            10.0,
+        ), "a server still holds client connections"
 
     connections_idle = [redis_connections_of(client, s.process.pid) for s in servers]
-    print(f"Redis connections per process with {CLIENTS_PER_PROCESS} sockets: {connections_busy}, "
-          f"after they left: {connections_idle}")
+    print(
+        f"Redis connections per process with {CLIENTS_PER_PROCESS} sockets: {connections_busy}, "
+        f"after they left: {connections_idle}"
+    )
     for count in connections_busy + connections_idle:
         assert 1 <= count <= MAX_REDIS_CONNECTIONS_PER_PROCESS, (connections_busy, connections_idle)
 

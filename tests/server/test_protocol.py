@@ -104,7 +104,7 @@ def read_until_closed(sock, deadline):
             if len(data) < size + length:
                 break
             opcodes.append(opcode)
-            data = data[size + length:]
+            data = data[size + length :]
         try:
             chunk = sock.recv(65536)
         except TimeoutError:
@@ -137,7 +137,6 @@ def test_client_that_stops_answering_pings_is_dropped_in_the_configured_time(dap
         # The answering client lived through the same seconds.
         alive.send("still here")
         assert alive.recv(timeout=3) == "still here"
-
 
 
 def test_pipelined_large_and_small_replies_arrive_whole_and_in_order(daphne):

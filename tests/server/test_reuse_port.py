@@ -21,8 +21,11 @@ def echoes(sock):
 
 
 def sockets_held(server, port):
-    return sum(1 for connection in psutil.Process(server.process.pid).net_connections("tcp")
-               if connection.laddr.port == port and connection.status == psutil.CONN_ESTABLISHED)
+    return sum(
+        1
+        for connection in psutil.Process(server.process.pid).net_connections("tcp")
+        if connection.laddr.port == port and connection.status == psutil.CONN_ESTABLISHED
+    )
 
 
 def wait_until_listening(server, port, timeout=30.0):
@@ -30,8 +33,10 @@ def wait_until_listening(server, port, timeout=30.0):
     the first server already does: wait until this one listens too."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if any(connection.laddr.port == port and connection.status == psutil.CONN_LISTEN
-               for connection in psutil.Process(server.process.pid).net_connections("tcp")):
+        if any(
+            connection.laddr.port == port and connection.status == psutil.CONN_LISTEN
+            for connection in psutil.Process(server.process.pid).net_connections("tcp")
+        ):
             return
         time.sleep(0.1)
     raise AssertionError(f"the second server did not listen on {port} within {timeout:g} s: {server.output()[-2000:]}")

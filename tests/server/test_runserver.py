@@ -38,7 +38,11 @@ def test_manage_py_runserver_serves_the_project_server(server_database, tmp_path
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [PYTHON, "manage.py", "runserver", f"127.0.0.1:{port}"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     try:
         wait_until_serving(port, process, log_path)

@@ -85,8 +85,9 @@ def test_pages_read_a_clean_1001_and_reconnect_to_the_next_server_after_sigterm(
                 server.stop()
 
 
-def test_a_rolling_restart_behind_one_port_costs_pages_a_clean_1001_and_nothing_else(browser, server_database,
-                                                                                    tmp_path):
+def test_a_rolling_restart_behind_one_port_costs_pages_a_clean_1001_and_nothing_else(
+    browser, server_database, tmp_path
+):
     """Two server processes share one port (REALTIME_REUSE_PORT=1). Three
     /echo/ pages connect while only the first listens; the second starts,
     then the first gets SIGTERM. Each page's only close is the first
@@ -112,8 +113,7 @@ def test_a_rolling_restart_behind_one_port_costs_pages_a_clean_1001_and_nothing_
         first.process.send_signal(signal.SIGTERM)
         first.process.wait(10)
         for number, page in enumerate(pages):
-            page.wait_for_function("() => document.querySelectorAll('#log .log-onopen').length >= 2",
-                                   timeout=10000)
+            page.wait_for_function("() => document.querySelectorAll('#log .log-onopen').length >= 2", timeout=10000)
             page.wait_for_selector("#status[data-state=connected]", timeout=10000)
             closes = page.locator("#log .log-onclose").all_inner_texts()
             assert len(closes) == 1 and closes[0].endswith("connection closed (1001, server shutting down)"), closes

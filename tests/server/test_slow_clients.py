@@ -92,8 +92,8 @@ def read_until_close(sock, pending, quiet=0.5):
             if len(pending) < size + length:
                 break
             if opcode == OP_CLOSE:
-                return close_code(pending[size:size + length])
-            del pending[:size + length]
+                return close_code(pending[size : size + length])
+            del pending[: size + length]
         try:
             data = sock.recv(1 << 20)
         except TimeoutError:
@@ -145,8 +145,7 @@ async def test_a_client_that_stops_reading_is_closed_and_the_others_keep_their_t
     stop_ticks = asyncio.Event()
     ticks = [[] for _ in range(GOOD_CLIENTS)]
     readers = [
-        asyncio.create_task(read_ticks(f"{server.ws_url}/ws/time", stop_ticks, ticks[i]))
-        for i in range(GOOD_CLIENTS)
+        asyncio.create_task(read_ticks(f"{server.ws_url}/ws/time", stop_ticks, ticks[i])) for i in range(GOOD_CLIENTS)
     ]
     deadline = time.monotonic() + 5
     while not all(ticks) and time.monotonic() < deadline:  # everyone is subscribed and ticking
@@ -171,9 +170,11 @@ async def test_a_client_that_stops_reading_is_closed_and_the_others_keep_their_t
 
     growth_mib = (peak["rss"] - rss_before) / 2**20
     offered_mib = STALLED_CLIENTS * BUDGET_PER_STALLED_CLIENT / 2**20
-    print(f"\nstalled readers: {[r['sent'] / 2**20 for r in results]} MiB sent before the cut-off, "
-          f"peak RSS growth {growth_mib:.1f} MiB (they offered {offered_mib:.0f} MiB), "
-          f"blast {blast_ended - blast_started:.1f} s")
+    print(
+        f"\nstalled readers: {[r['sent'] / 2**20 for r in results]} MiB sent before the cut-off, "
+        f"peak RSS growth {growth_mib:.1f} MiB (they offered {offered_mib:.0f} MiB), "
+        f"blast {blast_ended - blast_started:.1f} s"
+    )
 
     # 1. Each stalled client is closed long before its budget, with 1008 on
     # the wire, behind the echoes that were waiting for it.

@@ -61,7 +61,10 @@ def test_client_cafile_over_wss(tls_server):
     url = f"wss://localhost:{tls_server.tls_port}/ws/echo"
     run = subprocess.run(
         [PYTHON, "-m", "realtime.client", "echo", url, "--cafile", str(tls_server.ca), "over TLS"],
-        cwd=ROOT, capture_output=True, text=True, timeout=30,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert run.returncode == 0, run.stderr
     assert "over TLS" in run.stdout
@@ -88,8 +91,9 @@ def test_wscat_with_ca_over_wss(tls_server):
 def wscat(*args):
     """wscat quits as soon as its stdin ends (readline closes), before any
     reply arrives; keep stdin open until it exits by itself (-w)."""
-    process = subprocess.Popen([str(WSCAT), *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [str(WSCAT), *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         process.wait(timeout=30)
     finally:

@@ -44,22 +44,27 @@ def http_signup(server, username, password=PASSWORD, address=None, headers=None)
     address of its own (or `address`), as different people's would: the
     server limits new accounts per client address. `headers` go with both
     requests."""
-    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10,
-                                            source_address=(address or loopback_address(), 0))
+    connection = http.client.HTTPConnection(
+        "127.0.0.1", server.port, timeout=10, source_address=(address or loopback_address(), 0)
+    )
     connection.request("GET", "/accounts/signup/", headers=dict(headers or {}))
     response = connection.getresponse()
     page = response.read().decode()
     assert response.status == 200, page
     cookies = SimpleCookie(response.getheader("Set-Cookie"))
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
-    body = urlencode({"csrfmiddlewaretoken": token, "username": username,
-                      "password1": password, "password2": password})
-    connection.request("POST", "/accounts/signup/", body, {
-        "Content-Type": "application/x-www-form-urlencoded",
-        "Cookie": f"csrftoken={cookies['csrftoken'].value}",
-        "Referer": server.http_url + "/accounts/signup/",
-        **(headers or {}),
-    })
+    body = urlencode({"csrfmiddlewaretoken": token, "username": username, "password1": password, "password2": password})
+    connection.request(
+        "POST",
+        "/accounts/signup/",
+        body,
+        {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Cookie": f"csrftoken={cookies['csrftoken'].value}",
+            "Referer": server.http_url + "/accounts/signup/",
+            **(headers or {}),
+        },
+    )
     response = connection.getresponse()
     text = response.read().decode()
     assert response.status == 302, f"signup failed ({response.status}): {text[:2000]}"
@@ -79,8 +84,12 @@ def seed_messages(database_url, room, count, author):
         f"print(json.dumps(add_posts({room!r}, user, [f'm{{i}}' for i in range({count})])))\n"
     )
     result = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, capture_output=True, text=True,
-        env={**os.environ, "DATABASE_URL": database_url}, timeout=60,
+        [sys.executable, "manage.py", "shell", "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DATABASE_URL": database_url},
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])

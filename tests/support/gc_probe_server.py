@@ -38,8 +38,15 @@ def collect_and_report(path, round_number):
         gc.garbage.clear()
         gc.set_debug(0)
     gc.collect()  # DEBUG_SAVEALL kept them: free them now, or the next report counts them again
-    write(path, {"round": round_number, "found": found, "types": dict(types.most_common(MOST_FOUND)),
-                 "connections": open_connections()})
+    write(
+        path,
+        {
+            "round": round_number,
+            "found": found,
+            "types": dict(types.most_common(MOST_FOUND)),
+            "connections": open_connections(),
+        },
+    )
 
 
 def write(path, report):
@@ -55,8 +62,9 @@ def main():
     gc.disable()
     rounds = iter(range(1, 1 << 30))
     signal.signal(signal.SIGUSR1, lambda signum, frame: collect_and_report(path, next(rounds)))
-    signal.signal(signal.SIGUSR2, lambda signum, frame: write(path, {"round": next(rounds),
-                                                                     "connections": open_connections()}))
+    signal.signal(
+        signal.SIGUSR2, lambda signum, frame: write(path, {"round": next(rounds), "connections": open_connections()})
+    )
     from realtime.server.cli import install_uvloop_policy
 
     install_uvloop_policy()  # as the server does, before daphne.server makes its loop

@@ -76,22 +76,28 @@ class PrivateCluster:
                 ) from None
             os.chown(self.root, account.pw_uid, account.pw_gid)
             self.as_user = ["runuser", "-u", CLUSTER_USER, "--"]
-        self.run(str(bindir / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust",
-                 "-E", "UTF8", "--no-sync")
-        self.options = (f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} "
-                        "-c fsync=off -c synchronous_commit=off -c full_page_writes=off")
+        self.run(
+            str(bindir / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"
+        )
+        self.options = (
+            f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        )
         self.start_server()
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     def start_server(self):
         """Start (again) on the same port and data: an outage's end."""
-        self.run(self.pg_ctl, "-D", str(self.data), "-l", str(self.log), "-o", self.options, "-w", "-t", "60",
-                 "start")
+        self.run(self.pg_ctl, "-D", str(self.data), "-l", str(self.log), "-o", self.options, "-w", "-t", "60", "start")
 
     def stop_server(self):
         """Stop the server and keep its data: an outage's start."""
-        subprocess.run([*self.as_user, self.pg_ctl, "-D", str(self.data), "-m", "fast", "-w", "stop"],
-                       capture_output=True, timeout=60, check=True)
+        subprocess.run(
+            [*self.as_user, self.pg_ctl, "-D", str(self.data), "-m", "fast", "-w", "stop"],
+            capture_output=True,
+            timeout=60,
+            check=True,
+        )
 
     def run(self, *command):
         result = subprocess.run([*self.as_user, *command], capture_output=True, text=True, timeout=120)
@@ -107,8 +113,11 @@ class PrivateCluster:
         self.run(self.pg_ctl, "-D", str(self.data), "-l", str(self.log), "-m", "fast", "-w", "-t", "60", "restart")
 
     def stop(self):
-        subprocess.run([*self.as_user, self.pg_ctl, "-D", str(self.data), "-m", "fast", "-w", "stop"],
-                       capture_output=True, timeout=60)
+        subprocess.run(
+            [*self.as_user, self.pg_ctl, "-D", str(self.data), "-m", "fast", "-w", "stop"],
+            capture_output=True,
+            timeout=60,
+        )
         self.remove()
 
     def remove(self):

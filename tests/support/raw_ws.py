@@ -91,7 +91,7 @@ class FrameReader:
         _, _, opcode, _, length, size = header
         while len(self.buffer) < size + length:
             self.fill()
-        payload, self.buffer = self.buffer[size:size + length], self.buffer[size + length:]
+        payload, self.buffer = self.buffer[size : size + length], self.buffer[size + length :]
         return opcode, payload
 
     def until_close(self):

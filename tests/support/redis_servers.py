@@ -24,8 +24,20 @@ def redis_server_command(port, workdir, *extra):
     """A throwaway redis-server on loopback: nothing saved, `workdir` its own."""
     if REDIS_SERVER is None:
         pytest.fail("this test needs redis-server on PATH: `make test` installs it (scripts/ensure-redis.sh)")
-    return [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-            "--dir", str(workdir), *extra]
+    return [
+        REDIS_SERVER,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(workdir),
+        *extra,
+    ]
 
 
 class OwnRedis:
@@ -37,7 +49,9 @@ class OwnRedis:
 
     def start(self):
         self.process = subprocess.Popen(
-            redis_server_command(self.port, self.workdir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            redis_server_command(self.port, self.workdir),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         assert wait_for_port(self.port, process=self.process), "redis-server did not start"
 
@@ -60,7 +74,9 @@ class RedisProcesses:
         workdir = self.directory / f"redis-{port}"
         workdir.mkdir(exist_ok=True)
         process = subprocess.Popen(
-            redis_server_command(port, workdir, *extra), stdout=open(workdir / "log", "ab"), stderr=subprocess.STDOUT,
+            redis_server_command(port, workdir, *extra),
+            stdout=open(workdir / "log", "ab"),
+            stderr=subprocess.STDOUT,
         )
         assert wait_for_port(port, process=process), (workdir / "log").read_text()
         self.processes[port] = process

@@ -28,14 +28,20 @@ class ServerProcess:
     """A server subprocess listening on a loopback port, its output kept in a
     log file; the benchmarks' pinned servers are made on this too."""
 
-    def __init__(self, argv, env, log_path, port, name="server", timeout=15.0, preexec_fn=None, cwd=ROOT,
-                 append_log=False):
+    def __init__(
+        self, argv, env, log_path, port, name="server", timeout=15.0, preexec_fn=None, cwd=ROOT, append_log=False
+    ):
         self.port = port
         self.command = argv
         self.log_path = Path(log_path)
         self.log = open(log_path, "ab" if append_log else "wb")
         self.process = subprocess.Popen(
-            argv, cwd=cwd, env=env, stdout=self.log, stderr=subprocess.STDOUT, preexec_fn=preexec_fn,
+            argv,
+            cwd=cwd,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=preexec_fn,
         )
         if not wait_for_port(self.port, timeout=timeout, process=self.process):
             output = self.output()
@@ -70,8 +76,19 @@ class DaphneProcess(ServerProcess):
 
     def __init__(self, env, log_path, extra_args=(), port=None, append_log=False):
         port = port or free_port()
-        argv = [PYTHON, "-m", "realtime.server", "-v", "1", "-b", "127.0.0.1", "-p", str(port),
-                *extra_args, "config.asgi:application"]
+        argv = [
+            PYTHON,
+            "-m",
+            "realtime.server",
+            "-v",
+            "1",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            *extra_args,
+            "config.asgi:application",
+        ]
         super().__init__(argv, env, log_path, port, name="Daphne", append_log=append_log)
 
     @property

@@ -34,9 +34,11 @@ def make_user(database_url, staff, password=None, sensitive=False):
         + ("user.user_permissions.add(Permission.objects.get(codename='view_sensitive_events'))" if sensitive else "")
     )
     result = subprocess.run(
-        [PYTHON, "manage.py", "shell", "-c", code], cwd=ROOT,
+        [PYTHON, "manage.py", "shell", "-c", code],
+        cwd=ROOT,
         env={**os.environ, "DATABASE_URL": database_url, "REALTIME_TRACING": "0"},
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr
     return username, password
@@ -54,13 +56,14 @@ class Browser:
     def get(self, path, headers=None):
         request = urllib.request.Request(self.base_url + path, headers=headers or {})
         with self.opener.open(request, timeout=10) as response:
-            return response.status, response.geturl()[len(self.base_url):], response.read().decode()
+            return response.status, response.geturl()[len(self.base_url) :], response.read().decode()
 
     def post(self, path, fields, headers=None):
-        request = urllib.request.Request(self.base_url + path, data=urllib.parse.urlencode(fields).encode(),
-                                         headers=headers or {})
+        request = urllib.request.Request(
+            self.base_url + path, data=urllib.parse.urlencode(fields).encode(), headers=headers or {}
+        )
         with self.opener.open(request, timeout=20) as response:
-            return response.status, response.geturl()[len(self.base_url):], response.read().decode()
+            return response.status, response.geturl()[len(self.base_url) :], response.read().decode()
 
     def cookie(self, name):
         return next((cookie.value for cookie in self.cookies if cookie.name == name), None)
@@ -71,15 +74,21 @@ class Browser:
     def admin_login(self, username, password):
         _, _, page = self.get("/admin/login/")
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
-        status, where, _ = self.post("/admin/login/?next=/admin/", {
-            "csrfmiddlewaretoken": token, "username": username, "password": password, "next": "/admin/",
-        })
+        status, where, _ = self.post(
+            "/admin/login/?next=/admin/",
+            {
+                "csrfmiddlewaretoken": token,
+                "username": username,
+                "password": password,
+                "next": "/admin/",
+            },
+        )
         return where
 
 
 def database_path(database_url):
     assert database_url.startswith("sqlite:///"), database_url
-    return database_url[len("sqlite:///"):]
+    return database_url[len("sqlite:///") :]
 
 
 def query(database_url, sql, params=()):

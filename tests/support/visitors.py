@@ -20,8 +20,9 @@ class Visitor:
         self.cookies = {}
 
     def request(self, method, path, fields=None, headers=None):
-        connection = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=20,
-                                                source_address=(self.address, 0))
+        connection = http.client.HTTPConnection(
+            "127.0.0.1", self.server.port, timeout=20, source_address=(self.address, 0)
+        )
         all_headers = dict(headers or {})
         if self.cookies:
             all_headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
@@ -43,8 +44,12 @@ class Visitor:
 
     def login(self, username, password, path="/accounts/login/", **headers):
         token = self.form_token(path)
-        return self.request("POST", path, {"csrfmiddlewaretoken": token, "username": username,
-                                           "password": password, "next": "/"}, headers)
+        return self.request(
+            "POST",
+            path,
+            {"csrfmiddlewaretoken": token, "username": username, "password": password, "next": "/"},
+            headers,
+        )
 
     def form_token(self, path):
         _, _, page = self.request("GET", path)

@@ -7,11 +7,9 @@ import json
 import re
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
 
 import pytest
 import websockets.sync.client as ws_client
-from django.core.management import call_command
 from websockets.exceptions import InvalidStatus
 
 from realtime import tracing
@@ -34,8 +32,7 @@ def test_http_request_leaves_a_trace_in_its_route_family(server, server_database
     probe = uuid.uuid4().hex
     status, _, _ = Browser(server.http_url).get(f"/mouse/?probe={probe}")
     assert status == 200
-    (row,) = wait_for_rows(server_database, "SELECT * FROM realtime_tracerecord WHERE events LIKE ?",
-                           (f"%{probe}%",))
+    (row,) = wait_for_rows(server_database, "SELECT * FROM realtime_tracerecord WHERE events LIKE ?", (f"%{probe}%",))
     assert row["family"] == "http.GET /mouse/"
     assert row["title"] == "/mouse/"
     assert row["bucket"] == tracing.bucket_of(row["elapsed"])
@@ -44,8 +41,9 @@ def test_http_request_leaves_a_trace_in_its_route_family(server, server_database
     assert texts[0].startswith(f"GET /mouse/?probe={probe} from 127.0.0.1:")
     assert "status 200" in texts
     # Counted in the family's all-time histogram as well.
-    (histogram,) = wait_for_rows(server_database, "SELECT * FROM realtime_latencyhistogram "
-                                 "WHERE family = 'http.GET /mouse/' AND minute = 0")
+    (histogram,) = wait_for_rows(
+        server_database, "SELECT * FROM realtime_latencyhistogram WHERE family = 'http.GET /mouse/' AND minute = 0"
+    )
     assert histogram["count"] >= 1
 
 
@@ -70,8 +68,9 @@ def test_connection_leaves_an_event_log(server, server_database):
             socket.send(json.dumps({"x": x, "y": 1}))
             assert json.loads(socket.recv(5)) == {"x": x, "y": 1}
         time.sleep(0.3)  # the connection lives a moment: its duration is measured
-    (log,) = wait_for_rows(server_database, "SELECT * FROM realtime_eventlogrecord WHERE title = ?",
-                           (f"/ws/mouse 127.0.0.1:{port}",))
+    (log,) = wait_for_rows(
+        server_database, "SELECT * FROM realtime_eventlogrecord WHERE title = ?", (f"/ws/mouse 127.0.0.1:{port}",)
+    )
     assert log["family"] == "websocket.Conn"
     assert (log["messages_in"], log["messages_out"]) == (3, 3)
     assert log["elapsed"] >= 0.3
@@ -92,8 +91,11 @@ def test_origin_rejection_is_logged_with_its_reason(server, server_database):
     with pytest.raises(InvalidStatus) as refused:
         ws_client.connect(server.ws_url + "/ws/echo", origin=f"http://{host}")
     assert refused.value.response.status_code == 403
-    (log,) = wait_for_rows(server_database, "SELECT * FROM realtime_eventlogrecord WHERE events LIKE ?",
-                           (f"%{host} is not an allowed origin%",))
+    (log,) = wait_for_rows(
+        server_database,
+        "SELECT * FROM realtime_eventlogrecord WHERE events LIKE ?",
+        (f"%{host} is not an allowed origin%",),
+    )
     assert log["is_error"]
     assert any(text.startswith("rejected (handshake refused") for text in event_texts(log))
 
@@ -108,19 +110,22 @@ def test_each_received_message_leaves_a_receive_trace(server, server_database):
         big = probe + "z" * 200_000  # only a preview is kept, the size is the whole
         socket.send(big)
         assert socket.recv(5) == big
-    (text_trace,) = wait_for_rows(server_database, "SELECT * FROM realtime_tracerecord WHERE events LIKE ?",
-                                  (f"%hello {probe}%",))
+    (text_trace,) = wait_for_rows(
+        server_database, "SELECT * FROM realtime_tracerecord WHERE events LIKE ?", (f"%hello {probe}%",)
+    )
     assert (text_trace["family"], text_trace["title"]) == ("websocket.Receive", "/ws/echo")
     # An echo takes microseconds: bucket 0 unless this shared machine paused
     # the server for 50 ms in between; either way the bucket fits the time.
     assert text_trace["bucket"] == tracing.bucket_of(text_trace["elapsed"]) and not text_trace["is_error"]
     assert event_texts(text_trace) == [f"text, {len(probe) + 6} chars", f"preview: 'hello {probe}'"]
-    (binary_trace,) = wait_for_rows(server_database, "SELECT * FROM realtime_tracerecord WHERE events LIKE ?",
-                                    (f"%{probe.encode().hex()[:40]}%",))
+    (binary_trace,) = wait_for_rows(
+        server_database, "SELECT * FROM realtime_tracerecord WHERE events LIKE ?", (f"%{probe.encode().hex()[:40]}%",)
+    )
     assert event_texts(binary_trace)[0] == f"binary, {len(probe)} bytes"
     assert event_texts(binary_trace)[1] == f"preview: {probe.encode().hex()}"
-    (big_trace,) = wait_for_rows(server_database, "SELECT * FROM realtime_tracerecord WHERE events LIKE ?",
-                                 (f"%preview: '{probe}zzz%",))
+    (big_trace,) = wait_for_rows(
+        server_database, "SELECT * FROM realtime_tracerecord WHERE events LIKE ?", (f"%preview: '{probe}zzz%",)
+    )
     assert event_texts(big_trace) == ["text, 200032 chars", f"preview: '{probe}{'z' * 48}'…"]
 
 
@@ -133,12 +138,14 @@ def test_a_bad_message_is_marked_as_an_error(server, server_database):
         assert "error" in json.loads(socket.recv(5))
         socket.send(json.dumps({"x": 1, "y": 1}))
         assert json.loads(socket.recv(5)) == {"x": 1, "y": 1}
-    (row,) = wait_for_rows(server_database, "SELECT * FROM realtime_tracerecord WHERE events LIKE ?",
-                           (f"%{probe}%",))
+    (row,) = wait_for_rows(server_database, "SELECT * FROM realtime_tracerecord WHERE events LIKE ?", (f"%{probe}%",))
     assert row["family"] == "websocket.Receive" and row["is_error"]
     assert any("error" in text and "'x'" in text for text in event_texts(row)[1:])
-    errors = wait_for_rows(server_database, "SELECT * FROM realtime_tracerecord WHERE family = "
-                           "'websocket.Receive' AND is_error = 1 AND events LIKE ?", (f"%{probe}%",))
+    errors = wait_for_rows(
+        server_database,
+        "SELECT * FROM realtime_tracerecord WHERE family = 'websocket.Receive' AND is_error = 1 AND events LIKE ?",
+        (f"%{probe}%",),
+    )
     assert errors
 
 
@@ -157,21 +164,35 @@ def test_secrets_never_reach_the_database(server, server_database):
     query_password = f"qp-{uuid.uuid4().hex}"
     query_token = f"qt-{uuid.uuid4().hex}"
     probe = uuid.uuid4().hex
-    browser.get(f"/mouse/?probe={probe}&password={query_password}&token={query_token}",
-                headers={"Authorization": f"Bearer {bearer}"})
+    browser.get(
+        f"/mouse/?probe={probe}&password={query_password}&token={query_token}",
+        headers={"Authorization": f"Bearer {bearer}"},
+    )
     message_password = f"mp-{uuid.uuid4().hex}"
-    with ws_client.connect(server.ws_url + "/ws/echo", additional_headers={
-        "Cookie": browser.cookie_header(), "Authorization": f"Bearer {bearer}",
-    }) as socket:
+    with ws_client.connect(
+        server.ws_url + "/ws/echo",
+        additional_headers={
+            "Cookie": browser.cookie_header(),
+            "Authorization": f"Bearer {bearer}",
+        },
+    ) as socket:
         socket.send(json.dumps({"user": probe, "password": message_password}))
         socket.recv(5)
-    (request,) = wait_for_rows(server_database, "SELECT * FROM realtime_tracerecord WHERE family = "
-                               "'http.GET /mouse/' AND events LIKE ?", (f"%{probe}%",))
+    (request,) = wait_for_rows(
+        server_database,
+        "SELECT * FROM realtime_tracerecord WHERE family = 'http.GET /mouse/' AND events LIKE ?",
+        (f"%{probe}%",),
+    )
     assert "password=[redacted]" in event_texts(request)[0]
-    wait_for_rows(server_database, "SELECT * FROM realtime_tracerecord WHERE family = 'websocket.Receive' "
-                  "AND events LIKE ?", (f"%{probe}%",))
-    wait_for_rows(server_database, "SELECT * FROM realtime_tracerecord WHERE family = 'http.POST /admin/login/' "
-                  "AND events LIKE '%status 302%'")
+    wait_for_rows(
+        server_database,
+        "SELECT * FROM realtime_tracerecord WHERE family = 'websocket.Receive' AND events LIKE ?",
+        (f"%{probe}%",),
+    )
+    wait_for_rows(
+        server_database,
+        "SELECT * FROM realtime_tracerecord WHERE family = 'http.POST /admin/login/' AND events LIKE '%status 302%'",
+    )
     stored = all_stored_text(server_database)
     for secret in (password, session_id, csrf_token, bearer, query_password, query_token, message_password):
         assert secret not in stored
@@ -181,8 +202,10 @@ def summary_row(page, family):
     """The cells of `family`'s row in /debug/requests' summary table, as text."""
     row = re.search(rf'<tr data-family="{re.escape(family)}">(.*?)</tr>', page, re.S)
     assert row, f"no row for {family}"
-    return {m.group(1).split()[0]: re.sub(r"<[^>]+>", "", m.group(2)).strip()
-            for m in re.finditer(r'<td class="([^"]+)"[^>]*>(.*?)</td>', row.group(1), re.S)}
+    return {
+        m.group(1).split()[0]: re.sub(r"<[^>]+>", "", m.group(2)).strip()
+        for m in re.finditer(r'<td class="([^"]+)"[^>]*>(.*?)</td>', row.group(1), re.S)
+    }
 
 
 def test_summary_families_read_as_routes_and_connections_count_in_the_total(server, server_database):
@@ -240,92 +263,6 @@ def test_active_traces_are_shown_from_every_process(daphne, server_database, red
     assert title not in page
 
 
-# -- retention -------------------------------------------------------------------------------------
-
-
-def make_records(model, family, bucket, count, start, is_error=False, step=1.0):
-    rows = [
-        model(family=family, title=f"{family} #{i}", started_at=start + timedelta(seconds=i * step),
-              elapsed=tracing.BUCKET_BOUNDS[bucket], bucket=bucket, is_error=is_error, events=[])
-        for i in range(count)
-    ]
-    model.objects.bulk_create(rows)
-
-
-@pytest.mark.django_db
-def test_purgetraces_keeps_the_newest_per_family_and_bucket_and_errors(settings):
-    from realtime.models import TraceRecord
-
-    settings.REALTIME_TRACE_KEEP = 10
-    now = datetime.now(UTC)
-    start = now - timedelta(hours=1)
-    make_records(TraceRecord, "fam.A", 0, 25, start)
-    make_records(TraceRecord, "fam.A", 3, 15, start)
-    # Older errors in bucket 0: the newest 10 errors of the family survive even
-    # though newer successes push them out of the bucket's 10.
-    make_records(TraceRecord, "fam.A", 0, 12, start - timedelta(minutes=5), is_error=True)
-    make_records(TraceRecord, "fam.B", 0, 4, start)
-    make_records(TraceRecord, "fam.B", 0, 3, now - timedelta(days=3))  # past the time limit
-    call_command("purgetraces", verbosity=0)
-    rows = TraceRecord.objects.all()
-    assert rows.filter(family="fam.A", bucket=0, is_error=False).count() == 10
-    assert set(rows.filter(family="fam.A", bucket=0, is_error=False).values_list("title", flat=True)) == {
-        f"fam.A #{i}" for i in range(15, 25)}
-    assert rows.filter(family="fam.A", bucket=3).count() == 10
-    assert rows.filter(family="fam.A", is_error=True).count() == 10
-    assert set(rows.filter(family="fam.A", is_error=True).values_list("title", flat=True)) == {
-        f"fam.A #{i}" for i in range(2, 12)}
-    assert rows.filter(family="fam.B").count() == 4  # the 3 old ones are gone
-
-
-@pytest.mark.django_db
-def test_purgetraces_options_and_output(settings, capsys):
-    from realtime.models import EventLogRecord, LatencyHistogram, TraceRecord
-
-    start = datetime.now(UTC) - timedelta(minutes=10)
-    make_records(TraceRecord, "fam.C", 0, 5, start)
-    for i in range(4):
-        EventLogRecord.objects.create(family="websocket.Conn", title=f"c{i}", started_at=start, finished_at=start,
-                                      elapsed=0.1, bucket=1)
-    minute_now = int(time.time() // 60)
-    LatencyHistogram.objects.create(family="fam.C", minute=minute_now - 500, count=1)  # older than 2 h
-    LatencyHistogram.objects.create(family="fam.C", minute=minute_now, count=1)
-    LatencyHistogram.objects.create(family="fam.C", minute=0, count=2)  # all time: kept
-    call_command("purgetraces", "--keep", "2")
-    assert "deleted 3 traces, 2 event logs, 1 per-minute histograms" in capsys.readouterr().out
-    assert TraceRecord.objects.count() == 2
-    assert sorted(LatencyHistogram.objects.values_list("minute", flat=True)) == [0, minute_now]
-    call_command("purgetraces", "--max-age", "60", verbosity=0)
-    assert TraceRecord.objects.count() == 0 and EventLogRecord.objects.count() == 0
-
-
-@pytest.mark.django_db
-def test_writer_stores_only_what_retention_keeps_but_counts_everything(settings):
-    """5,000 finished traces in one flush: at most 10 per latency bucket are
-    written (plus the newest 10 errors), the histogram counts all 5,000."""
-    from realtime.models import LatencyHistogram, TraceRecord
-
-    recorder = tracing.Recorder({**tracing.load_config(), "keep": 10})
-    for i in range(5000):
-        trace = tracing.Trace(recorder, "fam.burst", f"message {i}")
-        trace.log("n=%d", i)
-        if i % 100 == 0:
-            trace.set_error()
-        trace.finish()
-        # 0.1 ms each, whatever pauses this busy machine makes (a pause over
-        # 50 ms would file a trace in another bucket, with 10 more kept).
-        trace.start, trace.end = i * 0.001, i * 0.001 + 0.0001
-    assert not recorder.active
-    recorder.flush(publish=False)
-    rows = TraceRecord.objects.filter(family="fam.burst")
-    assert rows.count() <= 20
-    assert rows.filter(bucket=0, is_error=False).count() <= 10
-    assert rows.filter(is_error=True).count() == 10
-    assert rows.order_by("-started_at").first().title == "message 4999"
-    assert rows.filter(title="message 4999").get().events[0][1] == "n=4999"
-    assert LatencyHistogram.objects.get(family="fam.burst", minute=0).count == 5000
-
-
 def test_a_server_on_postgresql_writes_and_purges_traces(daphne, postgres_url):
     """The writer thread and the purge of a real Daphne process on
     PostgreSQL (a fresh database per run): messages sent in several
@@ -344,8 +281,13 @@ def test_a_server_on_postgresql_writes_and_purges_traces(daphne, postgres_url):
     admin.execute(f'CREATE DATABASE "{name}"')
     url = database_url(postgres_url, name)
     try:
-        migrate = subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT,
-                                 env={**os.environ, "DATABASE_URL": url}, capture_output=True, text=True)
+        migrate = subprocess.run(
+            [PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"],
+            cwd=ROOT,
+            env={**os.environ, "DATABASE_URL": url},
+            capture_output=True,
+            text=True,
+        )
         assert migrate.returncode == 0, migrate.stderr
         server = daphne(**TRACED, DATABASE_URL=url, REALTIME_TRACE_KEEP="3", REALTIME_TRACE_PURGE_SECONDS="0.5")
         with ws_client.connect(server.ws_url + "/ws/echo") as socket:
@@ -357,18 +299,22 @@ def test_a_server_on_postgresql_writes_and_purges_traces(daphne, postgres_url):
             deadline = time.monotonic() + 10
             count = rows = None
             while time.monotonic() < deadline:
-                row = connection.execute("SELECT count FROM realtime_latencyhistogram WHERE family = "
-                                         "'websocket.Receive' AND minute = 0").fetchone()
+                row = connection.execute(
+                    "SELECT count FROM realtime_latencyhistogram WHERE family = 'websocket.Receive' AND minute = 0"
+                ).fetchone()
                 count = row[0] if row else 0
-                rows = connection.execute("SELECT count(*) FROM realtime_tracerecord WHERE family = "
-                                          "'websocket.Receive' AND bucket = 0").fetchone()[0]
+                rows = connection.execute(
+                    "SELECT count(*) FROM realtime_tracerecord WHERE family = 'websocket.Receive' AND bucket = 0"
+                ).fetchone()[0]
                 if count == 12 and rows <= 3:
                     break
                 time.sleep(0.2)
             assert count == 12
             assert 1 <= rows <= 3
-            newest = connection.execute("SELECT events FROM realtime_tracerecord WHERE family = "
-                                        "'websocket.Receive' ORDER BY started_at DESC LIMIT 1").fetchone()[0]
+            newest = connection.execute(
+                "SELECT events FROM realtime_tracerecord WHERE family = "
+                "'websocket.Receive' ORDER BY started_at DESC LIMIT 1"
+            ).fetchone()[0]
             assert [event[1] for event in newest] == ["text, 5 chars", "preview: 'pg 11'"]
         server.stop()
     finally:

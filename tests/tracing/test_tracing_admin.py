@@ -74,20 +74,24 @@ def test_live_socket_refuses_anonymous_and_non_staff_and_serves_staff(server, se
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
     member.post("/accounts/login/", {"csrfmiddlewaretoken": token, "username": username, "password": password})
     with pytest.raises(InvalidStatus) as refused:
-        ws_client.connect(server.ws_url + "/ws/debug/requests",
-                          additional_headers={"Cookie": member.cookie_header()})
+        ws_client.connect(server.ws_url + "/ws/debug/requests", additional_headers={"Cookie": member.cookie_header()})
     assert refused.value.response.status_code == 403
-    (log,) = wait_for_rows(server_database, "SELECT * FROM realtime_eventlogrecord WHERE title LIKE "
-                           "'/ws/debug/requests %' AND events LIKE '%not a staff session%' "
-                           "ORDER BY id DESC LIMIT 1")
+    (log,) = wait_for_rows(
+        server_database,
+        "SELECT * FROM realtime_eventlogrecord WHERE title LIKE "
+        "'/ws/debug/requests %' AND events LIKE '%not a staff session%' "
+        "ORDER BY id DESC LIMIT 1",
+    )
     assert log["is_error"]
 
     send_mouse_events(server, 2)
     staff_name, staff_password = make_user(server_database, staff=True)
     staff = Browser(server.http_url)
     staff.admin_login(staff_name, staff_password)
-    with ws_client.connect(server.ws_url + "/ws/debug/requests?fam=websocket.Receive&b=0",
-                           additional_headers={"Cookie": staff.cookie_header()}) as socket:
+    with ws_client.connect(
+        server.ws_url + "/ws/debug/requests?fam=websocket.Receive&b=0",
+        additional_headers={"Cookie": staff.cookie_header()},
+    ) as socket:
         update = json.loads(socket.recv(10))
         assert 'data-family="websocket.Receive"' in update["summary"]
         assert "/ws/mouse" in update["list"]
@@ -193,7 +197,8 @@ def test_live_view_changes_while_a_client_sends(server, server_database, page):
     send_mouse_events(server, 5, y=probe)
     page.wait_for_function(
         "([selector, before]) => parseInt(document.querySelector(selector).textContent) >= before + 5",
-        arg=['#trace-summary tr[data-family="websocket.Receive"] td.total', before], timeout=10000,
+        arg=['#trace-summary tr[data-family="websocket.Receive"] td.total', before],
+        timeout=10000,
     )
     page.wait_for_function(f"document.getElementById('trace-list').textContent.includes('{probe}')", timeout=10000)
     assert page.evaluate("window.notReloaded") is True

@@ -17,11 +17,18 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--keep", type=int, default=None,
-                            help=f"per family and bucket (default REALTIME_TRACE_KEEP = {conf.keep()})")
-        parser.add_argument("--max-age", type=int, default=None,
-                            help="seconds (default REALTIME_TRACE_MAX_AGE_SECONDS = "
-                                 f"{conf.max_age_seconds()})")
+        parser.add_argument(
+            "--keep",
+            type=int,
+            default=None,
+            help=f"per family and bucket (default REALTIME_TRACE_KEEP = {conf.keep()})",
+        )
+        parser.add_argument(
+            "--max-age",
+            type=int,
+            default=None,
+            help=f"seconds (default REALTIME_TRACE_MAX_AGE_SECONDS = {conf.max_age_seconds()})",
+        )
 
     def handle(self, *args, keep=None, max_age=None, **options):
         if keep is not None and keep < 0:

@@ -26,5 +26,6 @@ class Command(DaphneRunserverCommand):
             raise_file_limit()
             loop = type(daphne.server.twisted_loop)
             self.stdout.write(
-                f"Serving with realtime.server.{RealtimeServer.__name__} on {loop.__module__}.{loop.__name__}")
+                f"Serving with realtime.server.{RealtimeServer.__name__} on {loop.__module__}.{loop.__name__}"
+            )
         return super().inner_run(*args, **options)

@@ -45,5 +45,6 @@ class ScopeConsumer(AsyncWebsocketConsumer):
         except Exception as error:  # what a user of the scope would meet
             await self.send(text_data=json.dumps({"pickled": False, "error": repr(error)}))
             return
-        await self.send(text_data=json.dumps(
-            {"pickled": True, "keys": sorted(copy), "extensions": copy.get("extensions")}))
+        await self.send(
+            text_data=json.dumps({"pickled": True, "keys": sorted(copy), "extensions": copy.get("extensions")})
+        )
