@@ -142,6 +142,9 @@ def server_payload_size(frame: bytes) -> int:
 
 # Plain ints for the loop below, which runs for every frame read.
 _TEXT, _BINARY = int(Opcode.TEXT), int(Opcode.BINARY)
+# The first byte of a final pong frame with RSV 0.
+PONG_FIRST_BYTE = 0x80 | int(Opcode.PONG)
+CONTROL_PAYLOAD_LIMIT = 125  # RFC 6455 5.5
 SIMPLE_PAYLOAD_LIMIT = 1 << 16  # the 64-bit length form is never simple
 
 
@@ -193,3 +196,17 @@ def take_simple_frames(data: bytes, max_frame: int = 0, max_message: int = 0) ->
         payload_bytes += length
         pos = end
     return messages, pos, payload_bytes
+
+
+def take_pong(data: bytes) -> tuple[bytes, int] | None:
+    """A complete client pong frame at the start of `data` (final, RSV 0,
+    masked, at most 125 payload bytes): (its payload unmasked, the bytes it
+    took). None for anything else or an incomplete frame: that is for a
+    general parser (which fails the bad ones)."""
+    if len(data) < 6 or data[0] != PONG_FIRST_BYTE:
+        return None
+    second = data[1]
+    length = second & 0x7F
+    if not second & 0x80 or length > CONTROL_PAYLOAD_LIMIT or len(data) < 6 + length:
+        return None
+    return mask(data[6 : 6 + length], data[2:6]), 6 + length

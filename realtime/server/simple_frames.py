@@ -1,8 +1,9 @@
-"""The input fast path: complete, small, simple data frames read straight
-from the bytes the transport delivers (frames.take_simple_frames), past
-autobahn's general frame parser, which still gets everything else."""
+"""The input fast path: complete, small, simple data frames and keepalive
+pongs read straight from the bytes the transport delivers
+(frames.take_simple_frames, frames.take_pong), past autobahn's general frame
+parser, which still gets everything else."""
 
-from realtime.server.frames import take_simple_frames
+from realtime.server.frames import PONG_FIRST_BYTE, take_pong, take_simple_frames
 
 
 class SimpleFrameInput:
@@ -29,7 +30,7 @@ class SimpleFrameInput:
         else and every byte after it go to autobahn, which handles or fails
         them exactly as before.
         """
-        if (
+        if not (
             self.state == self.STATE_OPEN
             and not self.data
             and self.current_frame is None
@@ -37,9 +38,22 @@ class SimpleFrameInput:
             and self.applyMask
             and self.utf8validateIncoming
             and not (self.logOctets or self.logFrames or self.trackedTimings)
-            and not self.autoPingTimeoutCall
             and not self.failedByMe
         ):
+            super()._dataReceived(data)
+            return
+        if data and data[0] == PONG_FIRST_BYTE:
+            # The answer to a keepalive ping: one a socket every ping
+            # interval, 5,000 a second at 100,000 sockets (keepalive.py).
+            pong = take_pong(data)
+            if pong is not None:
+                self.pong_received(*pong)
+                if pong[1] == len(data):
+                    return
+                data = data[pong[1] :]
+        # While a ping is outstanding, autobahn's parser takes data frames:
+        # it counts them as an answer (autoPingRestartOnAnyTraffic).
+        if not self.autoPingTimeoutCall:
             messages, taken, payload_bytes = take_simple_frames(
                 data, self.maxFramePayloadSize, self.maxMessagePayloadSize
             )

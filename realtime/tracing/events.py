@@ -74,7 +74,7 @@ class _Timed:
         if self.end is None:
             self.end = monotonic()
             recorder = self.recorder
-            recorder.active.discard(self)
+            recorder.untrack(self)
             pending = recorder.pending
             if len(pending) == pending.maxlen:
                 counts.TRACE_DROPS.inc()  # the append drops the oldest unwritten trace
@@ -100,7 +100,7 @@ class Trace(_Timed):
         self.events = []
         self.error = False
         self.discarded = 0
-        recorder.active.add(self)
+        recorder.track(self)
 
     def log(self, fmt, *args, sensitive=False):
         """Add an event; `fmt % args` is evaluated later, in the flusher."""
@@ -168,7 +168,7 @@ class EventLog(_Timed):
         self.messages_in = 0
         self.messages_out = 0
         self.accepted = False
-        recorder.active.add(self)
+        recorder.track(self)
 
     @property
     def error(self):

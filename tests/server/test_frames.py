@@ -16,6 +16,7 @@ from realtime.server.frames import (
     parse_header,
     server_frame,
     server_payload_size,
+    take_pong,
     take_simple_frames,
 )
 
@@ -105,3 +106,27 @@ def test_frames_over_a_limit_are_left_for_the_general_parser():
     assert take_simple_frames(frame, max_frame=99)[:2] == ([], 0)
     assert take_simple_frames(frame, max_message=99)[:2] == ([], 0)
     assert take_simple_frames(frame, max_frame=100, max_message=100)[:2] == ([b"z" * 100], len(frame))
+
+
+def test_a_whole_client_pong_is_taken_with_its_payload():
+    pong = client_frame(Opcode.PONG, b"ping-payload-12", KEY)
+    after = client_frame(Opcode.TEXT, "next", KEY)
+    assert take_pong(pong + after) == (b"ping-payload-12", len(pong))
+    assert take_pong(client_frame(Opcode.PONG, b"", KEY)) == (b"", 6)
+
+
+@pytest.mark.parametrize(
+    "name, data",
+    [
+        ("incomplete", client_frame(Opcode.PONG, b"abcdef", KEY)[:-1]),
+        ("unmasked", server_frame(Opcode.PONG, b"abc")),
+        ("not final", bytes([Opcode.PONG]) + client_frame(Opcode.PONG, b"abc", KEY)[1:]),
+        ("RSV bit set", bytes([0xC0 | Opcode.PONG]) + client_frame(Opcode.PONG, b"abc", KEY)[1:]),
+        ("over 125 bytes", client_frame(Opcode.PONG, b"x" * 126, KEY)),
+        ("a ping", client_frame(Opcode.PING, b"abc", KEY)),
+        ("a text frame", client_frame(Opcode.TEXT, "abc", KEY)),
+        ("empty", b""),
+    ],
+)
+def test_anything_but_a_whole_valid_pong_is_left_for_the_general_parser(name, data):
+    assert take_pong(data) is None, name

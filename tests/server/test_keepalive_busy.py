@@ -5,7 +5,7 @@ answers, keeps its socket; one that never answers loses it
 import select
 import time
 
-from realtime.server.frames import OP_CLOSE, OP_PING, OP_PONG, client_frame, parse_header
+from realtime.server.frames import OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, client_frame, parse_header
 from tests.support.raw_ws import open_socket
 
 PING_INTERVAL = 1
@@ -82,3 +82,43 @@ def test_a_client_that_never_answers_is_dropped(daphne):
     assert ended == "closed", f"a client that never answered stayed connected for 20 s ({pings} pings)"
     assert pings == 1, f"{pings} pings were sent before the first was answered; one at a time expected"
     assert time.monotonic() - started < 15, "the silent client was dropped, but late"
+
+
+def test_pongs_answered_at_once_keep_the_pings_coming_and_lose_no_message(daphne):
+    """Tried: --ping-interval 1 --ping-timeout 30; the client answers each
+    ping at once with its pong, every other one with a text message behind
+    it in the same write (one TCP segment: the pong takes the server's input
+    fast path, the message follows it). Only a pong the server matched to
+    its ping lets it send the next ping (one outstanding at a time), so
+    pings keep coming every interval, and every message comes back echoed,
+    in order."""
+    server = daphne(extra_args=("--ping-interval", str(PING_INTERVAL), "--ping-timeout", "30"))
+    sock = open_socket(server.port, "/ws/echo", timeout=5)
+    buffer, pings, echoes = b"", 0, []
+    deadline = time.monotonic() + 9.0
+    try:
+        while time.monotonic() < deadline:
+            readable, _, _ = select.select([sock], [], [], 0.05)
+            if not readable:
+                continue
+            chunk = sock.recv(65536)
+            assert chunk, f"the server closed a socket that answered every ping ({pings} pings)"
+            buffer += chunk
+            while (header := parse_header(buffer)) is not None:
+                _, _, opcode, _, length, size = header
+                if len(buffer) < size + length:
+                    break
+                payload, buffer = buffer[size : size + length], buffer[size + length :]
+                if opcode == OP_PING:
+                    pings += 1
+                    answer = client_frame(OP_PONG, payload)
+                    if pings % 2 == 0:  # every other pong has a message behind it
+                        answer += client_frame(OP_TEXT, f"after pong {pings}")
+                    sock.sendall(answer)
+                elif opcode == OP_TEXT:
+                    echoes.append(payload.decode())
+    finally:
+        sock.close()
+    assert pings >= 3, f"only {pings} pings in 9 s at --ping-interval 1: the pongs were not matched to the pings"
+    expected = [f"after pong {n}" for n in range(2, pings + 1, 2)]
+    assert echoes in (expected, expected[:-1]), f"echoes {echoes} after {pings} pings"
