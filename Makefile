@@ -132,7 +132,8 @@ chaos: install-test
 # connection, permessage-deflate parameter sets, a 10,000-connection storm,
 # /ws/echo throughput (one Go load client for every row), tracing overhead, a
 # 4-minute churn soak (500 steady sockets, 40 connections a second opened,
-# used and closed), a 10-minute soak of mixed load, 100,000 sockets on one port (bench.c100k), the
+# used and closed), a 10-minute soak of mixed load, the kernel's cost of one send to a loopback
+# socket (bench.send_floor), 100,000 sockets on one port (bench.c100k, with a py-spy profile), the
 # PNG plots, and last the table of every peer row and target (bench.summary).
 # The Go peers come from Debian's golang-go and golang-github-gorilla-websocket-dev
 # (scripts/ensure-go.sh; without them those rows say "not installed"); the
@@ -159,6 +160,7 @@ bench: $(VENV)/.installed-bench
 	$(PY) -m bench.tracing_overhead
 	$(PY) -m bench.churn_soak
 	$(PY) -m bench.soak
+	$(PY) -m bench.send_floor
 	$(PY) -m bench.c100k
 	$(PY) -m bench.plots
 	$(PY) -m bench.summary

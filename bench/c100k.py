@@ -10,9 +10,17 @@ spreads the connections; realtime/server/reuse_port.py), sharing one Redis
 
 Load client: bench/wsclient.py raw sockets with kernel receive timestamps
 in --client-processes processes (default: at most 18,000 sockets each) at
-niceness 19, each connecting from its own loopback address 127.0.0.<n>
-(`--sources`, default as many as the processes): one source address has
-about 28,000 ephemeral ports towards one server address.
+the ordinary niceness (--client-nice), each connecting from its own
+loopback address 127.0.0.<n> (`--sources`, default as many as the
+processes): one source address has about 28,000 ephemeral ports towards one
+server address. Not niced: at niceness 19 beside 7 busy servers the client
+got ~1% of a core, could not answer the keepalive pings, and the servers
+rightly dropped its sockets. --concurrency handshakes in flight per client
+process (default 50): at 200 the queue of handshakes outlasted Daphne's 5 s
+connect timeout (a 403) while the servers were busy with the ticks.
+
+With --profile (the default), one server process is profiled with py-spy
+during the ticks (bench/profiles.py): <output>.pyspy.top.txt.
 
 Measured over --ticks ticks (bench/fanout_analysis.py): latency at the
 client's kernel and when its code read it, lost and duplicated ticks,
@@ -24,12 +32,13 @@ Targets: 0 lost, 0 broken, p99 <= 1 s, RSS <= 2.5 GiB in all.
 docs/SCALE.md says what a full run needs on this machine.
 """
 
+import argparse
 import os
 import shlex
 import uuid
 
-from bench import fanout_run
-from bench.common import load_average, machine_state, raise_open_file_limit, server_environment, write_result
+from bench import fanout_run, profiles
+from bench.common import RESULTS, load_average, machine_state, raise_open_file_limit, server_environment, write_result
 from bench.fanout_analysis import analyse
 from bench.peers.registry import SERVERS
 from bench.processes import Server, free_port
@@ -69,14 +78,33 @@ def verdict(result):
     return checks, all(checks.values())
 
 
+def profile_paths(args):
+    base = RESULTS / args.output
+    return base.with_name(base.name + ".pyspy.raw"), base.with_name(base.name + ".pyspy.top.txt")
+
+
 async def measure(args):
     prefix = f"bench-c100k-{uuid.uuid4().hex[:10]}"
     servers = start_servers(args, prefix)
     counts = split(args.sockets, args.client_processes)
     sources = [f"127.0.0.{2 + index % args.sources}" for index in range(len(counts))]
     groups = fanout_run.client_groups(counts, args, sources=sources)
+    recording = []
+
+    def profile_one_server(servers):
+        if args.profile:
+            recording.append(profiles.start(servers[0].process.pid, args.ticks, profile_paths(args)[0]))
+
     try:
-        window, collected = await fanout_run.measure(groups, counts, [servers[0].port] * len(servers), servers, args)
+        window, collected = await fanout_run.measure(
+            groups, counts, [servers[0].port] * len(servers), servers, args, at_window=profile_one_server
+        )
+        if recording:
+            title = (
+                f"py-spy of one of {len(servers)} server processes during {args.ticks} ticks "
+                f"to {args.sockets:,} sockets ({command_line()})"
+            )
+            profiles.finish(recording[0], *profile_paths(args), title)
     finally:
         fanout_run.stop(groups, servers)
     messages, closed, client_share, sampler = fanout_run.received(collected)
@@ -103,7 +131,8 @@ async def measure(args):
 def print_result(result):
     print(
         f"  {result['sockets']:,} sockets on one port over {result['server_processes']} processes "
-        f"(sockets each at the end: {result['server_sockets']}), connected in {result['connect_seconds']} s"
+        f"(sockets each at the end: {result['server_sockets']}), connected in {result['connect_seconds']} s; "
+        f"caught up with the ticks after {result['settled_after_seconds']} s more (None: never)"
     )
     print(
         f"  at the client's kernel: p50 {result['p50_ms']} ms  p99 {result['p99_ms']} ms  max {result['max_ms']} ms;"
@@ -165,10 +194,19 @@ def parse_args(argv=None):
     parser.add_argument("--client-processes", type=int, default=0, help=f"0: one per {PER_CLIENT:,} sockets")
     parser.add_argument("--sources", type=int, default=0, help="127.0.0.x source addresses (0: one per client process)")
     parser.add_argument("--ticks", type=int, default=10)
-    parser.add_argument("--client-nice", type=int, default=19)
-    parser.add_argument("--concurrency", type=int, default=200, help="handshakes in flight per client process")
+    parser.add_argument("--client-nice", type=int, default=0, help="the client answers pings: niced, it starved")
+    parser.add_argument("--concurrency", type=int, default=50, help="handshakes in flight per client process")
     parser.add_argument("--grace", type=float, default=3.0)
     parser.add_argument("--read-interval", type=float, default=0.005)
+    parser.add_argument(
+        "--settle", type=float, default=120.0, help="seconds at most to wait for the servers to catch up (fanout_run)"
+    )
+    parser.add_argument(
+        "--profile",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="py-spy one server process during the ticks: <output>.pyspy.top.txt beside the result",
+    )
     parser.set_defaults(server_cpus="0,1", client_cpu=None)
     args = parser.parse_args(argv)
     args.processes = args.processes or -(-args.sockets // PER_SERVER)

@@ -90,7 +90,10 @@ class LocalGroup:
         return {"failed": len(errors), "errors": sorted({repr(error) for error in errors})[:5]}
 
     async def latest_seq(self):
-        """The latest tick seen by any socket, once each has seen one (10 s at most)."""
+        """The latest tick seen by any socket, once each has seen one since
+        this call (10 s at most). What came before is dropped."""
+        for client in self.clients:
+            client.forget()
         deadline = time.time() + 10.0
         while time.time() < deadline and not all(client.has_data() for client in self.clients):
             await asyncio.sleep(0.1)

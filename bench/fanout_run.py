@@ -34,8 +34,29 @@ async def first_counted_tick(groups):
     return (max(seen) if seen else int(time.time())) + 1
 
 
-async def measure(groups, split, ports, servers, args, path="/ws/time"):
-    """Connect, count args.ticks ticks, collect; a dict of what happened."""
+async def settled_tick(groups, settle):
+    """first_counted_tick, once the servers have caught up (`settle` > 0):
+    a connection storm leaves the ticks of its last seconds queued, and
+    the ones after it are delivered seconds late until that backlog is
+    gone; a steady state is what a deployment runs in. Waits until the
+    latest tick the clients have is the current second's or the one
+    before, for at most `settle` seconds. (first tick, seconds waited or
+    None if the servers never caught up)."""
+    started = time.monotonic()
+    while True:
+        first = await first_counted_tick(groups)
+        waited = round(time.monotonic() - started, 1)
+        if settle <= 0 or first >= int(time.time()):
+            return first, waited
+        if waited > settle:
+            print(f"  the servers did not catch up with the ticks in {waited} s: measuring anyway", flush=True)
+            return first, None
+        await asyncio.sleep(1.0)
+
+
+async def measure(groups, split, ports, servers, args, path="/ws/time", at_window=None):
+    """Connect, count args.ticks ticks, collect; a dict of what happened.
+    `at_window(servers)` is called as the counted ticks begin."""
     started = time.monotonic()
     connected = await asyncio.gather(
         *(group.connect(count, ports, path, args.concurrency) for group, count in zip(groups, split, strict=True))
@@ -48,15 +69,17 @@ async def measure(groups, split, ports, servers, args, path="/ws/time"):
             flush=True,
         )
     print(
-        f"  {sum(split)} sockets connected to ports {sorted(set(ports))} (server pids "
+        f"  {sum(split) - failed} sockets connected to ports {sorted(set(ports))} (server pids "
         f"{[server.process.pid for server in servers]}) in {connect_seconds:.1f} s"
         f"{f', client in {len(split)} processes {split}' if len(split) > 1 else ''}",
         flush=True,
     )
-    first_seq = await first_counted_tick(groups)
+    first_seq, settled = await settled_tick(groups, getattr(args, "settle", 0.0))
     last_seq = first_seq + args.ticks - 1
     for server in servers:
         server.start_window()
+    if at_window is not None:
+        at_window(servers)
     await asyncio.gather(*(group.measure() for group in groups))
     load_before = load_average()
     print(f"  measuring ticks {first_seq}..{last_seq} ({args.ticks} ticks)", flush=True)
@@ -67,6 +90,7 @@ async def measure(groups, split, ports, servers, args, path="/ws/time"):
         "connect_seconds": round(connect_seconds, 2),
         "not_connected": failed,
         "first_seq": first_seq,
+        "settled_after_seconds": settled,
         "server_cpu_share_average": [round(server.window_share(), 3) for server in servers],
         "server_rss_mib": [round(server.rss_bytes() / 2**20, 1) for server in servers],
         "server_sockets": [server.established() for server in servers],

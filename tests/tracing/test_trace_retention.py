@@ -103,3 +103,23 @@ def test_writer_stores_only_what_retention_keeps_but_counts_everything(settings)
     assert rows.order_by("-started_at").first().title == "message 4999"
     assert rows.filter(title="message 4999").get().events[0][1] == "n=4999"
     assert LatencyHistogram.objects.get(family="fam.burst", minute=0).count == 5000
+
+
+def test_the_active_snapshot_counts_every_family_and_shows_each_ones_newest():
+    """What the admin's active view shows of one process: 3,000 open socket
+    logs and 2 requests in flight, 1,000 of the logs closed again. The
+    counts are exact per family, the details are the newest 50 of each
+    family (newest first), and closed ones are gone from both."""
+    recorder = tracing.Recorder(tracing.load_config())
+    logs = [tracing.EventLog(recorder, "ws./ws/time", f"socket {i}") for i in range(3000)]
+    requests = [tracing.Trace(recorder, "http.GET", f"request {i}") for i in range(2)]
+    for log in logs[-1000:]:
+        log.finish()
+    snapshot = recorder.snapshot(per_family=50)
+    assert sorted(snapshot["counts"]) == [["events", "ws./ws/time", 2000], ["trace", "http.GET", 2]]
+    titles = [item["title"] for item in snapshot["items"] if item["family"] == "ws./ws/time"]
+    assert titles == [f"socket {i}" for i in range(1999, 1949, -1)]
+    assert [item["title"] for item in snapshot["items"] if item["family"] == "http.GET"] == ["request 1", "request 0"]
+    for trace in requests:
+        trace.finish()
+    assert recorder.active_count() == 2000

@@ -1,0 +1,66 @@
+"""py-spy profiles of a running server: record for a window, then keep the
+sample counts by frame (self and inclusive) as a small text file beside the
+result (the raw stacks are large and say the same thing to a reader).
+
+    py-spy record --nonblocking -r RATE -d SECONDS -p PID -f raw -o RAW
+"""
+
+import collections
+import shutil
+import subprocess
+from pathlib import Path
+
+RATE = 500  # samples a second
+TOP = 30  # frames listed in each table
+
+
+def start(pid, seconds, raw_path):
+    """Start recording `pid` for `seconds` into `raw_path`; the Popen, or
+    None (with a line saying why) when py-spy is not installed."""
+    py_spy = shutil.which("py-spy") or str(Path(__file__).resolve().parents[1] / ".venv" / "bin" / "py-spy")
+    if not Path(py_spy).exists():
+        print("  no profile: py-spy is not installed (requirements-bench.lock has it)", flush=True)
+        return None
+    command = [py_spy, "record", "--nonblocking", "-r", str(RATE), "-d", str(int(seconds)), "-p", str(pid)]
+    return subprocess.Popen(
+        [*command, "-f", "raw", "-o", str(raw_path)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+
+
+def finish(recording, raw_path, top_path, title):
+    """Wait for the recording and write its summary to `top_path`; the
+    summary's text, or None when there was no recording."""
+    if recording is None:
+        return None
+    _, errors = recording.communicate(timeout=120)
+    raw_path = Path(raw_path)
+    if not raw_path.exists():
+        print(f"  no profile: py-spy wrote nothing ({errors.decode(errors='replace').strip()[-200:]})", flush=True)
+        return None
+    text = summarise(raw_path.read_text().splitlines(), title)
+    Path(top_path).write_text(text)
+    raw_path.unlink()
+    return text
+
+
+def summarise(lines, title):
+    """The sample counts of py-spy's raw output ("frame;frame;... count"
+    lines) by frame: where the samples were taken, and what was on the stack."""
+    own, on_stack, total = collections.Counter(), collections.Counter(), 0
+    for line in lines:
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        frames = stack.split(";")
+        total += int(count)
+        own[frames[-1]] += int(count)
+        for frame in set(frames):
+            on_stack[frame] += int(count)
+    out = [title, f"{total} samples in all ({RATE} a second)", ""]
+    for heading, counter in (("self time: where the samples were taken", own), ("on the stack", on_stack)):
+        out.append(heading)
+        out.append("")
+        for frame, count in counter.most_common(TOP):
+            out.append(f"{100 * count / max(total, 1):5.1f}% {count:8d}  {frame}")
+        out.append("")
+    return "\n".join(out)
