@@ -6,7 +6,7 @@ import select
 import time
 
 from realtime.server.frames import OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, client_frame, parse_header
-from tests.support.raw_ws import open_socket
+from tests.support.raw_ws import FrameReader, open_socket
 
 PING_INTERVAL = 1
 PING_TIMEOUT = 5
@@ -94,21 +94,17 @@ def test_pongs_answered_at_once_keep_the_pings_coming_and_lose_no_message(daphne
     in order."""
     server = daphne(extra_args=("--ping-interval", str(PING_INTERVAL), "--ping-timeout", "30"))
     sock = open_socket(server.port, "/ws/echo", timeout=5)
-    buffer, pings, echoes = b"", 0, []
+    reader, pings, echoes = FrameReader(sock), 0, []
     deadline = time.monotonic() + 9.0
     try:
         while time.monotonic() < deadline:
-            readable, _, _ = select.select([sock], [], [], 0.05)
-            if not readable:
+            if not select.select([sock], [], [], 0.05)[0]:
                 continue
-            chunk = sock.recv(65536)
-            assert chunk, f"the server closed a socket that answered every ping ({pings} pings)"
-            buffer += chunk
-            while (header := parse_header(buffer)) is not None:
-                _, _, opcode, _, length, size = header
-                if len(buffer) < size + length:
-                    break
-                payload, buffer = buffer[size : size + length], buffer[size + length :]
+            try:
+                reader.fill()
+            except ConnectionError:
+                raise AssertionError(f"the server closed a socket that answered every ping ({pings} pings)") from None
+            for opcode, payload in reader.complete_frames():
                 if opcode == OP_PING:
                     pings += 1
                     answer = client_frame(OP_PONG, payload)

@@ -94,6 +94,18 @@ class FrameReader:
         payload, self.buffer = self.buffer[size : size + length], self.buffer[size + length :]
         return opcode, payload
 
+    def complete_frames(self):
+        """[(opcode, payload)] of the frames wholly in the buffer, taken out
+        of it; what a select()-driven client handles after fill()."""
+        frames = []
+        while (header := parse_header(self.buffer)) is not None:
+            _, _, opcode, _, length, size = header
+            if len(self.buffer) < size + length:
+                break
+            frames.append((opcode, self.buffer[size : size + length]))
+            self.buffer = self.buffer[size + length :]
+        return frames
+
     def until_close(self):
         """Read until the close frame; return (frames before it, close code,
         None when the close frame has no code)."""
