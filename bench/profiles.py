@@ -6,8 +6,8 @@ result (the raw stacks are large and say the same thing to a reader).
 """
 
 import collections
-import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 RATE = 500  # samples a second
@@ -17,11 +17,13 @@ TOP = 30  # frames listed in each table
 def start(pid, seconds, raw_path):
     """Start recording `pid` for `seconds` into `raw_path`; the Popen, or
     None (with a line saying why) when py-spy is not installed."""
-    py_spy = shutil.which("py-spy") or str(Path(__file__).resolve().parents[1] / ".venv" / "bin" / "py-spy")
-    if not Path(py_spy).exists():
+    # Beside this interpreter (the bench venv's, installed from its lock),
+    # whether or not that venv is on PATH.
+    py_spy = Path(sys.executable).with_name("py-spy")
+    if not py_spy.exists():
         print("  no profile: py-spy is not installed (requirements-bench.lock has it)", flush=True)
         return None
-    command = [py_spy, "record", "--nonblocking", "-r", str(RATE), "-d", str(int(seconds)), "-p", str(pid)]
+    command = [str(py_spy), "record", "--nonblocking", "-r", str(RATE), "-d", str(int(seconds)), "-p", str(pid)]
     return subprocess.Popen(
         [*command, "-f", "raw", "-o", str(raw_path)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
