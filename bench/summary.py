@@ -110,12 +110,15 @@ def idle_rows(data):
     rows = []
     for row, reason in data.get("not_installed", {}).items():
         rows.append(("idle KiB/conn", row, reason, "", ""))
+    for row, sizes in data.get("failed", {}).items():
+        for sockets, reason in sizes.items():
+            rows.append(("idle KiB/conn", f"{row} at {int(sockets):,}", f"failed: {reason}", "", ""))
     results = data.get("results", [])
     largest = max((r["sockets"] for r in results), default=None)
     for result in results:
         if result["sockets"] != largest:
             continue
-        name = result.get("row", result["server"])
+        name = result.get("row") or result["server"]
         target = IDLE_TARGETS.get(name) if largest == 10000 else None
         figure = number(result["kib_per_connection"], " KiB")
         if result.get("offer"):
@@ -127,9 +130,13 @@ def idle_rows(data):
                 f"{verdict(result['kib_per_connection'] <= target)}"
             )
         rows.append(("idle KiB/conn", f"{name} at {largest:,}", figure, note, ""))
-    listed = {result.get("row", result.get("server")) for result in results} | set(data.get("not_installed", {}))
+    listed = (
+        {result.get("row", result.get("server")) for result in results}
+        | set(data.get("not_installed", {}))
+        | set(data.get("failed", {}))
+    )
     rows += [("idle KiB/conn", row, "not measured in this file", "", "") for row in IDLE_ROWS if row not in listed]
-    measured = {result.get("row", result["server"]) for result in results if result["sockets"] == 10000}
+    measured = {result.get("row") or result["server"] for result in results if result["sockets"] == 10000}
     for name, target in IDLE_TARGETS.items():
         if name not in measured:
             rows.append(
