@@ -12,6 +12,10 @@ from bench.common import competing_processes, load_average
 from bench.fanout_clients import BusiestSampler, CpuSampler, LocalGroup, RemoteGroup
 
 
+class ConnectDeadline(Exception):
+    """The sockets of a size were not all open by --connect-deadline."""
+
+
 def client_groups(split, args, sources=None):
     """A group per count in `split`: in this process when there is one and
     the client runs at the ordinary niceness, else one child process each (a
@@ -58,9 +62,16 @@ async def measure(groups, split, ports, servers, args, path="/ws/time", at_windo
     """Connect, count args.ticks ticks, collect; a dict of what happened.
     `at_window(servers)` is called as the counted ticks begin."""
     started = time.monotonic()
-    connected = await asyncio.gather(
+    connecting = asyncio.gather(
         *(group.connect(count, ports, path, args.concurrency) for group, count in zip(groups, split, strict=True))
     )
+    deadline = getattr(args, "connect_deadline", None)
+    try:
+        connected = await asyncio.wait_for(connecting, deadline)
+    except TimeoutError:
+        # A server that takes minutes to accept its sockets has failed this
+        # size: measuring its ticks would only stall the benchmark.
+        raise ConnectDeadline(f"could not open {sum(split):,} sockets in {deadline:g} s") from None
     connect_seconds = time.monotonic() - started
     failed = sum(part["failed"] for part in connected)
     if failed:

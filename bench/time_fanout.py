@@ -323,6 +323,12 @@ def parse_args(argv=None):
         "not count)",
     )
     parser.add_argument("--concurrency", type=int, default=100, help="handshakes in flight while connecting")
+    parser.add_argument(
+        "--connect-deadline",
+        type=float,
+        default=120.0,
+        help="seconds a server has to accept every socket of a size, else that size failed (default %(default)s)",
+    )
     parser.add_argument("--grace", type=float, default=2.0, help="seconds to wait after the last tick")
     parser.add_argument(
         "--read-interval",
