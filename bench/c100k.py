@@ -42,7 +42,7 @@ from bench.common import RESULTS, load_average, machine_state, raise_open_file_l
 from bench.fanout_analysis import analyse
 from bench.peers.registry import SERVERS
 from bench.processes import Server, free_port
-from bench.runner import argument_parser, command_line, layout, run
+from bench.runner import argument_parser, command_line, result_head, run
 
 TARGET = {"not_connected": 0, "lost": 0, "broken": 0, "p99_ms": 1000.0, "server_rss_mib_total": 2.5 * 1024}
 PER_SERVER = 15000
@@ -166,11 +166,9 @@ async def main(args):
     path = write_result(
         args.output,
         {
-            "benchmark": "c100k",
-            "command": command_line(),
-            "machine": state,
-            "layout": layout(args, server_processes=f"{args.processes} on one port (REALTIME_REUSE_PORT=1)"),
-            "load_average_at_end": load_average(),
+            **result_head(
+                "c100k", args, state, server_processes=f"{args.processes} on one port (REALTIME_REUSE_PORT=1)"
+            ),
             "parameters": {
                 "sockets": args.sockets,
                 "processes": args.processes,

@@ -50,7 +50,7 @@ from bench.common import (
 from bench.fanout_clients import CpuSampler
 from bench.peers.registry import SERVERS
 from bench.processes import Server
-from bench.runner import argument_parser, command_line, layout, run
+from bench.runner import argument_parser, result_head, run
 from bench.wsclient import close_all, connect, connect_many
 
 TARGET_P99_MS = 150.0
@@ -385,15 +385,10 @@ async def run_all(args, state, env):
             results.append(result)
     summary = summarize(args, results)
     print(f"summary: {summary}")
-    command = command_line()
     path = write_result(
         args.output,
         {
-            "benchmark": "chat_fanout",
-            "command": command,
-            "machine": state,
-            "layout": layout(args),
-            "load_average_at_end": load_average(),
+            **result_head("chat_fanout", args, state),
             "parameters": {
                 "members": args.members,
                 "processes": args.processes,

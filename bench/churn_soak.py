@@ -30,7 +30,7 @@ from bench.common import ClientCpu, load_average, machine_state, raise_open_file
 from bench.memory_trend import Counter, check_redis, trend
 from bench.peers.registry import SERVERS
 from bench.processes import Server
-from bench.runner import argument_parser, command_line, layout, run
+from bench.runner import argument_parser, result_head, run
 from bench.wsclient import close_all, connect_many
 
 KINDS = ("echo", "time", "chat", "mouse", "dropped")
@@ -169,11 +169,7 @@ async def main(args):
     path = write_result(
         args.output,
         {
-            "benchmark": "churn_soak",
-            "command": command_line(),
-            "machine": state,
-            "layout": layout(args),
-            "load_average_at_end": load_average(),
+            **result_head("churn_soak", args, state),
             "parameters": dict(vars(args)),
             "server_command": f"REDIS_URL={args.redis_url} CHANNEL_LAYER_PREFIX={prefix} "
             + " ".join(shlex.quote(part) for part in server.command),

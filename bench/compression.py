@@ -45,7 +45,7 @@ from autobahn.websocket.protocol import WebSocketProtocol
 from bench import idle_sockets
 from bench.common import load_average, machine_state, raise_open_file_limit, write_result
 from bench.peers.registry import ours_with
-from bench.runner import argument_parser, command_line, layout, names_from, run
+from bench.runner import argument_parser, names_from, result_head, run
 from realtime.server.compression import DeflatePolicy, RealtimePerMessageDeflate, choose_agreement, split_extensions
 
 BROWSER_OFFER = idle_sockets.BROWSER_OFFER
@@ -307,10 +307,7 @@ async def main(args):
     if ignored:
         print(f"  ignored from the environment (the default set is the shipped one): {ignored}")
     data = {
-        "benchmark": "compression",
-        "command": command_line(),
-        "machine": state,
-        "layout": layout(args),
+        **result_head("compression", args, state),
         "part": args.part,
         "browser_offer": BROWSER_OFFER,
         "ignored_environment": ignored,

@@ -24,7 +24,7 @@ import os
 from bench.common import load_average, machine_state, write_result
 from bench.echo_load import RATE_LIMIT, add_arguments, alternate, choose_client, medians, parameters
 from bench.peers.registry import ECHO_ROWS, SERVERS
-from bench.runner import argument_parser, command_line, layout, names_from, run
+from bench.runner import argument_parser, names_from, result_head, run
 
 # Targets: ours/stock >= 2.0 (kept from the first version of this benchmark)
 # ours at least as fast as the raw `websockets` server, and (the next goal)
@@ -120,11 +120,7 @@ async def main(args):
     path = write_result(
         args.output,
         {
-            "benchmark": "echo_throughput",
-            "command": command_line(),
-            "machine": state,
-            "layout": layout(args),
-            "load_average_at_end": load_end,
+            **result_head("echo_throughput", args, state),
             "parameters": {**parameters(args, client), "flood_limit_per_socket": RATE_LIMIT},
             "summary": summary,
             "ratios": ratios,

@@ -25,7 +25,7 @@ import os
 from bench.common import load_average, machine_state, raise_open_file_limit, write_result
 from bench.idle_sockets import BROWSER_OFFER, MESSAGE, measure
 from bench.peers.registry import IDLE_ROWS, SERVERS
-from bench.runner import argument_parser, command_line, layout, names_from, run
+from bench.runner import argument_parser, names_from, result_head, run
 
 TARGETS_KIB_AT_10000 = {"ours": 16.0, "ours+browser": 40.0}
 
@@ -102,11 +102,7 @@ async def main(args):
     path = write_result(
         args.output,
         {
-            "benchmark": "idle_memory",
-            "command": command_line(),
-            "machine": state,
-            "layout": layout(args),
-            "load_average_at_end": load_average(),
+            **result_head("idle_memory", args, state),
             "parameters": {
                 "settle_seconds": args.settle,
                 "path": "/ws/echo",

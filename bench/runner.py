@@ -12,7 +12,7 @@ import shlex
 import sys
 
 from bench import common
-from bench.common import install_uvloop, pin_self, scheduling_label
+from bench.common import install_uvloop, load_average, pin_self, scheduling_label
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -117,4 +117,18 @@ def layout(args, **more):
         "cpu_count": os.cpu_count(),
         "clients": "on the servers' machine, over loopback TCP (a deployment's clients are elsewhere)",
         **more,
+    }
+
+
+def result_head(benchmark, args, machine, **layout_more):
+    """The keys every result file starts with: which benchmark, the command
+    that ran it, the machine as it was at the start (`machine`, from
+    common.machine_state()), the layout (`layout_more` added to it) and the
+    load average now, at the end."""
+    return {
+        "benchmark": benchmark,
+        "command": command_line(),
+        "machine": machine,
+        "layout": layout(args, **layout_more),
+        "load_average_at_end": load_average(),
     }

@@ -17,7 +17,7 @@ import statistics
 import time
 
 from bench.common import machine_state, raise_open_file_limit, write_result
-from bench.runner import argument_parser, command_line, layout, run
+from bench.runner import argument_parser, result_head, run
 
 FRAME = b"\x81\x58" + b"x" * 88  # a 90-byte text frame, the size of a /ws/time tick
 
@@ -46,6 +46,7 @@ def one_round(pairs):
 
 
 async def main(args):
+    state = machine_state()
     raise_open_file_limit(2 * args.sockets + 1024)
     pairs = connected_pairs(args.sockets)
     try:
@@ -63,10 +64,9 @@ async def main(args):
     write_result(
         args.output,
         {
-            "benchmark": "send_floor",
-            "command": command_line(),
-            "machine": machine_state(),
-            "layout": layout(args, server_processes="none: both ends in this one process, not pinned"),
+            **result_head(
+                "send_floor", args, state, server_processes="none: both ends in this one process, not pinned"
+            ),
             "parameters": {"sockets": args.sockets, "rounds": args.rounds, "frame_bytes": len(FRAME)},
             "rounds_us": [[round(a, 2), round(b, 2)] for a, b in rounds],
             "send_us": send_us,

@@ -39,7 +39,7 @@ from bench.common import (
 from bench.memory_trend import Counter, check_redis, trend
 from bench.peers.registry import SERVERS
 from bench.processes import Server
-from bench.runner import argument_parser, command_line, layout, run
+from bench.runner import argument_parser, result_head, run
 from bench.wsclient import OP_TEXT, client_frame, close_all, connect, connect_many
 
 
@@ -219,11 +219,7 @@ async def main(args):
     path = write_result(
         args.output,
         {
-            "benchmark": "soak",
-            "command": command_line(),
-            "machine": state,
-            "layout": layout(args),
-            "load_average_at_end": load_average(),
+            **result_head("soak", args, state),
             "parameters": dict(vars(args)),
             "server_command": f"REDIS_URL={args.redis_url} CHANNEL_LAYER_PREFIX={prefix} "
             + " ".join(shlex.quote(part) for part in servers[0].command),

@@ -35,7 +35,7 @@ from bench.common import (
 )
 from bench.peers.registry import SERVERS
 from bench.processes import Server
-from bench.runner import argument_parser, command_line, layout, run
+from bench.runner import argument_parser, result_head, run
 
 TICK_WAIT = 10.0  # after the 101, the first tick must come within this
 
@@ -103,11 +103,7 @@ async def main(args):
     counts = {kind: sum(1 for k, _ in outcomes if k == kind) for kind in kinds}
     answered = [t for k, t in outcomes if k.startswith("accepted")]
     result = {
-        "benchmark": "storm",
-        "command": command_line(),
-        "machine": state,
-        "layout": layout(args),
-        "load_average_at_end": load_average(),
+        **result_head("storm", args, state),
         "server_command": command,
         "clients": args.clients,
         "counts": counts,

@@ -44,12 +44,12 @@ import sys
 import uuid
 
 from bench import fanout_run
-from bench.common import load_average, machine_state, raise_open_file_limit, server_environment, write_result
+from bench.common import machine_state, raise_open_file_limit, server_environment, write_result
 from bench.fanout_analysis import analyse
 from bench.peers.go import NotInstalled
 from bench.peers.registry import FANOUT_ROWS, SERVERS
 from bench.processes import Server
-from bench.runner import argument_parser, command_line, layout, names_from, run
+from bench.runner import argument_parser, names_from, result_head, run
 
 TARGET_P99_MS = 100.0
 
@@ -249,11 +249,12 @@ async def main(args):
     path = write_result(
         args.output,
         {
-            "benchmark": "time_fanout",
-            "command": command_line(),
-            "machine": state,
-            "layout": layout(args, server_processes=f"ours: {args.processes}, a core each; a peer: 1 on those cores"),
-            "load_average_at_end": load_average(),
+            **result_head(
+                "time_fanout",
+                args,
+                state,
+                server_processes=f"ours: {args.processes}, a core each; a peer: 1 on those cores",
+            ),
             "parameters": {
                 "processes": args.processes,
                 "ticks": args.ticks,

@@ -22,10 +22,10 @@ the server; CPU time per message still measures what tracing costs.
 
 import os
 
-from bench.common import load_average, machine_state, write_result
+from bench.common import machine_state, write_result
 from bench.echo_load import add_arguments, alternate, choose_client, medians, parameters
 from bench.peers.registry import SERVERS
-from bench.runner import argument_parser, command_line, layout, run
+from bench.runner import argument_parser, result_head, run
 
 TARGET_RATIO = 0.90
 NAMES = ("tracing-on", "tracing-off")
@@ -72,11 +72,7 @@ async def main(args):
     path = write_result(
         args.output,
         {
-            "benchmark": "tracing_overhead",
-            "command": command_line(),
-            "machine": state,
-            "layout": layout(args),
-            "load_average_at_end": load_average(),
+            **result_head("tracing_overhead", args, state),
             "parameters": parameters(args, client),
             "summary": summary,
             "ratio_on_off": on_off,

@@ -33,10 +33,10 @@ import urllib.request
 from array import array
 from pathlib import Path
 
-from bench.common import ROOT, server_environment, write_result
+from bench.common import ROOT, machine_state, server_environment, write_result
 from bench.peers.registry import SERVERS
 from bench.processes import Server
-from bench.runner import argument_parser, command_line, layout
+from bench.runner import argument_parser, result_head
 
 MOUSE_MESSAGE = '{"x": 312, "y": 148}'
 
@@ -148,6 +148,7 @@ def simulate_day(args, tracing):
 
 
 def main(args):
+    state = machine_state()
     scratch = Path(tempfile.mkdtemp()) / "retention.sqlite3"
     tracing = set_up_django(scratch)
     config = tracing.load_config()
@@ -165,9 +166,12 @@ def main(args):
     path = write_result(
         args.output,
         {
-            "benchmark": "tracing_retention",
-            "command": command_line(),
-            "layout": layout(args, servers="none: the writer and purge code run in this process, unpinned"),
+            **result_head(
+                "tracing_retention",
+                args,
+                state,
+                servers="none: the writer and purge code run in this process, unpinned",
+            ),
             "parameters": {
                 "minutes": args.minutes,
                 "messages_per_minute": args.messages_per_minute,
@@ -246,6 +250,7 @@ async def drive(args, port, database):
 
 
 def real_server(args):
+    state = machine_state()
     database = Path(tempfile.mkdtemp()) / "retention-real.sqlite3"
     env = server_environment(DATABASE_URL=f"sqlite:///{database}", REALTIME_TRACING="1")
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
@@ -257,9 +262,12 @@ def real_server(args):
     path = write_result(
         args.output + "_real",
         {
-            "benchmark": "tracing_retention (real server)",
-            "command": command_line(),
-            "layout": layout(args, servers="one realtime.server process, unpinned; its clients in this process"),
+            **result_head(
+                "tracing_retention (real server)",
+                args,
+                state,
+                servers="one realtime.server process, unpinned; its clients in this process",
+            ),
             "samples": samples,
         },
     )
