@@ -40,9 +40,12 @@ class StockChatConsumer(AsyncJsonWebsocketConsumer):
         await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def receive_json(self, content):
-        message, _ = await database_sync_to_async(chat_store.post)(
+        # The store answers with its change frame; the tutorial's consumer
+        # sends the bare message, as it always did.
+        change, _ = await database_sync_to_async(chat_store.post)(
             self.room_name, self.scope["user"], content["text"], content.get("client_id", "")
         )
+        message = change["message"]
         await self.channel_layer.group_send(self.group, {"type": "chat.message", "message": message})
         await self.send_json(
             {
