@@ -109,7 +109,7 @@ def plot_echo(data):
 
 
 def plot_idle_memory(data):
-    rows = [{**r, "server": r.get("row") or r["server"]} for r in data["results"]]
+    rows = [{**r, "server": r["row"]} for r in data["results"]]
     servers = list(dict.fromkeys(r["server"] for r in rows))
     sizes = sorted({r["sockets"] for r in rows})
     figure, axes = new_figure(6.5, 4)

@@ -25,6 +25,16 @@ def verdict(met):
     return "MET" if met else "MISSED"
 
 
+def failed_rows(what, data):
+    """A row per server and size that a benchmark recorded as failed
+    (`data["failed"]`: {server: {sockets: reason}})."""
+    return [
+        (what, f"{name}, {int(sockets):,} sockets", f"failed: {reason}", "", "")
+        for name, sizes in data.get("failed", {}).items()
+        for sockets, reason in sizes.items()
+    ]
+
+
 def echo_rows(data):
     rows = []
     summary = data.get("summary", {})
@@ -83,9 +93,7 @@ def fanout_rows(data):
         rows.append(("time fan-out", f"{name}, {sockets:,} sockets / {processes} proc", figure, note, ""))
     for name, reason in data.get("not_installed", {}).items():
         rows.append(("time fan-out", name, reason, "", ""))
-    for name, sizes in data.get("failed", {}).items():
-        for sockets, reason in sizes.items():
-            rows.append(("time fan-out", f"{name}, {int(sockets):,} sockets", f"failed: {reason}", "", ""))
+    rows += failed_rows("time fan-out", data)
     measured = (
         {r.get("server", "ours") for r in results} | set(data.get("not_installed", {})) | set(data.get("failed", {}))
     )
@@ -110,15 +118,13 @@ def idle_rows(data):
     rows = []
     for row, reason in data.get("not_installed", {}).items():
         rows.append(("idle KiB/conn", row, reason, "", ""))
-    for row, sizes in data.get("failed", {}).items():
-        for sockets, reason in sizes.items():
-            rows.append(("idle KiB/conn", f"{row} at {int(sockets):,}", f"failed: {reason}", "", ""))
+    rows += failed_rows("idle KiB/conn", data)
     results = data.get("results", [])
     largest = max((r["sockets"] for r in results), default=None)
     for result in results:
         if result["sockets"] != largest:
             continue
-        name = result.get("row") or result["server"]
+        name = result["row"]
         target = IDLE_TARGETS.get(name) if largest == 10000 else None
         figure = number(result["kib_per_connection"], " KiB")
         if result.get("offer"):
@@ -130,13 +136,9 @@ def idle_rows(data):
                 f"{verdict(result['kib_per_connection'] <= target)}"
             )
         rows.append(("idle KiB/conn", f"{name} at {largest:,}", figure, note, ""))
-    listed = (
-        {result.get("row", result.get("server")) for result in results}
-        | set(data.get("not_installed", {}))
-        | set(data.get("failed", {}))
-    )
+    listed = {result["row"] for result in results} | set(data.get("not_installed", {})) | set(data.get("failed", {}))
     rows += [("idle KiB/conn", row, "not measured in this file", "", "") for row in IDLE_ROWS if row not in listed]
-    measured = {result.get("row") or result["server"] for result in results if result["sockets"] == 10000}
+    measured = {result["row"] for result in results if result["sockets"] == 10000}
     for name, target in IDLE_TARGETS.items():
         if name not in measured:
             rows.append(
