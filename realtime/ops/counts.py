@@ -98,6 +98,12 @@ SLOW_CLIENT_CLOSES = EventCount(
     "Sockets closed with 1008 because their client stopped reading (send buffer full).",
     ("route",),
 )
+KEEPALIVE_DROPS = EventCount(
+    "realtime_websocket_keepalive_drops",
+    "Sockets dropped (TCP aborted, no close frame: counted as 1006 in the closes) because nothing came "
+    "from their client, not even the pong, for the whole --ping-timeout after a keepalive ping.",
+    ("route",),
+)
 READ_PAUSES = EventCount(
     "realtime_websocket_read_pauses",
     "Times the server stopped reading a socket because the application had too many of its "

@@ -188,3 +188,7 @@ def read_paused(protocol):
 
 def slow_client_closed(protocol):
     counts.SLOW_CLIENT_CLOSES.inc(route_of(protocol.path))
+
+
+def keepalive_dropped(protocol):
+    counts.KEEPALIVE_DROPS.inc(route_of(protocol.path))

@@ -28,6 +28,7 @@ import struct
 import termios
 import time
 
+from realtime.ops import socket_stats
 from realtime.server.frames import OP_PING, server_frame
 from realtime.server.send_buffer import kernel_level_transport
 
@@ -97,6 +98,7 @@ class PatientKeepalive:
     def onAutoPingTimeout(self):
         self.autoPingTimeoutCall = None
         if not self.heard_since_ping():
+            socket_stats.keepalive_dropped(self)
             super().onAutoPingTimeout()
             return
         # Alive: wait again, counting from now, for the pong or any byte.

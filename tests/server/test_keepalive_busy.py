@@ -6,6 +6,8 @@ import select
 import time
 
 from realtime.server.frames import OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, client_frame, parse_header
+from tests.ops.scrape import scrape, value
+from tests.support.ports import free_port
 from tests.support.raw_ws import FrameReader, open_socket
 
 PING_INTERVAL = 1
@@ -71,8 +73,13 @@ def test_a_client_that_answers_pings_late_keeps_its_socket(daphne):
 def test_a_client_that_never_answers_is_dropped(daphne):
     """Tried: the same settings; the client reads but never answers a ping
     and sends nothing. The server drops it within interval + timeout + the
-    checker's period and slack."""
-    server = daphne(extra_args=("--ping-interval", str(PING_INTERVAL), "--ping-timeout", str(PING_TIMEOUT)))
+    checker's period and slack, and its metrics say why: one keepalive drop,
+    one close without a close frame (1006)."""
+    metrics_port = free_port()
+    server = daphne(
+        extra_args=("--ping-interval", str(PING_INTERVAL), "--ping-timeout", str(PING_TIMEOUT)),
+        REALTIME_METRICS_PORT=metrics_port,
+    )
     sock = open_socket(server.port, "/ws/echo", timeout=5)
     started = time.monotonic()
     try:
@@ -82,6 +89,9 @@ def test_a_client_that_never_answers_is_dropped(daphne):
     assert ended == "closed", f"a client that never answered stayed connected for 20 s ({pings} pings)"
     assert pings == 1, f"{pings} pings were sent before the first was answered; one at a time expected"
     assert time.monotonic() - started < 15, "the silent client was dropped, but late"
+    samples = scrape(metrics_port)
+    assert value(samples, "realtime_websocket_keepalive_drops_total", route="/ws/echo") == 1
+    assert value(samples, "realtime_websocket_closes_total", route="/ws/echo", code="1006", initiator="none") == 1
 
 
 def test_pongs_answered_at_once_keep_the_pings_coming_and_lose_no_message(daphne):
