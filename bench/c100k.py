@@ -24,7 +24,9 @@ during the ticks (bench/profiles.py): <output>.pyspy.top.txt.
 
 Measured over --ticks ticks (bench/fanout_analysis.py): latency at the
 client's kernel and when its code read it, lost and duplicated ticks,
-sockets the server closed ("broken"), and the servers' RSS in all.
+sockets the server closed ("broken") and why, by the servers' own metrics
+(each has a REALTIME_METRICS_PORT, read at the end: closes by code and
+initiator, keepalive drops, slow-client closes), and the servers' RSS in all.
 Targets: 0 lost, 0 broken, p99 <= 1 s, RSS <= 2.5 GiB in all.
 
     .venv/bin/python -m bench.c100k [--sockets 100000] [--ticks 10]
@@ -37,7 +39,7 @@ import os
 import shlex
 import uuid
 
-from bench import fanout_run, profiles
+from bench import fanout_run, profiles, server_metrics
 from bench.common import RESULTS, load_average, machine_state, raise_open_file_limit, server_environment, write_result
 from bench.fanout_analysis import analyse
 from bench.peers.registry import SERVERS
@@ -59,7 +61,10 @@ def start_servers(args, prefix):
     port, servers = free_port(), []
     try:
         for index in range(args.processes):
-            servers.append(Server(f"c100k-{index}", SERVERS["ours"].argv(), env, cpus=args.server_cpus, port=port))
+            # Each its own metrics port: at the end they say why they closed sockets.
+            own = {**env, "REALTIME_METRICS_PORT": str(free_port())}
+            servers.append(Server(f"c100k-{index}", SERVERS["ours"].argv(), own, cpus=args.server_cpus, port=port))
+            servers[-1].metrics_port = int(own["REALTIME_METRICS_PORT"])
             servers[-1].wait_listening()
     except BaseException:
         fanout_run.stop([], servers)
@@ -105,6 +110,7 @@ async def measure(args):
                 f"to {args.sockets:,} sockets ({command_line()})"
             )
             profiles.finish(recording[0], *profile_paths(args), title)
+        why_closed = server_metrics.closes_by_reason([server.metrics_port for server in servers])
     finally:
         fanout_run.stop(groups, servers)
     messages, closed, client_share, sampler = fanout_run.received(collected)
@@ -117,6 +123,7 @@ async def measure(args):
             "client_processes": counts,
             "client_sources": sorted(set(sources)),
             "connections_closed_by_server": closed,
+            "server_closes": why_closed,
             "client_cpu_share_average": round(client_share, 3),
             "server_rss_mib_total": round(sum(window["server_rss_mib"]), 1),
             "ticks_measured": args.ticks,
@@ -143,6 +150,12 @@ def print_result(result):
         f"delivered {result['deliveries']:,}/{result['expected_deliveries']:,}  lost {result['lost']:,}  "
         f"duplicated {result['duplicated']:,}  broken (closed by the server) "
         f"{result['connections_closed_by_server']:,}"
+    )
+    why = result["server_closes"]
+    print(
+        f"  the servers' own counts: closes by code/initiator {why['closes']}, keepalive drops "
+        f"{why['keepalive_drops']:,}, slow-client closes {why['slow_client_closes']:,}"
+        + (f", unanswered {why['unanswered']}" if why["unanswered"] else "")
     )
     print(
         f"  server RSS {result['server_rss_mib']} MiB, {result['server_rss_mib_total']} MiB in all; server CPU "

@@ -17,6 +17,7 @@ import shlex
 import shutil
 import time
 
+from bench import profiles
 from bench.common import (
     CLIENT_BOUND_SHARE,
     ClientCpu,
@@ -178,6 +179,21 @@ async def run_once(peer, args, run_index):
     )
     print_run(result)
     return result
+
+
+async def profiled_run(peer, args, raw_path, top_path, title):
+    """One more window of `peer`, not counted (py-spy takes a little of the
+    machine), with the server profiled by thread over its measured part
+    (bench/profiles.py); the profile's text, or None without py-spy."""
+    server = Server(f"echo-profile-{peer.name}", peer.argv(), peer.env(), cpus=args.server_cpus)
+    try:
+        window = asyncio.ensure_future((go_window if args.client == "go" else python_window)(server, args))
+        await asyncio.sleep(args.warmup + 1)
+        recording = profiles.start(server.process.pid, max(1, args.duration - 2), raw_path, threads=True)
+        await window
+        return profiles.finish(recording, raw_path, top_path, title)
+    finally:
+        server.stop()
 
 
 def run_record(name, run_index, window, client):

@@ -14,9 +14,10 @@ RATE = 500  # samples a second
 TOP = 30  # frames listed in each table
 
 
-def start(pid, seconds, raw_path):
-    """Start recording `pid` for `seconds` into `raw_path`; the Popen, or
-    None (with a line saying why) when py-spy is not installed."""
+def start(pid, seconds, raw_path, threads=False):
+    """Start recording `pid` for `seconds` into `raw_path` (with `threads`,
+    each stack under its thread's name); the Popen, or None (with a line
+    saying why) when py-spy is not installed."""
     # Beside this interpreter (the bench venv's, installed from its lock),
     # whether or not that venv is on PATH.
     py_spy = Path(sys.executable).with_name("py-spy")
@@ -24,6 +25,8 @@ def start(pid, seconds, raw_path):
         print("  no profile: py-spy is not installed (requirements-bench.lock has it)", flush=True)
         return None
     command = [str(py_spy), "record", "--nonblocking", "-r", str(RATE), "-d", str(int(seconds)), "-p", str(pid)]
+    if threads:
+        command.append("--threads")
     return subprocess.Popen(
         [*command, "-f", "raw", "-o", str(raw_path)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
@@ -47,19 +50,29 @@ def finish(recording, raw_path, top_path, title):
 
 def summarise(lines, title):
     """The sample counts of py-spy's raw output ("frame;frame;... count"
-    lines) by frame: where the samples were taken, and what was on the stack."""
-    own, on_stack, total = collections.Counter(), collections.Counter(), 0
+    lines) by frame: where the samples were taken, and what was on the stack;
+    by thread too when the stacks start with one ("thread (tid): name", from
+    --threads). py-spy samples a thread only while it runs, not while it
+    waits, so that table compares how busy each thread was."""
+    own, on_stack, by_thread, total = collections.Counter(), collections.Counter(), collections.Counter(), 0
     for line in lines:
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
             continue
         frames = stack.split(";")
+        if frames[0].startswith("thread ("):
+            # The tid changes every run; the name is what a reader compares.
+            by_thread[frames[0].partition(": ")[2] or frames[0]] += int(count)
+            frames = frames[1:] or ["(no Python frame)"]
         total += int(count)
         own[frames[-1]] += int(count)
         for frame in set(frames):
             on_stack[frame] += int(count)
     out = [title, f"{total} samples in all ({RATE} a second)", ""]
-    for heading, counter in (("self time: where the samples were taken", own), ("on the stack", on_stack)):
+    tables = [("self time: where the samples were taken", own), ("on the stack", on_stack)]
+    if by_thread:
+        tables.insert(0, ("by thread", by_thread))
+    for heading, counter in tables:
         out.append(heading)
         out.append("")
         for frame, count in counter.most_common(TOP):

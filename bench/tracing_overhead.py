@@ -11,7 +11,13 @@ server started fresh for every run with only REALTIME_TRACING and the
 metrics port changed, pinned to core 0, the client on core 1; runs
 alternate on/off and the median of each is compared.
 
-    .venv/bin/python -m bench.tracing_overhead [--duration 10] [--rounds 3]
+    .venv/bin/python -m bench.tracing_overhead [--duration 10] [--rounds 3] [--no-profile]
+
+With --profile (the default), one more run of each, not counted, with the
+server profiled by thread (py-spy; bench/profiles.py):
+<output>.<server>.pyspy.top.txt beside the result. What tracing costs is
+then where it is: the main thread's share in the recorder, and the
+trace-writer thread's own.
 
 Target: on/off >= 0.90, on throughput (the median msg/s of each).
 Also printed: the server's CPU time per message, on and off, and their ratio
@@ -20,10 +26,11 @@ core (server CPU well under 100%), msg/s measures the scheduler more than
 the server; CPU time per message still measures what tracing costs.
 """
 
+import argparse
 import os
 
-from bench.common import machine_state, write_result
-from bench.echo_load import add_arguments, alternate, choose_client, medians, parameters
+from bench.common import RESULTS, machine_state, write_result
+from bench.echo_load import add_arguments, alternate, choose_client, medians, parameters, profiled_run
 from bench.peers.registry import SERVERS
 from bench.runner import argument_parser, result_head, run
 
@@ -69,6 +76,7 @@ async def main(args):
     on_off = ratio(on["median_messages_per_second"], off["median_messages_per_second"])
     cpu_ratio = ratio(off["median_server_cpu_us_per_message"], on["median_server_cpu_us_per_message"])
     print_summary(summary, on_off, cpu_ratio)
+    profiled = await profile_each(peers, args) if args.profile else []
     path = write_result(
         args.output,
         {
@@ -78,15 +86,35 @@ async def main(args):
             "ratio_on_off": on_off,
             "cpu_per_message_ratio_off_on": cpu_ratio,
             "target": TARGET_RATIO,
+            "profiles": profiled,
             "runs": runs,
         },
     )
     print(f"written {os.path.relpath(path)}")
 
 
+async def profile_each(peers, args):
+    """A profiled run of each server; the profiles' file names."""
+    names = []
+    for peer in peers:
+        base = RESULTS / f"{args.output}.{peer.name}"
+        raw, top = base.with_name(base.name + ".pyspy.raw"), base.with_name(base.name + ".pyspy.top.txt")
+        title = f"py-spy of the {peer.name} server under the echo load, by thread ({args.connections} connections)"
+        print(f"  profiling {peer.name} (one more run, not counted)", flush=True)
+        if await profiled_run(peer, args, raw, top, title) is not None:
+            names.append(top.name)
+    return names
+
+
 def parse_args(argv=None):
     parser = argument_parser(__doc__, "tracing_overhead", duration=10.0, rounds=3)
     add_arguments(parser)
+    parser.add_argument(
+        "--profile",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="one more run of each server with py-spy: <output>.<server>.pyspy.top.txt beside the result",
+    )
     return parser.parse_args(argv)
 
 
