@@ -131,8 +131,10 @@ def test_read_pauses_and_slow_client_closes_are_counted(daphne):
     # to a second later, when the close handshake times out).
     samples = wait_for(
         metrics_port,
-        lambda s: value(s, "realtime_websocket_slow_client_closes_total", route=ECHO) == 1
-        and value(s, "realtime_websocket_closes_total", route=ECHO, code="1008", initiator="server") == 1,
+        lambda s: (
+            value(s, "realtime_websocket_slow_client_closes_total", route=ECHO) == 1
+            and value(s, "realtime_websocket_closes_total", route=ECHO, code="1008", initiator="server") == 1
+        ),
     )
     assert value(samples, "realtime_websocket_slow_client_closes_total", route=ECHO) == 1
     assert value(samples, "realtime_websocket_closes_total", route=ECHO, code="1008", initiator="server") == 1
