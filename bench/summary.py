@@ -195,8 +195,10 @@ def c100k_rows(data):
     figure = (
         f"{result.get('sockets', 0):,} sockets, {result.get('server_processes')} processes on one port: "
         f"p99 {number(result.get('p99_ms'), ' ms')} (read {number(result.get('read_p99_ms'), ' ms')}), "
-        f"lost {result.get('lost')}, broken {result.get('connections_closed_by_server')}, "
-        f"RSS {number(result.get('server_rss_mib_total'), ' MiB')} in all"
+        f"lost {result.get('lost')}, broken {result.get('connections_closed_by_server')}"
+        # Why, by the servers' own count (files from before it have none).
+        + (f" ({result['server_closes']['keepalive_drops']} keepalive drops), " if "server_closes" in result else ", ")
+        + f"RSS {number(result.get('server_rss_mib_total'), ' MiB')} in all"
     )
     checks = result.get("checks", {})
     note = ", ".join(f"{key} <= {target.get(key)}: {verdict(ok)}" for key, ok in checks.items())
