@@ -40,7 +40,7 @@ import shlex
 import uuid
 
 from bench import fanout_run, profiles, server_metrics
-from bench.common import RESULTS, load_average, machine_state, raise_open_file_limit, server_environment, write_result
+from bench.common import load_average, machine_state, raise_open_file_limit, server_environment, write_result
 from bench.fanout_analysis import analyse
 from bench.peers.registry import SERVERS
 from bench.processes import Server, free_port
@@ -83,11 +83,6 @@ def verdict(result):
     return checks, all(checks.values())
 
 
-def profile_paths(args):
-    base = RESULTS / args.output
-    return base.with_name(base.name + ".pyspy.raw"), base.with_name(base.name + ".pyspy.top.txt")
-
-
 async def measure(args):
     prefix = f"bench-c100k-{uuid.uuid4().hex[:10]}"
     servers = start_servers(args, prefix)
@@ -98,7 +93,7 @@ async def measure(args):
 
     def profile_one_server(servers):
         if args.profile:
-            recording.append(profiles.start(servers[0].process.pid, args.ticks, profile_paths(args)[0]))
+            recording.append(profiles.start(servers[0].process.pid, args.ticks, profiles.paths(args.output)[0]))
 
     try:
         window, collected = await fanout_run.measure(
@@ -109,7 +104,7 @@ async def measure(args):
                 f"py-spy of one of {len(servers)} server processes during {args.ticks} ticks "
                 f"to {args.sockets:,} sockets ({command_line()})"
             )
-            profiles.finish(recording[0], *profile_paths(args), title)
+            profiles.finish(recording[0], *profiles.paths(args.output), title)
         why_closed = server_metrics.closes_by_reason([server.metrics_port for server in servers])
     finally:
         fanout_run.stop(groups, servers)

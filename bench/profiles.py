@@ -10,8 +10,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bench.common import RESULTS
+
 RATE = 500  # samples a second
 TOP = 30  # frames listed in each table
+
+
+def paths(output):
+    """(raw, top) files of the profile beside the result `output` (a name
+    in bench/results/, as --output takes it): <output>.pyspy.raw, removed
+    once summarised, and <output>.pyspy.top.txt."""
+    base = RESULTS / output
+    return base.with_name(base.name + ".pyspy.raw"), base.with_name(base.name + ".pyspy.top.txt")
 
 
 def start(pid, seconds, raw_path, threads=False):

@@ -29,7 +29,8 @@ the server; CPU time per message still measures what tracing costs.
 import argparse
 import os
 
-from bench.common import RESULTS, machine_state, write_result
+from bench import profiles
+from bench.common import machine_state, write_result
 from bench.echo_load import add_arguments, alternate, choose_client, medians, parameters, profiled_run
 from bench.peers.registry import SERVERS
 from bench.runner import argument_parser, result_head, run
@@ -97,8 +98,7 @@ async def profile_each(peers, args):
     """A profiled run of each server; the profiles' file names."""
     names = []
     for peer in peers:
-        base = RESULTS / f"{args.output}.{peer.name}"
-        raw, top = base.with_name(base.name + ".pyspy.raw"), base.with_name(base.name + ".pyspy.top.txt")
+        raw, top = profiles.paths(f"{args.output}.{peer.name}")
         title = f"py-spy of the {peer.name} server under the echo load, by thread ({args.connections} connections)"
         print(f"  profiling {peer.name} (one more run, not counted)", flush=True)
         if await profiled_run(peer, args, raw, top, title) is not None:

@@ -6,7 +6,7 @@ import select
 import time
 
 from realtime.server.frames import OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, client_frame, parse_header
-from tests.ops.scrape import scrape, value
+from tests.ops.scrape import value, wait_for
 from tests.support.ports import free_port
 from tests.support.raw_ws import FrameReader, open_socket
 
@@ -89,7 +89,12 @@ def test_a_client_that_never_answers_is_dropped(daphne):
     assert ended == "closed", f"a client that never answered stayed connected for 20 s ({pings} pings)"
     assert pings == 1, f"{pings} pings were sent before the first was answered; one at a time expected"
     assert time.monotonic() - started < 15, "the silent client was dropped, but late"
-    samples = scrape(metrics_port)
+    # The close is counted once the server has seen its TCP connection go,
+    # a moment after the client saw it.
+    samples = wait_for(
+        metrics_port,
+        lambda s: value(s, "realtime_websocket_closes_total", route="/ws/echo", code="1006", initiator="none") == 1,
+    )
     assert value(samples, "realtime_websocket_keepalive_drops_total", route="/ws/echo") == 1
     assert value(samples, "realtime_websocket_closes_total", route="/ws/echo", code="1006", initiator="none") == 1
 
