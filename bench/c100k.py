@@ -149,7 +149,8 @@ def print_result(result):
     why = result["server_closes"]
     print(
         f"  the servers' own counts: closes by code/initiator {why['closes']}, keepalive drops "
-        f"{why['keepalive_drops']:,}, slow-client closes {why['slow_client_closes']:,}"
+        f"{why['keepalive_drops']:,} (by the ping: {why['keepalive_drops_by_ping']}), "
+        f"slow-client closes {why['slow_client_closes']:,}"
         + (f", unanswered {why['unanswered']}" if why["unanswered"] else "")
     )
     print(

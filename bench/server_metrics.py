@@ -3,7 +3,8 @@ own Prometheus endpoints (REALTIME_METRICS_PORT) at the end of a run: why
 the sockets they closed were closed, summed over the processes.
 
     closes_by_reason([port, ...]) -> {"closes": {"1006/none": n, ...},
-                                      "keepalive_drops": n, "slow_client_closes": n}
+                                      "keepalive_drops": n, "keepalive_drops_by_ping": {"acknowledged": n, ...},
+                                      "slow_client_closes": n}
 """
 
 import collections
@@ -27,9 +28,10 @@ def scrape(port):
 
 def closes_by_reason(ports):
     """The closes of every route, by code and initiator, and the sockets
-    dropped by keepalive and for a full send buffer, over all `ports`; a
+    dropped by keepalive (in all, and by whether the client's TCP had
+    acknowledged the ping) and for a full send buffer, over all `ports`; a
     port that did not answer is named under "unanswered"."""
-    closes, drops, slow, unanswered = collections.Counter(), 0, 0, []
+    closes, drops, slow, unanswered = collections.Counter(), collections.Counter(), 0, []
     for port in ports:
         try:
             samples = scrape(port)
@@ -40,12 +42,13 @@ def closes_by_reason(ports):
             if name == "realtime_websocket_closes_total":
                 closes[f"{labels['code']}/{labels['initiator']}"] += int(value)
             elif name == "realtime_websocket_keepalive_drops_total":
-                drops += int(value)
+                drops[labels["ping"]] += int(value)
             elif name == "realtime_websocket_slow_client_closes_total":
                 slow += int(value)
     return {
         "closes": dict(closes.most_common()),
-        "keepalive_drops": drops,
+        "keepalive_drops": sum(drops.values()),
+        "keepalive_drops_by_ping": dict(drops.most_common()),
         "slow_client_closes": slow,
         "unanswered": unanswered,
     }

@@ -101,8 +101,10 @@ SLOW_CLIENT_CLOSES = EventCount(
 KEEPALIVE_DROPS = EventCount(
     "realtime_websocket_keepalive_drops",
     "Sockets dropped (TCP aborted, no close frame: counted as 1006 in the closes) because nothing came "
-    "from their client, not even the pong, for the whole --ping-timeout after a keepalive ping.",
-    ("route",),
+    "from their client, not even the pong, for the whole --ping-timeout after a keepalive ping; "
+    "ping: acknowledged (the client's TCP took the ping and all before it: its program did not answer) "
+    "or unacknowledged (the client stopped reading, or could not be reached).",
+    ("route", "ping"),
 )
 READ_PAUSES = EventCount(
     "realtime_websocket_read_pauses",

@@ -190,5 +190,5 @@ def slow_client_closed(protocol):
     counts.SLOW_CLIENT_CLOSES.inc(route_of(protocol.path))
 
 
-def keepalive_dropped(protocol):
-    counts.KEEPALIVE_DROPS.inc(route_of(protocol.path))
+def keepalive_dropped(protocol, ping_acknowledged):
+    counts.KEEPALIVE_DROPS.inc(route_of(protocol.path), "acknowledged" if ping_acknowledged else "unacknowledged")

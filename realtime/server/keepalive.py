@@ -30,7 +30,7 @@ import time
 
 from realtime.ops import socket_stats
 from realtime.server.frames import OP_PING, server_frame
-from realtime.server.send_buffer import kernel_level_transport
+from realtime.server.send_buffer import kernel_level_transport, unsent_bytes
 
 
 def unread_bytes(tcp_transport):
@@ -44,6 +44,24 @@ def unread_bytes(tcp_transport):
     except (OSError, ValueError):  # closed meanwhile
         return 0
     return struct.unpack("i", answer)[0]
+
+
+def ping_acknowledged(tcp_transport):
+    """True when everything written to this socket, the last ping included,
+    has been acknowledged by the client's TCP: nothing left in Twisted's
+    buffer and nothing unsent or unacknowledged in the kernel (TIOCOUTQ).
+    A socket dropped with its ping acknowledged had a client machine that
+    took the ping and a program that did not answer it; one dropped with
+    its ping unacknowledged had a client that stopped reading or could no
+    longer be reached. Either way nothing waited on the server."""
+    sock = getattr(tcp_transport, "socket", None)
+    if sock is None or unsent_bytes(tcp_transport):
+        return False
+    try:
+        answer = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+    except (OSError, ValueError):  # closed meanwhile
+        return False
+    return struct.unpack("i", answer)[0] == 0
 
 
 class PatientKeepalive:
@@ -98,7 +116,7 @@ class PatientKeepalive:
     def onAutoPingTimeout(self):
         self.autoPingTimeoutCall = None
         if not self.heard_since_ping():
-            socket_stats.keepalive_dropped(self)
+            socket_stats.keepalive_dropped(self, ping_acknowledged(kernel_level_transport(self.transport)))
             super().onAutoPingTimeout()
             return
         # Alive: wait again, counting from now, for the pong or any byte.

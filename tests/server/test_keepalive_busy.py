@@ -73,8 +73,9 @@ def test_a_client_that_answers_pings_late_keeps_its_socket(daphne):
 def test_a_client_that_never_answers_is_dropped(daphne):
     """Tried: the same settings; the client reads but never answers a ping
     and sends nothing. The server drops it within interval + timeout + the
-    checker's period and slack, and its metrics say why: one keepalive drop,
-    one close without a close frame (1006)."""
+    checker's period and slack, and its metrics say why: one keepalive drop
+    whose ping the client's TCP acknowledged (the client read it), one close
+    without a close frame (1006)."""
     metrics_port = free_port()
     server = daphne(
         extra_args=("--ping-interval", str(PING_INTERVAL), "--ping-timeout", str(PING_TIMEOUT)),
@@ -95,8 +96,33 @@ def test_a_client_that_never_answers_is_dropped(daphne):
         metrics_port,
         lambda s: value(s, "realtime_websocket_closes_total", route="/ws/echo", code="1006", initiator="none") == 1,
     )
-    assert value(samples, "realtime_websocket_keepalive_drops_total", route="/ws/echo") == 1
+    drops = "realtime_websocket_keepalive_drops_total"
+    assert value(samples, drops, route="/ws/echo", ping="acknowledged") == 1
+    assert value(samples, drops, route="/ws/echo", ping="unacknowledged") == 0
     assert value(samples, "realtime_websocket_closes_total", route="/ws/echo", code="1006", initiator="none") == 1
+
+
+def test_a_client_that_stopped_reading_is_dropped_with_its_ping_unacknowledged(daphne):
+    """Tried: the same settings; the client shrinks its receive buffer,
+    sends one 256 KiB message to /ws/echo and then neither reads nor sends.
+    The echo fills the client's TCP window, so the ping behind it cannot
+    reach the client. The server drops the socket after the timeout, and its
+    metrics say the ping was never acknowledged (a client that stopped
+    reading or vanished, not one that read the ping and did not answer)."""
+    metrics_port = free_port()
+    server = daphne(
+        extra_args=("--ping-interval", str(PING_INTERVAL), "--ping-timeout", str(PING_TIMEOUT)),
+        REALTIME_METRICS_PORT=metrics_port,
+    )
+    sock = open_socket(server.port, "/ws/echo", receive_buffer=4096, timeout=5)
+    drops = "realtime_websocket_keepalive_drops_total"
+    try:
+        sock.sendall(client_frame(OP_TEXT, "x" * (256 * 1024)))
+        samples = wait_for(metrics_port, lambda s: value(s, drops, route="/ws/echo", ping="unacknowledged") == 1, 20)
+    finally:
+        sock.close()
+    assert value(samples, drops, route="/ws/echo", ping="unacknowledged") == 1, "no keepalive drop within 20 s"
+    assert value(samples, drops, route="/ws/echo", ping="acknowledged") == 0
 
 
 def test_pongs_answered_at_once_keep_the_pings_coming_and_lose_no_message(daphne):
