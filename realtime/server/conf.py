@@ -26,6 +26,10 @@ DEFAULTS = {
     # Seconds between full garbage collections, run at half past a second
     # (gc_schedule.py says why); 0 = CPython's own schedule.
     "REALTIME_GC_FULL_SECONDS": 300.0,
+    # Unmask client frames with the C XOR of the websockets wheel when it is
+    # installed (frames.py); False: the pure-Python one, as on a platform
+    # without that wheel. Logged at start.
+    "REALTIME_COMPILED_MASK": True,
     # Pending TCP connections the kernel queues before accept; Twisted's 50
     # makes a connection storm wait on SYN retries. Capped by
     # net.core.somaxconn.

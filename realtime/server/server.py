@@ -2,6 +2,7 @@
 backlog and SIGTERM handling (1001 to every open socket)."""
 
 import asyncio
+import logging
 import time
 from functools import partial
 
@@ -11,7 +12,7 @@ from twisted.internet.interfaces import ISSLTransport
 
 from realtime import housekeeping
 from realtime.ops import logs, socket_stats
-from realtime.server import internals, lazy_debug
+from realtime.server import frames, internals, lazy_debug
 from realtime.server.compression import DeflatePolicy
 from realtime.server.conf import setting
 from realtime.server.direct_dispatch import install_direct_dispatch
@@ -22,6 +23,8 @@ from realtime.server.http_requests import RealtimeHTTPFactory
 from realtime.server.inbound import InboundQueue
 from realtime.server.protocol import RealtimeWebSocketProtocol
 from realtime.server.reuse_port import adopt, take_tcp_endpoints
+
+logger = logging.getLogger(__name__)
 
 
 def with_listen_backlog(description, backlog):
@@ -73,6 +76,7 @@ class RealtimeServer(Server):
             send_buffer_limit = setting("REALTIME_SEND_BUFFER_BYTES")
         self.send_buffer_limit = send_buffer_limit
         self.gc_full_seconds = setting("REALTIME_GC_FULL_SECONDS")
+        logger.info("unmasking client frames: %s", frames.use_compiled_mask(setting("REALTIME_COMPILED_MASK")))
         # Twisted listens with a backlog of 50: when thousands of clients
         # connect at once the kernel drops the SYNs beyond it and they retry
         # after 1, 3, 7... s, so a storm of 10,000 left clients hanging for

@@ -9,6 +9,8 @@ import os
 import socket
 import time
 
+import pytest
+
 from realtime.server.frames import client_frame
 from tests.support.raw_ws import FrameReader, malformed_frame, open_socket
 
@@ -18,11 +20,17 @@ def echo_socket(server):
     return sock, FrameReader(sock)
 
 
-def test_many_frames_in_one_write_come_back_in_order_with_their_types(daphne):
-    """A batch of text and binary frames in one TCP write, of sizes across the
-    7-bit and 16-bit length forms and both unmasking paths (small and over
-    1 KiB), empty ones included."""
-    server = daphne()
+@pytest.mark.parametrize("compiled", ["True", "False"])
+def test_many_frames_in_one_write_come_back_in_order_with_their_types(daphne, compiled):
+    """A batch of text and binary frames in one TCP write, each with its own
+    random mask key, of sizes across the 7-bit and 16-bit length forms and
+    the pure-Python unmasking's two paths (small and over 1 KiB), empty ones
+    included; with the compiled unmasking (the default) and with the
+    pure-Python fallback (REALTIME_COMPILED_MASK=False), which the server
+    says at start."""
+    server = daphne(REALTIME_COMPILED_MASK=compiled)
+    expected = "compiled (websockets.speedups)" if compiled == "True" else "pure Python"
+    assert f"unmasking client frames: {expected}" in server.output()
     sock, reader = echo_socket(server)
     messages = [
         (0x1, b"hello"),

@@ -5,6 +5,7 @@ import os
 
 import pytest
 
+from realtime.server import frames
 from realtime.server.frames import (
     CloseCode,
     Opcode,
@@ -21,6 +22,32 @@ from realtime.server.frames import (
 )
 
 KEY = b"\x01\x02\x03\x04"
+
+
+@pytest.fixture(autouse=True, params=["compiled", "pure Python"])
+def unmasking(request):
+    """Every test here runs with each unmasking the parsers may use: the C
+    one of the websockets wheel and the pure-Python fallback."""
+    if request.param == "compiled" and frames.compiled_mask is None:
+        pytest.fail("websockets.speedups is not importable: `make test` installs websockets from the locks")
+    in_use = frames.use_compiled_mask(request.param == "compiled")
+    assert in_use.startswith(request.param)
+    yield request.param
+    frames.use_compiled_mask(True)
+
+
+def test_both_unmaskings_agree_on_every_length_and_key():
+    """Tried: payloads of 0 to 300 bytes and around the 1 KiB and 64 KiB
+    boundaries, each with three random keys and an all-zero one."""
+    if frames.compiled_mask is None:
+        pytest.fail("websockets.speedups is not importable: `make test` installs websockets from the locks")
+    sizes = [*range(301), 1023, 1024, 1025, 65535, 65536, 70000]
+    for size in sizes:
+        payload = os.urandom(size)
+        for key in (os.urandom(4), os.urandom(4), os.urandom(4), b"\0\0\0\0"):
+            expected = bytes(byte ^ key[index % 4] for index, byte in enumerate(payload))
+            assert frames.python_mask(payload, key) == expected, (size, key)
+            assert frames.compiled_mask(payload, key) == expected, (size, key)
 
 
 def test_opcodes_and_close_codes_are_rfc_6455s():
@@ -54,8 +81,8 @@ def test_parse_header_waits_for_a_whole_header_and_reads_flags():
 @pytest.mark.parametrize("size", [0, 1, 5, 1024, 1025, 70000])
 def test_masking_twice_gives_the_payload_back_on_both_paths(size):
     payload = os.urandom(size)
-    masked = mask(payload, KEY)
-    assert len(masked) == size and mask(masked, KEY) == payload
+    masked = frames.mask(payload, KEY)
+    assert len(masked) == size and frames.mask(masked, KEY) == payload
     if size >= 4:
         assert masked[:4] == bytes(b ^ k for b, k in zip(payload[:4], KEY, strict=True))
 
