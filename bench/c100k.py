@@ -6,7 +6,9 @@ as hold at most 15,000 sockets each; a process's hard open-file limit is
 20,000 here) listening on one port with REALTIME_REUSE_PORT=1 (the kernel
 spreads the connections; realtime/server/reuse_port.py), sharing one Redis
 (REDIS_URL, a channel-layer prefix of this run's own), not pinned
-(`--server-cpus`), at the ordinary niceness.
+(`--server-cpus`), at the ordinary niceness (`--server-nice N` runs them
+under `nice -n N`, so that the co-located clients go first, as clients on
+machines of their own would).
 
 Load client: bench/wsclient.py raw sockets with kernel receive timestamps
 in --client-processes processes (default: at most 18,000 sockets each) at
@@ -59,11 +61,14 @@ def start_servers(args, prefix):
     """--processes servers on one port, each listening before the next starts."""
     env = server_environment(REDIS_URL=args.redis_url, CHANNEL_LAYER_PREFIX=prefix, REALTIME_REUSE_PORT="1")
     port, servers = free_port(), []
+    argv = SERVERS["ours"].argv()
+    if args.server_nice:  # the clients first, as clients on machines of their own would be
+        argv = ["nice", "-n", str(args.server_nice), *argv]
     try:
         for index in range(args.processes):
             # Each its own metrics port: at the end they say why they closed sockets.
             own = {**env, "REALTIME_METRICS_PORT": str(free_port())}
-            servers.append(Server(f"c100k-{index}", SERVERS["ours"].argv(), own, cpus=args.server_cpus, port=port))
+            servers.append(Server(f"c100k-{index}", argv, own, cpus=args.server_cpus, port=port))
             servers[-1].metrics_port = int(own["REALTIME_METRICS_PORT"])
             servers[-1].wait_listening()
     except BaseException:
@@ -168,7 +173,8 @@ async def main(args):
     print(
         f"c100k: {args.sockets:,} /ws/time sockets to one port, {args.processes} server processes (SO_REUSEPORT) "
         f"+ Redis {args.redis_url}, client in {args.client_processes} processes from {args.sources} source "
-        f"addresses at niceness {args.client_nice}, {args.ticks} ticks; load average {load_average()}"
+        f"addresses at niceness {args.client_nice} (servers {args.server_nice}), {args.ticks} ticks; "
+        f"load average {load_average()}"
     )
     result = await measure(args)
     print_result(result)
@@ -183,6 +189,8 @@ async def main(args):
                 "processes": args.processes,
                 "ticks": args.ticks,
                 "client_processes": args.client_processes,
+                "client_nice": args.client_nice,
+                "server_nice": args.server_nice,
                 "sources": args.sources,
                 "redis_url": args.redis_url,
                 "grace_seconds": args.grace,
@@ -202,6 +210,9 @@ def parse_args(argv=None):
     parser.add_argument("--sources", type=int, default=0, help="127.0.0.x source addresses (0: one per client process)")
     parser.add_argument("--ticks", type=int, default=10)
     parser.add_argument("--client-nice", type=int, default=0, help="the client answers pings: niced, it starved")
+    parser.add_argument(
+        "--server-nice", type=int, default=0, help="niceness of the servers: > 0 lets the co-located clients go first"
+    )
     parser.add_argument("--concurrency", type=int, default=50, help="handshakes in flight per client process")
     parser.add_argument("--grace", type=float, default=3.0)
     parser.add_argument("--read-interval", type=float, default=0.005)
