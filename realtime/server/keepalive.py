@@ -33,35 +33,35 @@ from realtime.server.frames import OP_PING, server_frame
 from realtime.server.send_buffer import kernel_level_transport, unsent_bytes
 
 
-def unread_bytes(tcp_transport):
-    """Bytes the kernel has received for this socket that the server has not
-    read yet (FIONREAD); 0 when it cannot tell."""
+def kernel_queue_bytes(tcp_transport, request):
+    """The byte count the kernel gives for this socket's `request` ioctl
+    (FIONREAD: received, not read yet; TIOCOUTQ: written, not acknowledged
+    by the peer yet); None when it cannot tell."""
     sock = getattr(tcp_transport, "socket", None)
     if sock is None:
-        return 0
+        return None
     try:
-        answer = fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0")
+        answer = fcntl.ioctl(sock.fileno(), request, b"\0\0\0\0")
     except (OSError, ValueError):  # closed meanwhile
-        return 0
+        return None
     return struct.unpack("i", answer)[0]
+
+
+def unread_bytes(tcp_transport):
+    """Bytes the kernel has received for this socket that the server has not
+    read yet; 0 when it cannot tell."""
+    return kernel_queue_bytes(tcp_transport, termios.FIONREAD) or 0
 
 
 def ping_acknowledged(tcp_transport):
     """True when everything written to this socket, the last ping included,
     has been acknowledged by the client's TCP: nothing left in Twisted's
-    buffer and nothing unsent or unacknowledged in the kernel (TIOCOUTQ).
+    buffer and nothing unsent or unacknowledged in the kernel.
     A socket dropped with its ping acknowledged had a client machine that
     took the ping and a program that did not answer it; one dropped with
     its ping unacknowledged had a client that stopped reading or could no
     longer be reached. Either way nothing waited on the server."""
-    sock = getattr(tcp_transport, "socket", None)
-    if sock is None or unsent_bytes(tcp_transport):
-        return False
-    try:
-        answer = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
-    except (OSError, ValueError):  # closed meanwhile
-        return False
-    return struct.unpack("i", answer)[0] == 0
+    return not unsent_bytes(tcp_transport) and kernel_queue_bytes(tcp_transport, termios.TIOCOUTQ) == 0
 
 
 class PatientKeepalive:

@@ -22,6 +22,7 @@ from realtime.server.frames import (
 )
 
 KEY = b"\x01\x02\x03\x04"
+NO_COMPILED_MASK = "websockets.speedups is not importable: `make test` installs websockets from the locks"
 
 
 @pytest.fixture(autouse=True, params=["compiled", "pure Python"])
@@ -29,7 +30,7 @@ def unmasking(request):
     """Every test here runs with each unmasking the parsers may use: the C
     one of the websockets wheel and the pure-Python fallback."""
     if request.param == "compiled" and frames.compiled_mask is None:
-        pytest.fail("websockets.speedups is not importable: `make test` installs websockets from the locks")
+        pytest.fail(NO_COMPILED_MASK)
     in_use = frames.use_compiled_mask(request.param == "compiled")
     assert in_use.startswith(request.param)
     yield request.param
@@ -40,7 +41,7 @@ def test_both_unmaskings_agree_on_every_length_and_key():
     """Tried: payloads of 0 to 300 bytes and around the 1 KiB and 64 KiB
     boundaries, each with three random keys and an all-zero one."""
     if frames.compiled_mask is None:
-        pytest.fail("websockets.speedups is not importable: `make test` installs websockets from the locks")
+        pytest.fail(NO_COMPILED_MASK)
     sizes = [*range(301), 1023, 1024, 1025, 65535, 65536, 70000]
     for size in sizes:
         payload = os.urandom(size)
